@@ -1,0 +1,71 @@
+"""One exception hierarchy for the whole library.
+
+Messages name the thing that failed (symbol, strategy, request, step), so a task log
+line is enough to know what went wrong.
+"""
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base class of every error raised on purpose by blofin_pipeline."""
+
+
+class ConfigError(PipelineError):
+    """A setting or argument is missing or invalid."""
+
+
+class StoreError(PipelineError):
+    """The data database could not be read or written."""
+
+
+# --- market data -----------------------------------------------------------------
+class DataValidationError(PipelineError):
+    """Candles failed validation (NaN, OHLC inconsistency, non-positive price, ...)."""
+
+
+class ExchangeError(PipelineError):
+    """The exchange answered with an error, a malformed body, or not at all."""
+
+
+class RateLimitError(ExchangeError):
+    """HTTP 429: the exchange rate-limited us."""
+
+
+class ExchangeBanError(ExchangeError):
+    """HTTP 403: the exchange's firewall banned this IP for a while."""
+
+
+# --- strategies and backtests ----------------------------------------------------
+class StrategyError(PipelineError):
+    """A strategy failed to load or to produce valid signals; names the strategy."""
+
+
+class StrategyRejected(StrategyError):
+    """A strategy failed a safety, sandbox or lookahead check. `reasons` lists why."""
+
+    def __init__(self, name: str, reasons: list[str]) -> None:
+        self.name = name
+        self.reasons = list(reasons)
+        super().__init__(f"strategy {name!r} rejected: " + "; ".join(self.reasons))
+
+
+class BacktestError(PipelineError):
+    """Bad input to the backtester (misaligned positions, bad fee, ...)."""
+
+
+# --- machine learning ------------------------------------------------------------
+class ModelError(PipelineError):
+    """An ML model or ensemble could not be trained, evaluated or loaded."""
+
+
+# --- LLM -------------------------------------------------------------------------
+class LLMError(PipelineError):
+    """An LLM call failed for good (after the SDK's own retries)."""
+
+
+class LLMResponseError(LLMError):
+    """The LLM's reply did not parse or did not fit the expected schema."""
+
+
+class LLMBudgetExceeded(LLMError):
+    """The day's LLM budget in USD is spent; LLM steps stop cleanly."""

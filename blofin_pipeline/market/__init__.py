@@ -1,0 +1,1 @@
+"""Market data: BloFin REST client, the synthetic sample market, validation and ingestion."""
