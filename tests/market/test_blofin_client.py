@@ -184,6 +184,20 @@ def test_429_honours_retry_after(client, server, sleeps):
     assert sleeps == [7.0]
 
 
+def test_body_code_429_on_http_200_is_retried_like_http_429(client, server, sleeps):
+    server.add_fault(Fault.code("429", "Too Many Requests"), times=1)
+    assert len(client.get_candles_page("BTC-USDT", "1H", limit=5)) == 5
+    assert sleeps == [1.0]
+
+
+def test_retry_after_longer_than_backoff_max_fails_instead_of_retrying_early(server, sleeps):
+    server.add_fault(Fault.rate_limited(retry_after=300), times=None)
+    with BlofinClient(server.base_url, sleep=sleeps, backoff_max=60.0) as client, \
+            pytest.raises(RateLimitError, match="Retry-After 300"):
+        client.get_candles_page("BTC-USDT", "1H")
+    assert len(server.requests) == 1 and sleeps == []
+
+
 def test_429_forever_raises_rate_limit_error_after_max_retries(client, server, sleeps):
     server.add_fault(Fault.rate_limited(), times=None)
     with pytest.raises(RateLimitError, match="BTC-USDT") as excinfo:
