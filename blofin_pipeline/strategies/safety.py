@@ -1,0 +1,232 @@
+"""Static safety check of untrusted strategy source, with `ast`.
+
+This is the first of three checks (static, sandboxed run, lookahead). It rejects what
+a trading strategy never needs: imports outside an allow-list, dynamic code
+(exec/eval/compile/__import__), introspection (dunder attributes, frames, globals),
+and file, network or process access through numpy/pandas I/O helpers. The sandbox is
+the second line of defence for whatever slips through.
+"""
+from __future__ import annotations
+
+import ast
+import re
+
+ALLOWED_MODULES: frozenset[str] = frozenset({"numpy", "pandas", "math", "statistics"})
+# `from blofin_pipeline.strategies import Strategy` is the only project import allowed.
+ALLOWED_PROJECT_IMPORTS: dict[str, frozenset[str]] = {
+    "blofin_pipeline.strategies": frozenset({"Strategy"}),
+    "blofin_pipeline.strategies.base": frozenset({"Strategy"}),
+    "__future__": frozenset({"annotations"}),
+}
+
+FORBIDDEN_BUILTINS: frozenset[str] = frozenset({
+    "exec", "eval", "compile", "open", "__import__", "globals", "locals", "vars",
+    "input", "breakpoint", "help", "exit", "quit", "memoryview", "dir",
+    "__builtins__", "__loader__", "__spec__",
+})
+ATTRIBUTE_BUILTINS: frozenset[str] = frozenset({"getattr", "hasattr"})
+MUTATING_BUILTINS: frozenset[str] = frozenset({"setattr", "delattr"})
+# Methods of the base class a strategy must not override (they validate its output).
+PROTECTED_METHODS: frozenset[str] = frozenset({"signals"})
+
+# Attribute names that reach modules, frames, code objects or I/O.
+FORBIDDEN_ATTRIBUTES: frozenset[str] = frozenset({
+    # modules re-exported as attributes of other modules
+    "os", "sys", "subprocess", "socket", "shutil", "pathlib", "importlib", "ctypes",
+    "pickle", "builtins", "io", "marshal", "shelve", "tempfile", "multiprocessing",
+    "threading", "_thread", "resource", "gc", "inspect", "runpy", "pty", "fcntl",
+    "mmap", "urllib", "http", "ftplib", "smtplib", "ssl", "asyncio", "concurrent",
+    "posix", "platform", "sysconfig", "site", "zipimport", "pkgutil", "webbrowser",
+    "glob", "zipfile", "tarfile", "sqlite3", "weakref", "atexit", "traceback",
+    "codecs", "linecache", "tokenize", "faulthandler", "requests", "urllib3",
+    "ctypeslib", "f2py", "distutils", "testing", "lib", "compat", "pickle_compat",
+    # process / environment helpers
+    "system", "popen", "environ", "getenv", "putenv", "fork", "spawn", "kill",
+    # frames, code objects and generators' internals
+    "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await",
+    "ag_frame", "ag_code", "f_back", "f_globals", "f_locals", "f_builtins", "f_code",
+    "f_trace", "tb_frame", "tb_next", "func_globals", "func_code", "mro",
+    # numpy file I/O
+    "load", "loads", "save", "savez", "savez_compressed", "savetxt", "loadtxt",
+    "genfromtxt", "fromfile", "fromregex", "tofile", "dump", "dumps", "memmap",
+    "open_memmap", "DataSource",
+    # pandas file I/O and expression evaluation
+    "to_csv", "to_pickle", "to_parquet", "to_feather", "to_hdf", "to_sql", "to_excel",
+    "to_json", "to_html", "to_xml", "to_stata", "to_orc", "to_latex", "to_markdown",
+    "to_clipboard", "to_string", "HDFStore", "ExcelWriter", "ExcelFile", "eval", "query",
+})
+FORBIDDEN_ATTRIBUTE_PREFIXES: tuple[str, ...] = ("read_",)
+# Dunder methods a strategy may define; every other dunder is refused.
+ALLOWED_DUNDER_DEFS: frozenset[str] = frozenset({"__init__"})
+_DUNDER_IN_TEXT = re.compile(r"__\w+__")
+
+
+def _is_dunder(name: str) -> bool:
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")
+
+
+class _Checker(ast.NodeVisitor):
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+
+    def _reject(self, node: ast.AST, message: str) -> None:
+        reason = f"line {getattr(node, 'lineno', '?')}: {message}"
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+
+    # --- imports ---------------------------------------------------------------
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            if alias.name not in ALLOWED_MODULES:
+                self._reject(node, f"import of {alias.name!r} is not allowed "
+                                   f"(allowed: {', '.join(sorted(ALLOWED_MODULES))})")
+        self.generic_visit(node)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        module = node.module or ""
+        if node.level:
+            self._reject(node, "relative imports are not allowed")
+        elif module in ALLOWED_PROJECT_IMPORTS:
+            allowed = ALLOWED_PROJECT_IMPORTS[module]
+            for alias in node.names:
+                if alias.name not in allowed:
+                    self._reject(node, f"import of {alias.name!r} from {module!r} is not "
+                                       f"allowed "
+                                       f"(allowed: {', '.join(sorted(allowed))})")
+        elif module not in ALLOWED_MODULES:
+            self._reject(node, f"import from {module!r} is not allowed "
+                               f"(allowed: {', '.join(sorted(ALLOWED_MODULES))}, "
+                               f"blofin_pipeline.strategies for Strategy)")
+        else:
+            for alias in node.names:
+                if alias.name == "*":
+                    self._reject(node, f"'from {module} import *' is not allowed")
+                elif (alias.name in FORBIDDEN_ATTRIBUTES or _is_dunder(alias.name)
+                      or alias.name.startswith("_")
+                      or alias.name.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES)):
+                    self._reject(node, f"import of {alias.name!r} from {module!r} "
+                                       f"is not allowed")
+        self.generic_visit(node)
+
+    # --- names and attributes --------------------------------------------------
+    def visit_Name(self, node: ast.Name) -> None:
+        if node.id in MUTATING_BUILTINS:
+            self._reject(node, f"use of forbidden builtin {node.id!r}")
+        elif node.id in FORBIDDEN_BUILTINS:
+            self._reject(node, f"use of forbidden builtin {node.id!r}")
+        elif node.id in ATTRIBUTE_BUILTINS and not getattr(node, "_checked_call", False):
+            self._reject(node, f"{node.id!r} may only be called directly with a literal "
+                               f"attribute name")
+        elif _is_dunder(node.id):
+            self._reject(node, f"use of dunder name {node.id!r}")
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        attr = node.attr
+        if _is_dunder(attr):
+            if not (attr == "__init__" and _is_super_call(node.value)):
+                self._reject(node, f"access to dunder attribute {attr!r}")
+        elif attr.startswith("_") and not (
+            isinstance(node.value, ast.Name) and node.value.id == "self"
+        ):
+            self._reject(node, f"access to private attribute {attr!r} "
+                               f"(only self._name is allowed)")
+        elif attr in FORBIDDEN_ATTRIBUTES or attr.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES):
+            self._reject(node, f"access to forbidden attribute {attr!r} "
+                               f"(file, network, process or introspection)")
+        if isinstance(node.ctx, (ast.Store, ast.Del)) and not (
+            isinstance(node.value, ast.Name) and node.value.id == "self"
+        ):
+            # Monkey-patching numpy/pandas (np.isnan = ...) could fool the validators.
+            self._reject(node, f"assignment to attribute {attr!r} of anything but self "
+                               f"is not allowed")
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in ATTRIBUTE_BUILTINS:
+            func._checked_call = True  # type: ignore[attr-defined]
+            attr_arg = node.args[1] if len(node.args) >= 2 else None
+            if attr_arg is None:
+                self._reject(node, f"{func.id}() without a literal attribute name")
+            elif not (isinstance(attr_arg, ast.Constant) and isinstance(attr_arg.value, str)):
+                self._reject(node, f"{func.id}() with a non-literal attribute name")
+            else:
+                attr = attr_arg.value
+                if (_is_dunder(attr) or attr.startswith("_") or attr in FORBIDDEN_ATTRIBUTES
+                        or attr.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES)):
+                    self._reject(node, f"{func.id}() of forbidden attribute {attr!r}")
+        self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        # "{0.__class__}".format(x) and similar reach dunders through strings.
+        if isinstance(node.value, str) and _DUNDER_IN_TEXT.search(node.value):
+            self._reject(node, "string literal containing a dunder name "
+                               f"{_DUNDER_IN_TEXT.search(node.value).group(0)!r}")
+
+    # --- definitions -----------------------------------------------------------
+    def _visit_def(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        if _is_dunder(node.name) and node.name not in ALLOWED_DUNDER_DEFS:
+            self._reject(node, f"definition of dunder method {node.name!r} is not allowed")
+        if node.name in PROTECTED_METHODS:
+            self._reject(node, f"overriding {node.name!r} is not allowed "
+                               f"(implement generate_signals)")
+        if isinstance(node, ast.AsyncFunctionDef):
+            self._reject(node, "async functions are not allowed")
+        self.generic_visit(node)
+
+    visit_FunctionDef = _visit_def
+    visit_AsyncFunctionDef = _visit_def
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        for keyword in node.keywords:
+            if keyword.arg == "metaclass":
+                self._reject(node, "custom metaclasses are not allowed")
+        self.generic_visit(node)
+
+    def visit_Global(self, node: ast.Global) -> None:
+        self._reject(node, "'global' statements are not allowed")
+
+    def visit_Await(self, node: ast.Await) -> None:
+        self._reject(node, "await is not allowed")
+        self.generic_visit(node)
+
+
+def _is_super_call(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == "super")
+
+
+def static_check(code: str) -> list[str]:
+    """All reasons (with line numbers) why `code` is unsafe; an empty list means ok."""
+    try:
+        tree = ast.parse(code, filename="<strategy>", mode="exec")
+    except SyntaxError as err:
+        return [f"line {err.lineno}: syntax error: {err.msg}"]
+    except ValueError as err:  # e.g. null bytes in the source
+        return [f"line ?: source cannot be parsed: {err}"]
+    checker = _Checker()
+    checker.visit(tree)
+    return sorted(checker.reasons, key=_line_of)
+
+
+def _line_of(reason: str) -> int:
+    head = reason.split(":", 1)[0].removeprefix("line ").strip()
+    return int(head) if head.isdigit() else 0
+
+
+def declared_name(code: str) -> str | None:
+    """The `name = "..."` class attribute of the first class in `code`, if readable."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            for stmt in node.body:
+                if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                        and isinstance(stmt.targets[0], ast.Name)
+                        and stmt.targets[0].id == "name"
+                        and isinstance(stmt.value, ast.Constant)
+                        and isinstance(stmt.value.value, str)):
+                    return stmt.value.value
+    return None
