@@ -49,9 +49,9 @@ from blofin_pipeline.strategies import Strategy
 
 class EmaCrossFast(Strategy):
     name = "ema_cross_fast"            # unique snake_case name
-    category = "trend"                  # trend | mean_reversion | breakout | volatility | momentum
-    params = {"fast": 12, "slow": 26}   # defaults
-    param_space = {"fast": (5, 50), "slow": (20, 200)}   # (low, high) bounds used for tuning
+    category = "trend"                  # one of: {categories}
+    params = {{"fast": 12, "slow": 26}}   # defaults
+    param_space = {{"fast": (5, 50), "slow": (20, 200)}}   # (low, high) bounds used for tuning
 
     def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
         fast = candles["close"].ewm(span=self.params["fast"], adjust=False).mean()
@@ -66,11 +66,12 @@ Rules:
 - The signal at bar t may use only data up to and including bar t: no `shift(-k)`, no
   centred windows, no global normalisation over the whole series. Every file is checked
   for lookahead before it is scored.
-- Imports: only numpy, pandas, math and `blofin_pipeline.strategies`. No file, network,
-  process or environment access, no `eval`/`exec`/`__import__`, no dunder attribute tricks.
+- Imports: only numpy, pandas, math, statistics and `from blofin_pipeline.strategies import
+  Strategy`. No file, network, process or environment access, no `eval`/`exec`/`__import__`,
+  no dunder attribute tricks.
 - Vectorised pandas/numpy; it must finish in well under a second on 10,000 bars.
 - Read parameters from `self.params`; every key of `params` has a bound in `param_space`.
-'''
+'''.format(categories=" | ".join(CATEGORIES))
 
 
 class Prompt(NamedTuple):

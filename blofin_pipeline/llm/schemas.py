@@ -16,8 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-#: Categories a designed strategy may claim (DESIGN.md's list plus momentum).
-CATEGORIES: tuple[str, ...] = ("trend", "mean_reversion", "breakout", "volatility", "momentum")
+# The strategy contract's own list, so a designed strategy never claims a category the
+# loader would reject.
+from blofin_pipeline.strategies.base import CATEGORIES
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
