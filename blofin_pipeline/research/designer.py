@@ -1,0 +1,360 @@
+"""The designer: new strategy candidates that fill the portfolio's coverage gaps.
+
+Two modes, same output (a list of `Candidate`, checked and scored later by the lead's
+`backtest_candidates` step):
+
+* offline (``llm=None``, the embedded default): compose new strategy files from the
+  building blocks of `research.blocks`, one per top coverage gap category, chosen by a
+  random generator seeded with (seed, run date) so a run is reproducible and each day
+  explores something new. Names and code hashes already tried are never proposed again,
+  blocks that appear in the bottom performers or in rejected candidates are avoided, and
+  when a screening frame is given each composition must actually trade on it.
+* online: the context (gaps, regimes, top and bottom performers with metrics, parameters
+  and code, rejected candidates' feedback) goes into `llm.prompts.build_design_prompt`;
+  the `llm` callable returns a `DesignReply`, whose strategies become candidates (exact
+  duplicates of tried names or code are dropped).
+
+The `llm` callable is ``llm(step, system_blocks, user_message, reply_type) -> reply``
+where the reply is an instance of `reply_type` (or a dict/payload that validates to it);
+the lead passes the LLM hook's structured call here, tests pass a fake.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from blofin_pipeline.exceptions import ConfigError, LLMResponseError, StrategyError
+from blofin_pipeline.research.blocks import (
+    Composition,
+    block_categories,
+    code_hash,
+    draw_composition,
+    read_class_literals,
+    render_strategy,
+    short_hash,
+)
+from blofin_pipeline.research.gaps import CATEGORIES, coverage_gaps, gap_categories
+
+logger = logging.getLogger(__name__)
+
+#: ``llm(step, system_blocks, user_message, reply_type) -> reply``
+LLMCall = Callable[[str, list, str, type], Any]
+
+MAX_ATTEMPTS = 60          # draws per candidate before giving up on a category
+MIN_EXPOSURE = 0.02        # screening: a candidate must hold a position on >= 2 % of bars
+MIN_POSITION_CHANGES = 4   # ... and change its position at least this often
+N_PERFORMERS = 3           # top and bottom performers shown to the LLM
+N_PROMPT_GAPS = 12         # gaps quoted in the prompt
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A new or tuned strategy file waiting for `backtest_candidates`."""
+
+    name: str
+    category: str
+    code: str
+    rationale: str
+    origin: str = "designer"
+    parent: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def code_hash(self) -> str:
+        return code_hash(self.code)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["code_hash"] = self.code_hash
+        return out
+
+
+@dataclass(frozen=True)
+class DesignContext:
+    """What the designer knows on a run date.
+
+    strategies: the portfolio, dicts with name, category, scores {symbol: score} and
+        optionally metrics, params, code (for the performers shown to the LLM).
+    regimes: {symbol: detect_regime(...)}.
+    gaps: precomputed `coverage_gaps` (computed from the above when None).
+    tried_names / tried_hashes: every strategy name and code hash ever registered or
+        rejected; never proposed again.
+    rejected: knowledge-base feedback, dicts with name, reasons (and date).
+    screen_candles: optional frame on which offline compositions must trade at all.
+    """
+
+    run_date: str
+    symbols: tuple[str, ...]
+    regimes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    strategies: tuple[Mapping[str, Any], ...] = ()
+    gaps: tuple[Mapping[str, Any], ...] | None = None
+    categories: tuple[str, ...] = CATEGORIES
+    tried_names: frozenset[str] = frozenset()
+    tried_hashes: frozenset[str] = frozenset()
+    rejected: tuple[Mapping[str, Any], ...] = ()
+    screen_candles: pd.DataFrame | None = None
+    min_score: float = 0.0
+
+    def resolved_gaps(self) -> list[dict[str, Any]]:
+        if self.gaps is not None:
+            return [dict(g) for g in self.gaps]
+        return coverage_gaps(list(self.strategies), self.regimes, self.symbols, self.categories,
+                             min_score=self.min_score)
+
+
+def rng_for(seed: int, run_date: str, *parts: object) -> np.random.Generator:
+    """A generator seeded by (seed, run date, ...): same inputs, same draws."""
+    digest = hashlib.sha256(repr((int(seed), str(run_date), *parts)).encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def mean_score(strategy: Mapping[str, Any]) -> float:
+    """Mean of a strategy's finite per-symbol scores (NaN when it has none)."""
+    values = []
+    for value in (strategy.get("scores") or {}).values():
+        if isinstance(value, Mapping):
+            value = value.get("score")
+        if value is not None and math.isfinite(float(value)):
+            values.append(float(value))
+    return float(np.mean(values)) if values else float("nan")
+
+
+def performers(strategies: Sequence[Mapping[str, Any]], n: int = N_PERFORMERS
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(top n, bottom n) strategies by mean score, as name/category/score/metrics/params/code."""
+    scored = [(mean_score(s), s) for s in strategies]
+    scored = [(v, s) for v, s in scored if math.isfinite(v)]
+    scored.sort(key=lambda item: (-item[0], str(item[1].get("name"))))
+
+    def slim(value: float, s: Mapping[str, Any]) -> dict[str, Any]:
+        out = {"name": s.get("name"), "category": s.get("category"), "score": round(value, 4)}
+        for key in ("metrics", "params", "param_space", "code"):
+            if s.get(key) is not None:
+                out[key] = s[key]
+        return out
+
+    top = [slim(v, s) for v, s in scored[:n]]
+    bottom_pool = scored[n:] if len(scored) > n else []
+    bottom = [slim(v, s) for v, s in reversed(bottom_pool[-n:])]
+    return top, bottom
+
+
+# --- offline --------------------------------------------------------------------
+
+def _target_categories(context: DesignContext, gaps: list[dict[str, Any]], n: int) -> list[str]:
+    """Gap categories by priority (only those the blocks can build), then the rest."""
+    buildable = [c for c in context.categories if c in block_categories()]
+    if not buildable:
+        raise ConfigError(f"designer: none of the categories {context.categories} has building blocks")
+    ordered = gap_categories([g for g in gaps if g["category"] in buildable], len(buildable))
+    # Categories without a gap still get explored, least populated first.
+    counts = {c: sum(1 for s in context.strategies if s.get("category") == c) for c in buildable}
+    ordered += sorted((c for c in buildable if c not in ordered), key=lambda c: (counts[c], c))
+    return ordered
+
+
+def _avoided_blocks(context: DesignContext) -> set[str]:
+    """Signal-block keys seen in the bottom performers' and the rejected candidates' names."""
+    from blofin_pipeline.research.blocks import SIGNAL_BLOCKS
+
+    _, bottom = performers(list(context.strategies))
+    names = [str(p.get("name", "")) for p in bottom] + [str(r.get("name", "")) for r in context.rejected]
+    return {b.key for b in SIGNAL_BLOCKS for name in names if f"_{b.key}_" in f"_{name}_"}
+
+
+def _screen(code: str, name: str, candles: pd.DataFrame) -> str | None:
+    """None when the composition trades on `candles`, else why it is dropped."""
+    from blofin_pipeline.strategies import load_strategy_source
+
+    cls = load_strategy_source(code, origin=f"<designer {name}>")
+    positions = cls().signals(candles)
+    exposure = float((positions.abs() > 0).mean())
+    changes = int((positions.diff().abs() > 0).sum())
+    if exposure < MIN_EXPOSURE or changes < MIN_POSITION_CHANGES:
+        return f"exposure {exposure:.3f}, {changes} position changes"
+    return None
+
+
+def _rationale(category: str, comp: Composition, gaps: list[dict[str, Any]],
+               regimes: Mapping[str, Mapping[str, Any]], avoided: set[str]) -> str:
+    cells = [g for g in gaps if g["category"] == category][:3]
+    if cells:
+        where = "; ".join(f"{g['symbol']} in regime {g['regime']} ({g['reason'].split(' (regime')[0]})"
+                          for g in cells)
+        text = f"Fills the {category} coverage gap: {where}."
+    else:
+        text = f"No open gap for {category}; adds diversity to the least populated category."
+    text += f" Rule: {comp.describe()}."
+    if comp.filter is not None:
+        text += f" The {comp.filter.key} filter keeps it out of the regime its rule does not suit."
+    states = sorted({f"{r.get('trend')}/{r.get('volatility')}" for r in regimes.values()})
+    if states:
+        text += f" Current regimes: {', '.join(states)}."
+    if avoided:
+        text += f" Avoids blocks of bottom performers or rejected candidates ({', '.join(sorted(avoided))})."
+    return text
+
+
+def design_offline(context: DesignContext, n: int = 3, *, seed: int = 0) -> list[Candidate]:
+    """Compose `n` new strategies from building blocks for the top gap categories."""
+    if n < 0:
+        raise ConfigError(f"designer: n must be >= 0, got {n}")
+    gaps = context.resolved_gaps()
+    targets = _target_categories(context, gaps, n)
+    avoided = _avoided_blocks(context)
+    rng = rng_for(seed, context.run_date, "design")
+    taken_names = set(context.tried_names) | {str(s.get("name")) for s in context.strategies}
+    taken_hashes = set(context.tried_hashes)
+    used_signals: set[str] = set()
+    out: list[Candidate] = []
+    for i in range(n):
+        category = targets[i % len(targets)]
+        candidate = None
+        dropped: list[str] = []
+        for attempt in range(MAX_ATTEMPTS):
+            comp = draw_composition(category, rng)
+            # Soft preferences, relaxed in the second half of the attempts.
+            strict = attempt < MAX_ATTEMPTS // 2
+            if strict and (comp.signal.key in avoided or comp.signal.key in used_signals):
+                continue
+            fingerprint = repr((comp.category, comp.blocks_tag, sorted(comp.params.items())))
+            name = f"{category}_{comp.blocks_tag}_{short_hash(fingerprint)}"
+            if name in taken_names:
+                continue
+            rationale = _rationale(category, comp, gaps, context.regimes, avoided)
+            code = render_strategy(comp, name, rationale)
+            digest = code_hash(code)
+            if digest in taken_hashes:
+                continue
+            if context.screen_candles is not None:
+                why = _screen(code, name, context.screen_candles)
+                if why is not None:
+                    dropped.append(f"{name}: {why}")
+                    taken_names.add(name)
+                    continue
+            candidate = Candidate(
+                name=name, category=category, code=code, rationale=rationale, origin="designer",
+                params=dict(comp.params),
+                meta={"mode": "offline", "blocks": comp.blocks_tag, "signal": comp.signal.key,
+                      "filter": comp.filter.key if comp.filter else None, "direction": comp.direction,
+                      "gaps": [f"{g['category']}|{g['regime']}|{g['symbol']}" for g in gaps
+                               if g["category"] == category][:5],
+                      "run_date": context.run_date, "seed": seed},
+            )
+            break
+        if dropped:
+            logger.info("designer: %d %s compositions did not trade on the screening data (%s)",
+                        len(dropped), category, "; ".join(dropped[:3]))
+        if candidate is None:
+            logger.warning("designer: no new %s composition after %d draws", category, MAX_ATTEMPTS)
+            continue
+        taken_names.add(candidate.name)
+        taken_hashes.add(candidate.code_hash)
+        used_signals.add(str(candidate.meta["signal"]))
+        out.append(candidate)
+        logger.info("designer (offline): %s [%s] %s", candidate.name, category, candidate.meta["blocks"])
+    return out
+
+
+# --- online ---------------------------------------------------------------------
+
+def design_prompt_context(context: DesignContext, n: int) -> dict[str, Any]:
+    """The plain-dict context `llm.prompts.build_design_prompt` expects."""
+    gaps = context.resolved_gaps()
+    top, bottom = performers(list(context.strategies))
+    portfolio = {
+        "strategies": [
+            {"name": s.get("name"), "category": s.get("category"),
+             "mean_score": None if math.isnan(mean_score(s)) else round(mean_score(s), 4)}
+            for s in context.strategies
+        ],
+        "gaps": [{k: g[k] for k in ("category", "regime", "symbol", "priority", "reason")}
+                 for g in gaps[:N_PROMPT_GAPS]],
+    }
+    regimes = {
+        sym: {k: r.get(k) for k in ("trend", "volatility", "efficiency_ratio", "ma_slope", "vol_percentile")
+              if k in r}
+        for sym, r in sorted(context.regimes.items())
+    }
+    return {
+        "portfolio": portfolio,
+        "regimes": regimes,
+        "top_performers": top,
+        "bottom_performers": bottom,
+        "rejected": [dict(r) for r in context.rejected],
+        "categories": list(context.categories),
+        "n_strategies": n,
+    }
+
+
+def coerce_reply(reply: Any, reply_type: type, **validation: Any) -> Any:
+    """The llm callable's answer as a `reply_type` instance (dicts are validated)."""
+    if isinstance(reply, reply_type):
+        return reply
+    from blofin_pipeline.llm.parsing import validate_reply
+
+    if isinstance(reply, Mapping):
+        return validate_reply(reply_type, reply, **validation)
+    raise LLMResponseError(f"llm returned {type(reply).__name__}, expected {reply_type.__name__}")
+
+
+def design_online(context: DesignContext, n: int, llm: LLMCall) -> list[Candidate]:
+    """Ask the LLM for `n` strategies; drop names or code already tried or repeated."""
+    from blofin_pipeline.llm.prompts import build_design_prompt
+    from blofin_pipeline.llm.schemas import DesignReply
+
+    allowed = [c for c in context.categories]
+    prompt = build_design_prompt(design_prompt_context(context, n))
+    reply = coerce_reply(llm("design", prompt.system, prompt.user, DesignReply), DesignReply,
+                         categories=allowed)
+    taken_names = set(context.tried_names) | {str(s.get("name")) for s in context.strategies}
+    taken_hashes = set(context.tried_hashes)
+    out: list[Candidate] = []
+    for designed in reply.strategies:
+        digest = code_hash(designed.code)
+        if designed.name in taken_names or digest in taken_hashes:
+            logger.info("designer (llm): dropped %r, name or code already tried", designed.name)
+            continue
+        try:
+            params = read_class_literals(designed.code, "params").get("params", {})
+        except StrategyError:
+            params = {}  # unreadable code: the checks of backtest_candidates will say why
+        out.append(Candidate(
+            name=designed.name, category=designed.category, code=designed.code,
+            rationale=designed.rationale, origin="designer",
+            params=params if isinstance(params, dict) else {},
+            meta={"mode": "llm", "run_date": context.run_date},
+        ))
+        taken_names.add(designed.name)
+        taken_hashes.add(digest)
+    logger.info("designer (llm): %d of %d proposed strategies kept", len(out), len(reply.strategies))
+    return out
+
+
+def design_strategies(context: DesignContext, n: int = 3, *, llm: LLMCall | None = None,
+                      seed: int = 0) -> list[Candidate]:
+    """New candidates for the run: offline from building blocks, or through the LLM."""
+    if llm is None:
+        return design_offline(context, n, seed=seed)
+    return design_online(context, n, llm)
+
+
+def tried_sets(rows: Iterable[Mapping[str, Any]]) -> tuple[frozenset[str], frozenset[str]]:
+    """(names, code hashes) from registry / knowledge-base rows with name and code or code_hash."""
+    names, hashes = set(), set()
+    for row in rows:
+        if row.get("name"):
+            names.add(str(row["name"]))
+        if row.get("code_hash"):
+            hashes.add(str(row["code_hash"]))
+        elif row.get("code"):
+            hashes.add(code_hash(str(row["code"])))
+    return frozenset(names), frozenset(hashes)
