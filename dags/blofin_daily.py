@@ -1,0 +1,131 @@
+"""
+### blofin_daily: the daily research loop for BloFin trading strategies
+
+Every day at 00:00 UTC:
+
+1. **ingest_candles**: fetch closed candles from the last stored one up to the end of the
+   run's data interval, validate them (duplicates, order, OHLC, gaps) and upsert them;
+2. **score_strategies**: walk-forward, out-of-sample backtest of every active strategy on
+   every symbol (mapped in chunks so a Celery deployment spreads the work);
+3. **research**: in parallel, *design_strategies* (Claude Opus, or the offline composer),
+   *tune_strategies* (Claude Sonnet, or Optuna offline) and *train_ml_models*;
+4. **backtest_candidates**: static check, sandboxed run and lookahead check of every new
+   candidate, then the same scoring; passing ones become active;
+5. **rank_and_update**: keep the top strategies, models and ensembles, archive the rest
+   with a reason, log every decision;
+6. **generate_report** (JSON, database, HTML) and **ai_review**.
+
+With no `anthropic_default` connection (or `llm_mode=offline`) design, tuning and review
+run in their deterministic offline modes. `data_source=sample` is a SYNTHETIC market.
+All logic lives in the `blofin_pipeline` package; this file only wires it.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, Param, TaskGroup, TriggerRule, task
+
+SCORE_CHUNKS = 2  # mapped scoring tasks; each scores every second strategy
+
+default_args = {
+    "owner": "research",
+    "retries": 2,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+}
+
+params = {
+    "symbols": Param(["BTC-USDT", "ETH-USDT", "SOL-USDT"], type="array", items={"type": "string"},
+                     description="BloFin instrument ids to ingest and score."),
+    "timeframe": Param("1H", type="string", enum=["1m", "5m", "15m", "30m", "1H", "4H", "1D"],
+                       description="Bar size (BloFin spelling)."),
+    "data_source": Param("sample", type="string", enum=["sample", "blofin"],
+                         description="sample = built-in SYNTHETIC market (offline); blofin = the exchange's REST API."),
+    "history_days": Param(400, type="integer", minimum=30, maximum=3650,
+                          description="How far back the first ingest of a symbol starts."),
+    "score_window_days": Param(180, type="integer", minimum=14, maximum=3650,
+                               description="Window scored out of sample (walk-forward) each run."),
+    "sample_seed": Param(0, type="integer", description="Seed of the synthetic market."),
+    "sample_edge": Param("", type="string",
+                         description="Plant a known edge in the synthetic market, e.g. 'momentum:0.1'. Empty = none."),
+    "fee": Param(0.0006, type="number", minimum=0, maximum=0.01, description="Fee per unit of position change (taker 0.06%)."),
+    "slippage": Param(0.0001, type="number", minimum=0, maximum=0.01, description="Slippage per unit of position change."),
+    "n_designs": Param(3, type="integer", minimum=0, maximum=10, description="New strategies to design."),
+    "n_tunes": Param(3, type="integer", minimum=0, maximum=10, description="Underperformers to tune."),
+    "ml_enabled": Param(True, type="boolean", description="Train and evaluate ML models and ensembles."),
+    "top_strategies": Param(20, type="integer", minimum=1, description="Strategies kept active by the ranker."),
+    "top_models": Param(5, type="integer", minimum=1, description="ML models kept (by F1)."),
+    "top_ensembles": Param(3, type="integer", minimum=1, description="Ensembles kept (by accuracy)."),
+    "llm_mode": Param("auto", type="string", enum=["auto", "offline", "online"],
+                      description="auto = use Claude iff the anthropic_default connection exists."),
+    "llm_budget_usd": Param(5.0, type="number", minimum=0, description="Daily LLM budget; LLM steps stop when spent."),
+    "score_chunks": Param(SCORE_CHUNKS, type="integer", const=SCORE_CHUNKS,
+                          description="Number of mapped scoring tasks (fixed by the DAG file)."),
+}
+
+
+def _run(step: str):
+    from blofin_airflow import run_task
+
+    return run_task(step)
+
+
+with DAG(
+    dag_id="blofin_daily",
+    description="Daily research loop: ingest, score, design/tune/ML, validate, rank, report.",
+    doc_md=__doc__,
+    schedule="0 0 * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args,
+    params=params,
+    tags=["blofin", "research", "trading"],
+) as dag:
+
+    @task(task_id="ingest_candles")
+    def ingest_candles():
+        return _run("ingest_candles")
+
+    @task(task_id="score_strategies")
+    def score_strategies(chunk: int):
+        return _run("score_strategies")
+
+    with TaskGroup("research", tooltip="design, tune and ML in parallel") as research:
+
+        @task(task_id="design_strategies", pool="anthropic_api")
+        def design_strategies():
+            return _run("design_strategies")
+
+        @task(task_id="tune_strategies", pool="anthropic_api")
+        def tune_strategies():
+            return _run("tune_strategies")
+
+        @task(task_id="train_ml_models")
+        def train_ml_models():
+            return _run("train_ml_models")
+
+        design_strategies()
+        tune_strategies()
+        train_ml_models()
+
+    @task(task_id="backtest_candidates", trigger_rule=TriggerRule.ALL_DONE)
+    def backtest_candidates():
+        return _run("backtest_candidates")
+
+    @task(task_id="rank_and_update", trigger_rule=TriggerRule.ALL_DONE)
+    def rank_and_update():
+        return _run("rank_and_update")
+
+    @task(task_id="generate_report", trigger_rule=TriggerRule.ALL_DONE)
+    def generate_report():
+        return _run("generate_report")
+
+    @task(task_id="ai_review", pool="anthropic_api", trigger_rule=TriggerRule.ALL_DONE)
+    def ai_review():
+        return _run("ai_review")
+
+    scored = score_strategies.expand(chunk=list(range(SCORE_CHUNKS)))
+    ingest_candles() >> scored >> research >> backtest_candidates() >> rank_and_update() >> generate_report() >> ai_review()

@@ -1,0 +1,144 @@
+"""Airflow adapter for the `blofin_daily` DAG: turns a task's context into a RunContext.
+
+It is the only place that reads Airflow things (params, logical date, data interval,
+connections) and hands plain values to `blofin_pipeline.steps`. Nothing runs at import
+time: the DAG file imports this module while being parsed.
+
+Connections:
+- `blofin_db`: the data database. conn type `sqlite` (host = the file path) or
+  `postgres`. Missing: the documented default file `$BLOFIN_WORKSPACE/data/blofin_monitor.db`.
+- `blofin_api` (optional): its host is the BloFin REST root, so tests point it at a
+  local server. Missing: the public endpoint.
+- `anthropic_default` (optional): see `blofin_llm_hook`.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from blofin_pipeline.config import RunContext
+
+logger = logging.getLogger(__name__)
+
+DB_CONN_ID = "blofin_db"
+EXCHANGE_CONN_ID = "blofin_api"
+LLM_CONN_ID = "anthropic_default"
+
+
+def _connection(conn_id: str):
+    """The Connection, or None when it is not defined (any other error propagates)."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowRuntimeError
+
+    try:
+        return BaseHook.get_connection(conn_id)
+    except AirflowRuntimeError as err:
+        if "CONNECTION_NOT_FOUND" in str(err) or "not found" in str(err).lower():
+            return None
+        raise
+
+
+def workspace() -> Path:
+    from blofin_pipeline.config import default_workspace
+
+    return default_workspace()
+
+
+def db_url() -> str:
+    """SQLAlchemy-style URL of the data database from the `blofin_db` connection."""
+    from blofin_pipeline.config import default_db_url
+
+    conn = _connection(DB_CONN_ID)
+    if conn is None:
+        url = default_db_url(workspace())
+        logger.info("no %s connection: using the default data database %s", DB_CONN_ID, url)
+        return url
+    if conn.conn_type == "sqlite":
+        path = conn.host or ""
+        if not path:
+            raise ValueError(f"connection {DB_CONN_ID!r}: sqlite needs the database file path in host")
+        return f"sqlite:///{Path(path).expanduser().resolve()}"
+    if conn.conn_type in ("postgres", "postgresql"):
+        auth = quote(conn.login or "", safe="")
+        if conn.password:
+            auth += ":" + quote(conn.password, safe="")
+        netloc = f"{auth}@" if auth else ""
+        port = f":{conn.port}" if conn.port else ""
+        return f"postgresql://{netloc}{conn.host or 'localhost'}{port}/{conn.schema or 'postgres'}"
+    raise ValueError(f"connection {DB_CONN_ID!r}: conn type {conn.conn_type!r} is not sqlite or postgres")
+
+
+def blofin_client_factory():
+    """A BlofinClient factory bound to the `blofin_api` connection (or the public root)."""
+    from blofin_pipeline.market.blofin_client import BlofinClient
+
+    conn = _connection(EXCHANGE_CONN_ID)
+    kwargs: dict[str, Any] = {}
+    if conn is not None:
+        if conn.host:
+            base = conn.host if "://" in conn.host else f"{conn.schema or 'https'}://{conn.host}"
+            if conn.port:
+                base = f"{base}:{conn.port}"
+            kwargs["base_url"] = base
+        extra = conn.extra_dejson or {}
+        for key in ("timeout", "max_requests_per_minute", "max_retries", "backoff_base", "backoff_max"):
+            if key in extra:
+                kwargs[key] = extra[key]
+    return lambda: BlofinClient(**kwargs)
+
+
+def run_context(context: dict[str, Any]) -> RunContext:
+    """RunContext from an Airflow task context: date, data end, params, database."""
+    from blofin_pipeline.config import PipelineConfig, RunContext
+
+    dag_run = context.get("dag_run")
+    # A manual trigger may have no logical date: fall back to when the run was asked for.
+    logical = context.get("logical_date") or getattr(dag_run, "logical_date", None) or getattr(dag_run, "run_after")
+    data_end = context.get("data_interval_end") or logical
+    config = PipelineConfig.from_params(dict(context.get("params") or {}))
+    return RunContext.create(logical_date=logical, data_end=data_end, config=config, db_url=db_url(),
+                             workspace=workspace())
+
+
+def llm_available() -> bool:
+    return _connection(LLM_CONN_ID) is not None
+
+
+def run_task(step: str) -> dict[str, Any]:
+    """Run the step named like the task, with this task's context."""
+    from airflow.sdk import get_current_context
+
+    from blofin_pipeline import steps
+
+    context = get_current_context()
+    ctx = run_context(context)
+    if step == "ingest_candles":
+        return steps.ingest_candles(ctx, blofin_client_factory() if ctx.config.data_source == "blofin" else None)
+    if step in ("design_strategies", "tune_strategies", "ai_review"):
+        return getattr(steps, step)(ctx, llm=_llm_for(ctx, step))
+    if step == "score_strategies":
+        ti = context.get("ti")
+        chunk = getattr(ti, "map_index", -1)
+        n_chunks = int(context.get("params", {}).get("score_chunks", 1) or 1)
+        return steps.score_strategies(ctx, chunk=max(chunk, 0), n_chunks=n_chunks if chunk >= 0 else 1)
+    return getattr(steps, step)(ctx)
+
+
+def _llm_for(ctx: RunContext, step: str):
+    """The LLM caller for a step, or None for offline mode (said in the log)."""
+    mode = ctx.config.llm_mode
+    if mode == "offline":
+        logger.info("%s: llm_mode=offline: deterministic, non-LLM mode", step)
+        return None
+    if not llm_available():
+        if mode == "online":
+            raise ValueError(f"{step}: llm_mode=online but connection {LLM_CONN_ID!r} is not defined")
+        logger.info("%s: no %s connection: offline mode (deterministic, non-LLM)", step, LLM_CONN_ID)
+        return None
+    from blofin_llm_hook import BlofinLLMHook
+
+    return BlofinLLMHook(LLM_CONN_ID).caller_for(ctx, step)
+
