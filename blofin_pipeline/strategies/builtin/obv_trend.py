@@ -1,0 +1,21 @@
+"""On-balance-volume trend: long while OBV is above its N-bar mean, short while below."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from blofin_pipeline.strategies import Strategy
+
+
+class ObvTrend(Strategy):
+    name = "obv_trend"
+    category = "volume"
+    description = "OBV = cumulative volume signed by the close's change; sign(OBV - SMA(OBV, N))."
+    params = {"window": 20}
+    param_space = {"window": (2, 500)}
+
+    def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
+        window = int(self.params["window"])
+        direction = np.sign(candles["close"].diff()).fillna(0.0)
+        obv = (direction * candles["volume"]).cumsum()
+        return np.sign(obv - obv.rolling(window).mean()).fillna(0.0)
