@@ -296,7 +296,15 @@ def design_prompt_context(context: DesignContext, n: int) -> dict[str, Any]:
 
 
 def coerce_reply(reply: Any, reply_type: type, **validation: Any) -> Any:
-    """The llm callable's answer as a `reply_type` instance (dicts are validated)."""
+    """The llm callable's answer as a `reply_type` instance.
+
+    Accepts the instance itself, the hook's `LLMResult` (its `.value`), or a payload dict
+    (validated, LLMResponseError when it does not fit).
+    """
+    # The hook's generate_structured returns an LLMResult(value, usage): unwrap it.
+    value = getattr(reply, "value", None)
+    if value is not None and not isinstance(reply, Mapping):
+        reply = value
     if isinstance(reply, reply_type):
         return reply
     from blofin_pipeline.llm.parsing import validate_reply

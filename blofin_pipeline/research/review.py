@@ -1,0 +1,255 @@
+"""The day's strategic review: what is working, what is not, risks, recommendations.
+
+`rule_based_review` (offline, the embedded default) derives every point from the day's
+facts with fixed, documented thresholds and labels itself {"mode": "rule-based"};
+`llm_review` asks the review step's model through the `llm` callable and labels itself
+{"mode": "llm", "model": ...}. Both return the same keys: mode, summary, working,
+not_working, risks, recommendations (lists of strings), plus the facts they used.
+
+The `day` dict (all keys optional):
+- date (str), synthetic (bool)
+- strategies: list of {name, category, score, sharpe, total_return, max_drawdown,
+  n_trades, symbol (or symbols), dsr / significant (deflated Sharpe verdict)} for the day
+- designed, tuned, archived (int counts or lists), rejected (list of {name, reasons})
+- regimes: {symbol: detect_regime(...) dict}
+- models / ensembles: lists of {name, f1 / accuracy}
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from blofin_pipeline.research.designer import LLMCall, coerce_reply
+
+logger = logging.getLogger(__name__)
+
+GOOD_SHARPE = 1.0          # out-of-sample Sharpe worth calling "working"
+BAD_SHARPE = 0.0           # at or below: "not working"
+DEEP_DRAWDOWN = -0.25      # max drawdown at or below this is a risk
+CONCENTRATION_SHARE = 0.5  # one category (or symbol) holding more than this share of the top
+TOP_N = 5
+
+
+def _num(value: Any) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, (list, tuple, set)):
+        return len(value)
+    number = _num(value)
+    return int(number) if number is not None else 0
+
+
+def _rank_key(row: Mapping[str, Any]) -> float:
+    for key in ("score", "sharpe"):
+        value = _num(row.get(key))
+        if value is not None:
+            return value
+    return -math.inf
+
+
+def _sharpe_or_score(row: Mapping[str, Any]) -> float:
+    sharpe = _num(row.get("sharpe"))
+    return sharpe if sharpe is not None else _rank_key(row)
+
+
+def _label(row: Mapping[str, Any]) -> str:
+    parts = [f"{row.get('name')}"]
+    if row.get("symbol"):
+        parts.append(f"on {row['symbol']}")
+    facts = []
+    for key, fmt in (("score", "{:.2f}"), ("sharpe", "{:.2f}"), ("total_return", "{:+.1%}"),
+                     ("max_drawdown", "{:.1%}")):
+        value = _num(row.get(key))
+        if value is not None:
+            facts.append(f"{key} {fmt.format(value)}")
+    return " ".join(parts) + (f" ({', '.join(facts)})" if facts else "")
+
+
+def day_facts(day: Mapping[str, Any]) -> dict[str, Any]:
+    """The numbers both reviews rest on: rankings, concentration, drawdowns, activity."""
+    rows = [r for r in (day.get("strategies") or []) if isinstance(r, Mapping)]
+    ranked = sorted(rows, key=_rank_key, reverse=True)
+    top = ranked[:TOP_N]
+    bottom = [r for r in reversed(ranked[-TOP_N:]) if r not in top] if len(ranked) > TOP_N else []
+    top_categories = Counter(str(r.get("category")) for r in top if r.get("category"))
+    top_symbols = Counter(str(r.get("symbol")) for r in top if r.get("symbol"))
+    drawdowns = sorted(((r, _num(r.get("max_drawdown"))) for r in rows), key=lambda x: x[1] or 0.0)
+    deep = [r for r, dd in drawdowns if dd is not None and dd <= DEEP_DRAWDOWN]
+    significant = [r for r in rows if r.get("significant") is True]
+    categories = Counter(str(r.get("category")) for r in rows if r.get("category"))
+    return {
+        "n_strategies": len(rows),
+        "top": top,
+        "bottom": bottom,
+        "top_categories": dict(top_categories),
+        "top_symbols": dict(top_symbols),
+        "categories": dict(categories),
+        "deep_drawdowns": deep,
+        "significant": significant,
+        "designed": _count(day.get("designed")),
+        "tuned": _count(day.get("tuned")),
+        "archived": _count(day.get("archived")),
+        "rejected": list(day.get("rejected") or []),
+        "regimes": dict(day.get("regimes") or {}),
+        "synthetic": bool(day.get("synthetic", False)),
+    }
+
+
+def rule_based_review(day: Mapping[str, Any]) -> dict[str, Any]:
+    """Offline review from the day's facts, labelled {"mode": "rule-based"}."""
+    facts = day_facts(day)
+    working: list[str] = []
+    not_working: list[str] = []
+    risks: list[str] = []
+    recommendations: list[str] = []
+
+    good = [r for r in facts["top"] if _sharpe_or_score(r) >= GOOD_SHARPE]
+    for row in good:
+        working.append(f"{_label(row)} leads the ranking")
+    if facts["top"] and not good:
+        working.append(f"best of the day is {_label(facts['top'][0])}, below the Sharpe {GOOD_SHARPE:g} bar")
+    for row in facts["significant"][:3]:
+        working.append(f"{row.get('name')} passes the deflated Sharpe test (not explained by the number of trials)")
+    if facts["designed"] or facts["tuned"]:
+        working.append(f"research loop active: {facts['designed']} designed, {facts['tuned']} tuned, "
+                       f"{facts['archived']} archived")
+
+    for row in facts["bottom"]:
+        value = _num(row.get("sharpe"))
+        if value is None or value <= BAD_SHARPE:
+            not_working.append(f"{_label(row)} loses out of sample")
+    if facts["n_strategies"] and not facts["significant"]:
+        not_working.append(f"none of {facts['n_strategies']} strategy results is significant after the "
+                           "deflated Sharpe correction: the leaders may be luck among many trials")
+    for item in facts["rejected"][:5]:
+        if isinstance(item, Mapping):
+            reasons = "; ".join(str(r) for r in (item.get("reasons") or []))[:160]
+            not_working.append(f"candidate {item.get('name')} rejected: {reasons or 'no reason given'}")
+    if facts["n_strategies"] == 0:
+        not_working.append("no strategy was scored today")
+
+    top_n = len(facts["top"])
+    for what, counter in (("category", facts["top_categories"]), ("symbol", facts["top_symbols"])):
+        if top_n >= 3 and counter:
+            name, count = max(counter.items(), key=lambda kv: (kv[1], kv[0]))
+            if count / top_n > CONCENTRATION_SHARE:
+                risks.append(f"concentration: {count} of the top {top_n} share the {what} {name}")
+                recommendations.append(f"diversify away from {what} {name}: design for other "
+                                       f"{'categories' if what == 'category' else 'symbols'}")
+    for row in facts["deep_drawdowns"][:3]:
+        risks.append(f"deep drawdown: {_label(row)}")
+    if facts["deep_drawdowns"]:
+        recommendations.append("add a volatility or regime filter to the strategies with drawdowns "
+                               f"below {DEEP_DRAWDOWN:.0%}, or size them down")
+    regimes = facts["regimes"]
+    high_vol = sorted(s for s, r in regimes.items() if isinstance(r, Mapping) and r.get("volatility") == "high")
+    if high_vol:
+        risks.append(f"high volatility regime on {', '.join(high_vol)}: wider swings, costlier mistakes")
+    trends = Counter(str(r.get("trend")) for r in regimes.values() if isinstance(r, Mapping))
+    if trends:
+        dominant, count = trends.most_common(1)[0]
+        if dominant == "range":
+            recommendations.append(f"{count} of {len(regimes)} symbols are ranging: favour mean-reversion "
+                                   "candidates and filter trend followers with a trend-strength check")
+        elif dominant in ("up", "down"):
+            recommendations.append(f"{count} of {len(regimes)} symbols trend {dominant}: favour trend and "
+                                   "momentum candidates, keep mean reversion on a range filter")
+    missing = [c for c in ("trend", "mean_reversion", "breakout", "volatility", "momentum", "volume")
+               if c not in facts["categories"]]
+    if facts["n_strategies"] and missing:
+        recommendations.append(f"no scored strategy in {', '.join(missing)}: the designer should target them")
+    if facts["bottom"]:
+        recommendations.append("tune or archive the bottom performers: "
+                               + ", ".join(str(r.get("name")) for r in facts["bottom"][:3]))
+    if facts["synthetic"]:
+        risks.append("results are on SYNTHETIC sample data, not exchange data: no conclusion about real markets")
+
+    if not working:
+        working.append("nothing clearly working today")
+    if not risks:
+        risks.append("no specific risk flagged by the rules today")
+    if not recommendations:
+        recommendations.append("keep the current portfolio; no rule triggered a change")
+
+    leader = _label(facts["top"][0]) if facts["top"] else "no strategy"
+    summary = (f"{day.get('date', 'today')}: {facts['n_strategies']} strategy results; leader {leader}; "
+               f"{facts['designed']} designed, {facts['tuned']} tuned, {facts['archived']} archived; "
+               f"{len(facts['significant'])} significant after deflation"
+               + ("; SYNTHETIC data" if facts["synthetic"] else "") + ".")
+    return {
+        "mode": "rule-based",
+        "summary": summary,
+        "working": working,
+        "not_working": not_working,
+        "risks": risks,
+        "recommendations": recommendations,
+        "facts": _public_facts(facts),
+    }
+
+
+def _public_facts(facts: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON-friendly subset of the facts, stored with the review."""
+    return {
+        "n_strategies": facts["n_strategies"],
+        "top": [_label(r) for r in facts["top"]],
+        "bottom": [_label(r) for r in facts["bottom"]],
+        "top_categories": facts["top_categories"],
+        "top_symbols": facts["top_symbols"],
+        "deep_drawdowns": [_label(r) for r in facts["deep_drawdowns"]],
+        "n_significant": len(facts["significant"]),
+        "designed": facts["designed"], "tuned": facts["tuned"], "archived": facts["archived"],
+        "synthetic": facts["synthetic"],
+    }
+
+
+def review_prompt_context(day: Mapping[str, Any]) -> dict[str, Any]:
+    """The context `llm.prompts.build_review_prompt` expects (the day as the report)."""
+    report = {k: v for k, v in day.items() if k != "regimes"}
+    report["facts"] = _public_facts(day_facts(day))
+    return {"report": report, "regimes": dict(day.get("regimes") or {})}
+
+
+def _model_of(reply: Any) -> str | None:
+    usage = getattr(reply, "usage", None)
+    if isinstance(usage, Sequence) and usage and isinstance(usage[-1], Mapping):
+        return usage[-1].get("model")
+    return getattr(reply, "model", None)
+
+
+def llm_review(day: Mapping[str, Any], llm: LLMCall, *, model: str | None = None) -> dict[str, Any]:
+    """Review through the LLM, labelled {"mode": "llm", "model": ...}."""
+    from blofin_pipeline.llm.prompts import build_review_prompt
+    from blofin_pipeline.llm.schemas import ReviewReply
+
+    prompt = build_review_prompt(review_prompt_context(day))
+    raw = llm("review", prompt.system, prompt.user, ReviewReply)
+    reply = coerce_reply(raw, ReviewReply)
+    out = {
+        "mode": "llm",
+        "model": model or _model_of(raw),
+        "summary": reply.summary,
+        "working": list(reply.working),
+        "not_working": list(reply.not_working),
+        "risks": list(reply.risks),
+        "recommendations": list(reply.recommendations),
+        "facts": _public_facts(day_facts(day)),
+    }
+    logger.info("review (llm, %s): %d working, %d not working, %d risks, %d recommendations",
+                out["model"], len(out["working"]), len(out["not_working"]), len(out["risks"]),
+                len(out["recommendations"]))
+    return out
+
+
+def review_day(day: Mapping[str, Any], *, llm: LLMCall | None = None, model: str | None = None
+               ) -> dict[str, Any]:
+    """`llm_review` when an llm callable is given, else `rule_based_review`."""
+    return rule_based_review(day) if llm is None else llm_review(day, llm, model=model)
