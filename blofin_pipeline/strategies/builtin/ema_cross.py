@@ -12,7 +12,7 @@ class EmaCross(Strategy):
     category = "trend"
     description = "Long when EMA(fast) > EMA(slow), short when below; flat during warm-up."
     params = {"fast": 12, "slow": 26}
-    param_space = {"fast": (2, 50), "slow": (5, 200)}
+    param_space = {"fast": (2, 50), "slow": (3, 200)}
 
     def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
         fast, slow = int(self.params["fast"]), int(self.params["slow"])

@@ -12,7 +12,7 @@ class MacdTrend(Strategy):
     category = "trend"
     description = "sign(MACD - signal), MACD = EMA(fast) - EMA(slow) of the close."
     params = {"fast": 12, "slow": 26, "signal": 9}
-    param_space = {"fast": (2, 50), "slow": (5, 200), "signal": (2, 50)}
+    param_space = {"fast": (2, 50), "slow": (3, 200), "signal": (2, 50)}
 
     def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
         fast, slow = int(self.params["fast"]), int(self.params["slow"])

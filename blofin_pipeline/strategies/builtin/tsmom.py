@@ -17,7 +17,7 @@ class TimeSeriesMomentum(Strategy):
     category = "momentum"
     description = "sign(lookback log return) * min(1, target_vol / realised vol)."
     params = {"lookback": 48, "vol_window": 48, "target_vol": 0.01}
-    param_space = {"lookback": (2, 1000), "vol_window": (3, 1000),
+    param_space = {"lookback": (2, 1000), "vol_window": (2, 1000),
                    "target_vol": (0.001, 0.05)}
 
     def generate_signals(self, candles: pd.DataFrame) -> pd.Series:

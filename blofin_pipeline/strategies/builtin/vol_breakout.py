@@ -16,7 +16,7 @@ class VolBreakout(Strategy):
     category = "volatility"
     description = "|return| > k * std(previous N returns) -> follow its sign for `hold` bars."
     params = {"window": 24, "k": 2.5, "hold": 6}
-    param_space = {"window": (3, 500), "k": (1.0, 6.0), "hold": (1, 100)}
+    param_space = {"window": (2, 500), "k": (1.0, 6.0), "hold": (1, 100)}
 
     def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
         window, k, hold = int(self.params["window"]), float(self.params["k"]), int(self.params["hold"])

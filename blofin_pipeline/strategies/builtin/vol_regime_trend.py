@@ -16,7 +16,7 @@ class VolRegimeTrend(Strategy):
     category = "volatility"
     description = "sign(close - SMA) while std(short) < ratio * std(long), flat otherwise."
     params = {"trend_window": 48, "short_vol": 24, "long_vol": 168, "ratio": 1.0}
-    param_space = {"trend_window": (2, 500), "short_vol": (2, 200), "long_vol": (5, 1000),
+    param_space = {"trend_window": (2, 500), "short_vol": (2, 200), "long_vol": (3, 1000),
                    "ratio": (0.5, 2.0)}
 
     def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
