@@ -55,7 +55,8 @@ def cagr(returns: ArrayLike, periods_per_year: float) -> float:
     ending = np.prod(1.0 + r)
     if ending <= 0:
         return -1.0
-    return float(ending ** (ppy / r.size) - 1.0)
+    with np.errstate(over="ignore"):
+        return float(np.power(ending, ppy / r.size) - 1.0)
 
 
 def annual_volatility(returns: ArrayLike, periods_per_year: float) -> float:
