@@ -1,0 +1,100 @@
+"""The day's review: rule-based (offline) and through a fake LLM callable."""
+from __future__ import annotations
+
+import pytest
+
+from blofin_pipeline.exceptions import LLMResponseError
+from blofin_pipeline.llm.schemas import ReviewReply
+from blofin_pipeline.research.review import llm_review, review_day, rule_based_review
+
+SECTIONS = ("summary", "working", "not_working", "risks", "recommendations")
+
+
+def _day(**extra):
+    strategies = [
+        {"name": "ema_cross", "category": "trend", "symbol": "BTC-USDT", "score": 1.4, "sharpe": 1.6,
+         "total_return": 0.12, "max_drawdown": -0.08, "significant": True},
+        {"name": "macd_trend", "category": "trend", "symbol": "ETH-USDT", "score": 1.1, "sharpe": 1.2,
+         "total_return": 0.05, "max_drawdown": -0.10},
+        {"name": "tsmom", "category": "trend", "symbol": "BTC-USDT", "score": 0.9, "sharpe": 1.0,
+         "total_return": 0.04, "max_drawdown": -0.12},
+        {"name": "rsi_reversion", "category": "mean_reversion", "symbol": "ETH-USDT", "score": 0.2,
+         "sharpe": 0.3, "total_return": 0.01, "max_drawdown": -0.05},
+        {"name": "zscore", "category": "mean_reversion", "symbol": "SOL-USDT", "score": 0.1, "sharpe": 0.2},
+        {"name": "donchian", "category": "breakout", "symbol": "SOL-USDT", "score": -0.8, "sharpe": -1.1,
+         "total_return": -0.2, "max_drawdown": -0.35},
+        {"name": "volume_spike", "category": "volume", "symbol": "BTC-USDT", "score": -1.2, "sharpe": -1.5,
+         "total_return": -0.3, "max_drawdown": -0.41},
+    ]
+    day = {"date": "2024-03-01", "synthetic": True, "strategies": strategies, "designed": 3,
+           "tuned": ["a", "b"], "archived": 1,
+           "rejected": [{"name": "peeker", "reasons": ["lookahead: signal at bar 10 differs"]}],
+           "regimes": {"BTC-USDT": {"trend": "range", "volatility": "high"},
+                       "ETH-USDT": {"trend": "range", "volatility": "normal"},
+                       "SOL-USDT": {"trend": "up", "volatility": "low"}}}
+    day.update(extra)
+    return day
+
+
+def test_rule_based_review_has_every_section_and_says_what_it_saw():
+    review = rule_based_review(_day())
+    assert review["mode"] == "rule-based"
+    for key in SECTIONS:
+        assert review[key], key
+    text = " ".join(review["working"])
+    assert "ema_cross" in text and "deflated Sharpe" in text and "3 designed, 2 tuned, 1 archived" in text
+    assert any("volume_spike" in item for item in review["not_working"])
+    assert any("peeker" in item and "lookahead" in item for item in review["not_working"])
+    risks = " ".join(review["risks"])
+    assert "concentration" in risks and "trend" in risks       # 3 of the top 5 are trend
+    assert "deep drawdown" in risks and "volume_spike" in risks and "donchian" in risks
+    assert "BTC-USDT" in risks and "SYNTHETIC" in risks
+    recs = " ".join(review["recommendations"])
+    assert "mean-reversion" in recs                               # 2 of 3 symbols range
+    assert "momentum" in recs and "volatility" in recs            # categories without a strategy
+    assert review["facts"]["designed"] == 3 and review["facts"]["tuned"] == 2
+
+
+def test_rule_based_review_on_an_empty_day_still_reports():
+    review = rule_based_review({"date": "2024-03-02"})
+    assert review["mode"] == "rule-based"
+    assert "no strategy was scored today" in review["not_working"]
+    assert all(review[key] for key in SECTIONS)
+
+
+def test_no_significant_result_is_called_out():
+    day = _day()
+    for row in day["strategies"]:
+        row.pop("significant", None)
+    review = rule_based_review(day)
+    assert any("not significant" in item or "none of 7" in item for item in review["not_working"])
+
+
+class _Result:
+    """Shape of the hook's LLMResult: .value and .usage rows."""
+
+    def __init__(self, value, model):
+        self.value = value
+        self.usage = [{"model": model, "usd": 0.01}]
+
+
+def test_llm_review_maps_the_reply_and_labels_the_model():
+    seen = {}
+
+    def fake_llm(step, system, user, reply_type):
+        seen.update(step=step, user=user, reply_type=reply_type)
+        return _Result(ReviewReply(summary="Trend leads.", working=["ema_cross"], not_working=["donchian"],
+                                   risks=["concentration in trend"], recommendations=["add mean reversion"]),
+                       "claude-opus-5")
+
+    review = llm_review(_day(), fake_llm)
+    assert review["mode"] == "llm" and review["model"] == "claude-opus-5"
+    assert review["working"] == ["ema_cross"] and review["summary"] == "Trend leads."
+    assert seen["step"] == "review" and seen["reply_type"] is ReviewReply
+    assert "ema_cross" in seen["user"] and "peeker" in seen["user"]
+
+
+def test_review_day_dispatches_and_a_broken_reply_raises():
+    assert review_day(_day())["mode"] == "rule-based"
+    with pytest.raises(LLMResponseError):
+        review_day(_day(), llm=lambda *args: {"summary": ""})
