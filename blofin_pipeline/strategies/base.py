@@ -204,7 +204,7 @@ def validate_signals(
     if outside.any():
         bar = int(np.flatnonzero(outside)[0])
         raise StrategyError(
-            f"strategy {name!r} returned {values[bar]!r} at bar {bar} ({candles.index[bar]}), "
+            f"strategy {name!r} returned {float(values[bar])!r} at bar {bar} ({candles.index[bar]}), "
             f"outside [-1, 1]"
         )
     values = np.clip(values, -1.0, 1.0)

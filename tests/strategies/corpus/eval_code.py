@@ -1,0 +1,15 @@
+# expect: static: use of forbidden builtin 'eval'
+import numpy as np
+import pandas as pd
+
+from blofin_pipeline.strategies import Strategy
+
+
+class Corpus(Strategy):
+    name = "eval_code"
+    category = "trend"
+    params = {"window": 10}
+    param_space = {"window": (2, 100)}
+
+    def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
+        return eval("candles[\"close\"] * 0.0")

@@ -1,0 +1,17 @@
+# expect: sandbox: exceeded the memory limit of 512 MB
+# options: memory_mb=512
+import numpy as np
+import pandas as pd
+
+from blofin_pipeline.strategies import Strategy
+
+
+class Corpus(Strategy):
+    name = "huge_array"
+    category = "trend"
+    params = {"window": 10}
+    param_space = {"window": (2, 100)}
+
+    def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
+        grid = np.ones((200_000, 100_000))
+        return candles["close"] * 0.0 + grid[0, 0] * 0.0
