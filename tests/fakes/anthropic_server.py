@@ -103,7 +103,7 @@ class FakeAnthropicServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> FakeAnthropicServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-anthropic", daemon=True)
+        self._thread = threading.Thread(target=lambda: self._httpd.serve_forever(poll_interval=0.05), name="fake-anthropic", daemon=True)
         self._thread.start()
         return self
 
