@@ -1,0 +1,164 @@
+"""Probabilistic and deflated Sharpe ratios (Bailey & Lopez de Prado) and the composite score.
+
+Sharpe ratios here are *per period* (per bar, not annualised), as the formulas require;
+kurtosis is the plain (Pearson) kurtosis, 3 for a normal distribution.
+
+* PSR(SR*) = Phi( (SR - SR*) * sqrt(T - 1) / sqrt(1 - skew * SR + (kurt - 1) / 4 * SR^2) ),
+  the probability that the true Sharpe ratio exceeds SR* given T returns with that skew
+  and kurtosis (Bailey & Lopez de Prado 2012).
+* Expected maximum Sharpe ratio among N independent trials whose Sharpe ratios have
+  variance V (Bailey & Lopez de Prado 2014, "The Deflated Sharpe Ratio")::
+
+      SR0 = sqrt(V) * ((1 - gamma) * Phi^-1(1 - 1/N) + gamma * Phi^-1(1 - 1/(N e)))
+
+  with gamma the Euler-Mascheroni constant.
+* DSR = PSR(SR0): the probability that the strategy's Sharpe ratio is real after
+  accounting for having picked the best of N trials. DSR > 0.95 is "significant".
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from statistics import NormalDist
+
+import numpy as np
+import numpy.typing as npt
+
+EULER_GAMMA = 0.5772156649015329
+NORMAL = NormalDist()
+SIGNIFICANCE = 0.95
+
+# composite_score weights and thresholds (see its docstring).
+SCORE_SHARPE_WEIGHT = 0.4
+SCORE_CALMAR_WEIGHT = 0.2
+SCORE_DSR_WEIGHT = 0.4
+SCORE_RATIO_CAP = 3.0
+SCORE_DRAWDOWN_TOLERANCE = 0.20
+SCORE_DRAWDOWN_PENALTY = 1.0
+SCORE_MIN_TRADES = 30
+
+
+def _returns(returns: npt.ArrayLike) -> np.ndarray:
+    arr = np.asarray(returns, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"returns must be one-dimensional, got shape {arr.shape}")
+    return arr
+
+
+def sharpe_per_period(returns: npt.ArrayLike) -> float:
+    """Non-annualised Sharpe ratio: mean over sample std (ddof=1); NaN without dispersion."""
+    r = _returns(returns)
+    if r.size < 2:
+        return math.nan
+    std = float(np.std(r, ddof=1))
+    if not std > 0 or r.max() == r.min():
+        return math.nan
+    return float(np.mean(r) / std)
+
+
+def skewness(returns: npt.ArrayLike) -> float:
+    """Sample skewness (biased, third standardised moment); NaN without dispersion."""
+    r = _returns(returns)
+    if r.size < 3:
+        return math.nan
+    d = r - r.mean()
+    m2 = float(np.mean(d * d))
+    if not m2 > 0:
+        return math.nan
+    return float(np.mean(d ** 3) / m2 ** 1.5)
+
+
+def kurtosis(returns: npt.ArrayLike) -> float:
+    """Sample Pearson kurtosis (biased fourth standardised moment, normal = 3); NaN without dispersion."""
+    r = _returns(returns)
+    if r.size < 4:
+        return math.nan
+    d = r - r.mean()
+    m2 = float(np.mean(d * d))
+    if not m2 > 0:
+        return math.nan
+    return float(np.mean(d ** 4) / m2 ** 2)
+
+
+def probabilistic_sharpe_ratio(
+    sharpe: float, n_obs: int, skew: float = 0.0, kurt: float = 3.0, benchmark: float = 0.0
+) -> float:
+    """Probability that the true per-period Sharpe exceeds ``benchmark`` (Bailey & Lopez de Prado 2012)."""
+    if n_obs < 2:
+        raise ValueError(f"n_obs must be at least 2, got {n_obs!r}")
+    if not all(math.isfinite(x) for x in (sharpe, skew, kurt, benchmark)):
+        return math.nan
+    variance = 1.0 - skew * sharpe + (kurt - 1.0) / 4.0 * sharpe ** 2
+    if not variance > 0:
+        return math.nan
+    z = (sharpe - benchmark) * math.sqrt(n_obs - 1) / math.sqrt(variance)
+    return NORMAL.cdf(z)
+
+
+def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
+    """Expected maximum of n_trials Sharpe ratios with zero true mean and this variance; 0 for one trial."""
+    if n_trials < 1:
+        raise ValueError(f"n_trials must be at least 1, got {n_trials!r}")
+    if not (math.isfinite(sharpe_variance) and sharpe_variance >= 0):
+        raise ValueError(f"sharpe_variance must be a non-negative number, got {sharpe_variance!r}")
+    if n_trials == 1 or sharpe_variance == 0:
+        return 0.0
+    quantile_n = NORMAL.inv_cdf(1.0 - 1.0 / n_trials)
+    quantile_ne = NORMAL.inv_cdf(1.0 - 1.0 / (n_trials * math.e))
+    return math.sqrt(sharpe_variance) * ((1.0 - EULER_GAMMA) * quantile_n + EULER_GAMMA * quantile_ne)
+
+
+def psr_from_returns(returns: npt.ArrayLike, benchmark: float = 0.0) -> float:
+    """PSR of a return series against a per-period benchmark Sharpe, with its own skew and kurtosis."""
+    r = _returns(returns)
+    sr = sharpe_per_period(r)
+    if r.size < 4 or math.isnan(sr):
+        return math.nan
+    return probabilistic_sharpe_ratio(sr, r.size, skewness(r), kurtosis(r), benchmark)
+
+
+def deflated_sharpe_ratio(returns: npt.ArrayLike, n_trials: int, trial_sharpe_std: float) -> float:
+    """DSR of a return series picked among n_trials whose per-period Sharpes have this std."""
+    if not (math.isfinite(trial_sharpe_std) and trial_sharpe_std >= 0):
+        trial_sharpe_std = 0.0
+    return psr_from_returns(returns, expected_max_sharpe(n_trials, trial_sharpe_std ** 2))
+
+
+def _finite(value: object, default: float) -> float:
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return default
+    return x if math.isfinite(x) else default
+
+
+def composite_score(metrics: Mapping[str, object]) -> float:
+    """One number to rank strategies by, from out-of-sample metrics (higher is better).
+
+    ``metrics`` needs ``sharpe`` (annualised, out of sample), and uses ``calmar``,
+    ``max_drawdown`` (<= 0), ``n_trades`` and ``dsr`` when present::
+
+        S = clip(sharpe, -3, 3) / 3                 NaN or missing -> 0
+        C = clip(calmar, -3, 3) / 3                 NaN or missing -> 0
+        D = 2 * dsr - 1                             in [-1, 1]; NaN or missing -> 0
+        raw = 0.4 * S + 0.2 * C + 0.4 * D
+        raw -= 1.0 * max(0, |max_drawdown| - 0.20)  drawdowns deeper than 20 % cost extra
+        score = raw * min(1, n_trades / 30)  if raw > 0 else raw
+
+    The last line shrinks a positive score backed by fewer than 30 trades (too few to trust)
+    but never softens a negative one. The result lies in about [-1.8, 1].
+    """
+    cap = SCORE_RATIO_CAP
+    sharpe = _finite(metrics.get("sharpe"), 0.0)
+    calmar = _finite(metrics.get("calmar"), 0.0)
+    dsr = _finite(metrics.get("dsr"), 0.5)
+    mdd = abs(_finite(metrics.get("max_drawdown"), 0.0))
+    n_trades = max(_finite(metrics.get("n_trades"), 0.0), 0.0)
+
+    raw = (SCORE_SHARPE_WEIGHT * min(max(sharpe, -cap), cap) / cap
+           + SCORE_CALMAR_WEIGHT * min(max(calmar, -cap), cap) / cap
+           + SCORE_DSR_WEIGHT * (2.0 * min(max(dsr, 0.0), 1.0) - 1.0))
+    raw -= SCORE_DRAWDOWN_PENALTY * max(0.0, mdd - SCORE_DRAWDOWN_TOLERANCE)
+    if raw > 0:
+        raw *= min(1.0, n_trades / SCORE_MIN_TRADES)
+    return float(raw)
