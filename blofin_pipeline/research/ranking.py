@@ -1,0 +1,416 @@
+"""Dynamic ranking: no hard pass/fail, everything is ranked and only the top N are kept.
+
+The specification's ``ranker.py`` API as functions over the data database:
+
+- :func:`keep_top_strategies` ranks the strategy versions scored on the run date,
+- :func:`keep_top_models` ranks the run date's ML models (by F1 by default),
+- :func:`keep_top_ensembles` ranks the run date's ensembles (by accuracy by default),
+- :func:`archive_bottom` archives named items with a reason (a manual decision),
+- :func:`rank_and_update` runs the three with the run's configuration,
+- :func:`leaderboard` reads the latest ranking back for the CLI.
+
+How a strategy gets its value: a strategy version has one row per symbol in
+``strategy_backtest_results`` for the run date (phase ``score`` or ``candidate``). Its
+ranking value is the **mean over symbols of the metric** (``score`` by default), taken
+over the symbols where that metric is a finite number; a version with no finite value
+ranks last. Only versions whose registry status is ``active`` or ``candidate`` take part,
+plus those this very ranking already decided on for the run date, so that re-running a
+date reproduces the same decisions instead of dropping what it archived the first time.
+
+Ordering: higher is better for every metric except ``log_loss``; missing values (NULL or
+NaN) come last; ties are broken by the item name so the order is deterministic.
+
+Every decision is upserted into ``ranking_history`` keyed by (run_date, item_type, item):
+re-running a date rewrites identical rows. Statuses follow the decision (top N ``active``,
+the others ``archived`` with ``archived_at`` and ``archive_reason``), except for a
+strategy version that was already ranked on a *later* run date: a backfill of an old date
+records its history but does not overwrite the newer status.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from blofin_pipeline.exceptions import ConfigError, PipelineError
+from blofin_pipeline.store import utc_now
+
+if TYPE_CHECKING:
+    from blofin_pipeline.config import PipelineConfig
+    from blofin_pipeline.store import Store
+
+logger = logging.getLogger(__name__)
+
+ITEM_TYPES = ("strategy", "model", "ensemble")
+RANKABLE_STATUSES = ("active", "candidate")
+STRATEGY_METRICS = (
+    "score", "sharpe", "deflated_sharpe", "sortino", "total_return", "cagr", "max_drawdown",
+    "calmar", "win_rate", "profit_factor", "exposure",
+)
+ML_METRICS = ("f1", "accuracy", "precision", "recall", "roc_auc", "log_loss", "backtest_sharpe", "backtest_return")
+LOWER_IS_BETTER = frozenset({"log_loss"})
+MANUAL_METRIC = "manual"   # ranking_history.metric of an archive_bottom decision
+UNRANKED = 0               # ranking_history.rank of an item archived without being ranked
+LEADERBOARD_KEYS = ("rank", "strategy", "category", "score", "sharpe", "deflated_sharpe", "max_drawdown", "status")
+
+
+@dataclass(frozen=True)
+class RankDecision:
+    """One ranking decision: what ``ranking_history`` stores for one item."""
+
+    item: str
+    metric: str
+    value: float | None
+    rank: int
+    decision: str          # kept | archived
+    reason: str
+
+    @property
+    def kept(self) -> bool:
+        return self.decision == "kept"
+
+
+@dataclass(frozen=True)
+class RankingOutcome:
+    """The decisions of one ranking of one kind of item on one run date."""
+
+    item_type: str
+    run_date: str
+    metric: str
+    count: int
+    decisions: tuple[RankDecision, ...] = field(default_factory=tuple)
+
+    @property
+    def kept(self) -> list[str]:
+        return [d.item for d in self.decisions if d.kept]
+
+    @property
+    def archived(self) -> list[str]:
+        return [d.item for d in self.decisions if not d.kept]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "item_type": self.item_type, "run_date": self.run_date, "metric": self.metric,
+            "count": self.count, "ranked": len(self.decisions), "kept": self.kept, "archived": self.archived,
+            "best": (
+                {"item": self.decisions[0].item, "value": self.decisions[0].value} if self.decisions else None
+            ),
+        }
+
+
+# -- pure ranking ----------------------------------------------------------------------
+def finite_or_none(value: Any) -> float | None:
+    """A finite float, or None for NULL, NaN, inf and non-numbers."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def mean_of_finite(values: Iterable[Any]) -> float | None:
+    """Mean of the finite values, None when there is none."""
+    numbers = [v for v in (finite_or_none(x) for x in values) if v is not None]
+    return sum(numbers) / len(numbers) if numbers else None
+
+
+def format_value(value: float | None) -> str:
+    return "no value" if value is None else f"{value:.4g}"
+
+
+def rank_items(values: Mapping[str, Any], *, metric: str, count: int) -> list[RankDecision]:
+    """Rank items by value (best first; missing last; ties by name) and keep the top ``count``."""
+    if count < 0:
+        raise ConfigError(f"ranking by {metric!r}: count must be >= 0, got {count!r}")
+    lower_better = metric in LOWER_IS_BETTER
+    cleaned = {item: finite_or_none(v) for item, v in values.items()}
+
+    def order(item: str) -> tuple[bool, float, str]:
+        v = cleaned[item]
+        if v is None:
+            return (True, 0.0, item)
+        return (False, v if lower_better else -v, item)
+
+    ordered = sorted(cleaned, key=order)
+    total = len(ordered)
+    decisions = []
+    for position, item in enumerate(ordered, start=1):
+        kept = position <= count
+        where = f"within top {count}" if kept else f"below top {count}"
+        reason = f"rank {position} of {total} by {metric} ({format_value(cleaned[item])}) {where}"
+        decisions.append(RankDecision(item, metric, cleaned[item], position, "kept" if kept else "archived", reason))
+    return decisions
+
+
+def _check_metric(metric: str, allowed: Sequence[str], what: str) -> None:
+    if metric not in allowed:
+        raise ConfigError(f"cannot rank {what} by {metric!r}: expected one of {', '.join(allowed)}")
+
+
+# -- database helpers ------------------------------------------------------------------
+def strategy_item(name: str, version: int | str) -> str:
+    """The ranking_history item of a strategy version: ``name@version``."""
+    return f"{name}@{int(version)}"
+
+
+def split_strategy_item(item: str) -> tuple[str, int | None]:
+    """``name@3`` -> (name, 3); ``name`` -> (name, None)."""
+    name, sep, version = item.rpartition("@")
+    if sep and version.isdigit():
+        return name, int(version)
+    return item, None
+
+
+def _history_items(store: Store, run_date: str, item_type: str) -> dict[str, dict[str, Any]]:
+    rows = store.query_named("rank_history_for_date", {"run_date": run_date, "item_type": item_type})
+    return {r["item"]: r for r in rows}
+
+
+def _record(store: Store, run_date: str, item_type: str, decisions: Sequence[RankDecision]) -> None:
+    now = utc_now()
+    store.upsert(
+        "ranking_history",
+        [{"run_date": run_date, "item_type": item_type, "item": d.item, "metric": d.metric, "value": d.value,
+          "rank": d.rank, "decision": d.decision, "reason": d.reason, "created_at": now} for d in decisions],
+        key=("run_date", "item_type", "item"),
+        update=("metric", "value", "rank", "decision", "reason"),  # created_at: first decision time
+    )
+
+
+def _note_archival(store: Store, run_date: str, subject: str, detail: Mapping[str, Any], archived: bool) -> None:
+    """Keep the knowledge base's 'archived' log in step with the decision (the designer reads it)."""
+    if archived:
+        store.upsert("knowledge_base", [{
+            "run_date": run_date, "kind": "archived", "subject": subject, "detail": json.dumps(dict(detail)),
+            "created_at": utc_now(),
+        }], key=("run_date", "kind", "subject"), update=("detail",))
+    else:
+        store.execute(
+            "DELETE FROM knowledge_base WHERE run_date = :run_date AND kind = 'archived' AND subject = :subject",
+            {"run_date": run_date, "subject": subject},
+        )
+
+
+def _set_strategy_status(store: Store, name: str, version: int, *, archived: bool, reason: str | None) -> None:
+    if archived:
+        store.execute(
+            "UPDATE strategies SET archived_at = CASE WHEN status = 'archived' AND archived_at IS NOT NULL "
+            "THEN archived_at ELSE :now END, status = 'archived', archive_reason = :reason "
+            "WHERE name = :name AND version = :version",
+            {"now": utc_now(), "reason": reason, "name": name, "version": version},
+        )
+    else:
+        store.execute(
+            "UPDATE strategies SET status = 'active', archived_at = NULL, archive_reason = NULL "
+            "WHERE name = :name AND version = :version",
+            {"name": name, "version": version},
+        )
+
+
+# -- strategies ------------------------------------------------------------------------
+def strategy_values(store: Store, run_date: str, metric: str = "score") -> dict[str, dict[str, Any]]:
+    """Per strategy version scored on run_date: its aggregated metrics and registry fields.
+
+    Returns ``{name@version: {name, version, category, status, symbols, value, score, sharpe,
+    deflated_sharpe, max_drawdown, total_return, n_trades}}`` where ``value`` is the mean
+    over symbols of ``metric``, the other metrics are means over symbols except
+    ``max_drawdown``, the worst (lowest) over symbols, and ``n_trades``, the sum.
+    """
+    _check_metric(metric, STRATEGY_METRICS, "strategies")
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for row in store.query_named("rank_strategy_results", {"run_date": run_date}):
+        grouped.setdefault(strategy_item(row["strategy"], row["version"]), []).append(row)
+    out = {}
+    for item, rows in grouped.items():
+        drawdowns = [v for v in (finite_or_none(r["max_drawdown"]) for r in rows) if v is not None]
+        trades = [int(r["n_trades"]) for r in rows if r["n_trades"] is not None]
+        out[item] = {
+            "name": rows[0]["strategy"], "version": int(rows[0]["version"]), "category": rows[0]["category"],
+            "status": rows[0]["status"], "symbols": [r["symbol"] for r in rows],
+            "value": mean_of_finite(r[metric] for r in rows),
+            **{m: mean_of_finite(r[m] for r in rows) for m in ("score", "sharpe", "deflated_sharpe", "total_return")},
+            "max_drawdown": min(drawdowns) if drawdowns else None,
+            "n_trades": sum(trades) if trades else None,
+        }
+    return out
+
+
+def keep_top_strategies(store: Store, run_date: str, count: int = 20, metric: str = "score") -> RankingOutcome:
+    """Rank the strategy versions scored on run_date; keep the top ``count`` active, archive the rest."""
+    values = strategy_values(store, run_date, metric)
+    decided_before = _history_items(store, run_date, "strategy")
+    taking_part = {
+        item: v for item, v in values.items() if v["status"] in RANKABLE_STATUSES or item in decided_before
+    }
+    later = {r["item"]: r["last_run_date"] for r in store.query_named(
+        "rank_later_decisions", {"item_type": "strategy", "run_date": run_date})}
+    decisions = rank_items({item: v["value"] for item, v in taking_part.items()}, metric=metric, count=count)
+    with store.transaction():
+        _record(store, run_date, "strategy", decisions)
+        for d in decisions:
+            info = taking_part[d.item]
+            if d.item in later:
+                logger.info("strategy %s: ranked on %s but also on later date %s; status left as %s",
+                            d.item, run_date, later[d.item], info["status"])
+                continue
+            _set_strategy_status(store, info["name"], info["version"], archived=not d.kept,
+                                 reason=None if d.kept else d.reason)
+            _note_archival(store, run_date, d.item, {"reason": d.reason, "metric": metric, "value": d.value,
+                                                     "rank": d.rank, "category": info["category"]},
+                           archived=not d.kept)
+    outcome = RankingOutcome("strategy", run_date, metric, count, tuple(decisions))
+    logger.info("ranked %d strategy versions by %s on %s: kept %d, archived %d",
+                len(decisions), metric, run_date, len(outcome.kept), len(outcome.archived))
+    return outcome
+
+
+# -- models and ensembles --------------------------------------------------------------
+_ML_TABLES = {
+    "model": ("ml_model_results", "model_name", "rank_model_results"),
+    "ensemble": ("ml_ensembles", "ensemble_name", "rank_ensemble_results"),
+}
+
+
+def _keep_top_ml(store: Store, run_date: str, item_type: str, count: int, metric: str) -> RankingOutcome:
+    _check_metric(metric, ML_METRICS, f"{item_type}s")
+    table, name_column, query = _ML_TABLES[item_type]
+    rows = store.query_named(query, {"run_date": run_date})
+    decisions = rank_items({r["item"]: r[metric] for r in rows}, metric=metric, count=count)
+    with store.transaction():
+        _record(store, run_date, item_type, decisions)
+        for d in decisions:
+            store.execute(
+                f"UPDATE {table} SET status = :status, archive_reason = :reason "
+                f"WHERE run_date = :run_date AND {name_column} = :name",
+                {"status": "active" if d.kept else "archived", "reason": None if d.kept else d.reason,
+                 "run_date": run_date, "name": d.item},
+            )
+    outcome = RankingOutcome(item_type, run_date, metric, count, tuple(decisions))
+    logger.info("ranked %d %ss by %s on %s: kept %d, archived %d",
+                len(decisions), item_type, metric, run_date, len(outcome.kept), len(outcome.archived))
+    return outcome
+
+
+def keep_top_models(store: Store, run_date: str, count: int = 5, metric: str = "f1") -> RankingOutcome:
+    """Rank the run date's ML models; keep the top ``count`` active, archive the rest."""
+    return _keep_top_ml(store, run_date, "model", count, metric)
+
+
+def keep_top_ensembles(store: Store, run_date: str, count: int = 3, metric: str = "accuracy") -> RankingOutcome:
+    """Rank the run date's ML ensembles; keep the top ``count`` active, archive the rest."""
+    return _keep_top_ml(store, run_date, "ensemble", count, metric)
+
+
+# -- manual archival -------------------------------------------------------------------
+def archive_bottom(store: Store, run_date: str, item_type: str, names: Iterable[str], reason: str) -> list[str]:
+    """Archive the named items with ``reason`` and log the decision; returns what was archived.
+
+    Strategies are named ``name@version`` (that version only) or ``name`` (every version
+    not yet archived). Models and ensembles are the run date's rows of that name. The
+    ranking_history row keeps the day's rank and metric when the item was ranked, else
+    it gets metric ``manual`` and rank 0. Unknown names raise :class:`PipelineError`.
+    """
+    if item_type not in ITEM_TYPES:
+        raise ConfigError(f"archive_bottom: item_type {item_type!r}: expected one of {ITEM_TYPES}")
+    if not reason or not reason.strip():
+        raise ConfigError("archive_bottom: a reason is required")
+    names = list(names)
+    existing = _history_items(store, run_date, item_type)
+    decisions: list[RankDecision] = []
+    archived: list[str] = []
+    with store.transaction():
+        for raw in names:
+            targets = _archive_targets(store, run_date, item_type, raw)
+            if not targets:
+                raise PipelineError(f"archive_bottom: no {item_type} named {raw!r} to archive on {run_date}")
+            for item, key in targets:
+                if item_type == "strategy":
+                    _set_strategy_status(store, key[0], key[1], archived=True, reason=reason)
+                    _note_archival(store, run_date, item, {"reason": reason, "manual": True}, archived=True)
+                else:
+                    table, name_column, _ = _ML_TABLES[item_type]
+                    store.execute(
+                        f"UPDATE {table} SET status = 'archived', archive_reason = :reason "
+                        f"WHERE run_date = :run_date AND {name_column} = :name",
+                        {"reason": reason, "run_date": run_date, "name": item},
+                    )
+                before = existing.get(item)
+                decisions.append(RankDecision(
+                    item,
+                    before["metric"] if before else MANUAL_METRIC,
+                    finite_or_none(before["value"]) if before else None,
+                    int(before["rank"]) if before else UNRANKED,
+                    "archived",
+                    reason,
+                ))
+                archived.append(item)
+        _record(store, run_date, item_type, decisions)
+    logger.info("archived %d %s(s) on %s: %s (%s)", len(archived), item_type, run_date, ", ".join(archived), reason)
+    return archived
+
+
+def _archive_targets(store: Store, run_date: str, item_type: str, raw: str) -> list[tuple[str, tuple]]:
+    if item_type == "strategy":
+        name, version = split_strategy_item(raw)
+        if version is not None:
+            rows = store.query("SELECT name, version FROM strategies WHERE name = :name AND version = :version",
+                               {"name": name, "version": version})
+        else:
+            rows = store.query("SELECT name, version FROM strategies WHERE name = :name AND status <> 'archived' "
+                               "ORDER BY version", {"name": name})
+        return [(strategy_item(r["name"], r["version"]), (r["name"], int(r["version"]))) for r in rows]
+    table, name_column, _ = _ML_TABLES[item_type]
+    rows = store.query(f"SELECT {name_column} AS item FROM {table} WHERE run_date = :run_date AND {name_column} = :name",
+                       {"run_date": run_date, "name": raw})
+    return [(r["item"], (r["item"],)) for r in rows]
+
+
+# -- the step and the leaderboard ------------------------------------------------------
+def rank_and_update(store: Store, run_date: str, config: PipelineConfig) -> dict[str, Any]:
+    """The ``rank_and_update`` step: strategies, models and ensembles with the run's counts and metrics."""
+    strategies = keep_top_strategies(store, run_date, config.top_strategies, config.strategy_metric)
+    models = keep_top_models(store, run_date, config.top_models, config.model_metric)
+    ensembles = keep_top_ensembles(store, run_date, config.top_ensembles, config.ensemble_metric)
+    return {"run_date": run_date, "strategies": strategies.to_dict(), "models": models.to_dict(),
+            "ensembles": ensembles.to_dict()}
+
+
+def leaderboard(store: Store, run_date: str | None = None) -> list[dict[str, Any]]:
+    """The strategy ranking of ``run_date`` (default: the latest ranked date), best first.
+
+    Keys: rank, strategy (``name@version``), category, score, sharpe, deflated_sharpe,
+    max_drawdown, status. score, sharpe and deflated_sharpe are means over symbols,
+    max_drawdown the worst over symbols; a metric without any value is None. When no
+    ranking was recorded for the date yet, the date's (or latest) results are ordered by
+    mean score and status is the registry's.
+    """
+    date = run_date or store.query_named("rank_latest_date")[0]["run_date"]
+    history = _history_items(store, date, "strategy") if date else {}
+    if not history:
+        date = run_date or store.query_named("rank_latest_results_date")[0]["run_date"]
+        if not date:
+            return []
+        values = strategy_values(store, date, "score")
+        ranks = {d.item: d.rank for d in rank_items({k: v["score"] for k, v in values.items()},
+                                                     metric="score", count=len(values))}
+    else:
+        values = strategy_values(store, date, "score")
+        ranks = {item: int(h["rank"]) for item, h in history.items()}
+    registry = {strategy_item(r["name"], r["version"]): r for r in store.query(
+        "SELECT name, version, category, status FROM strategies")}
+    rows = []
+    for item, rank in ranks.items():
+        v = values.get(item, {})
+        reg = registry.get(item, {})
+        rows.append({
+            "rank": rank, "strategy": item, "category": v.get("category") or reg.get("category"),
+            "score": v.get("score"), "sharpe": v.get("sharpe"), "deflated_sharpe": v.get("deflated_sharpe"),
+            "max_drawdown": v.get("max_drawdown"), "status": reg.get("status") or v.get("status"),
+        })
+    rows.sort(key=lambda r: (r["rank"] if r["rank"] != UNRANKED else 10**9, r["strategy"]))
+    return rows
