@@ -128,7 +128,7 @@ def validate_strategy_class(cls: type) -> type[Strategy]:
         problems.append("'params' must be a dict of defaults")
     if not isinstance(cls.param_space, dict):
         problems.append("'param_space' must be a dict of (low, high) tuples")
-    if not problems:
+    if isinstance(cls.params, dict) and isinstance(cls.param_space, dict):
         for key, bounds in cls.param_space.items():
             if key not in cls.params:
                 problems.append(f"param_space key {key!r} has no default in 'params'")

@@ -1,0 +1,161 @@
+"""Static check: what it rejects (with line numbers) and what it lets through."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from blofin_pipeline.strategies import builtin_strategy_sources
+from blofin_pipeline.strategies.safety import declared_name, static_check
+
+CLEAN = textwrap.dedent('''
+    from __future__ import annotations
+
+    import math
+    import statistics
+
+    import numpy as np
+    import pandas as pd
+    from numpy import sign
+
+    from blofin_pipeline.strategies import Strategy
+
+
+    class Clean(Strategy):
+        name = "clean"
+        category = "trend"
+        params = {"window": 10}
+        param_space = {"window": (2, 100)}
+
+        def __init__(self, params=None):
+            super().__init__(params)
+            self._cache = {}
+
+        def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
+            close = candles["close"]
+            if hasattr(close, "rolling"):
+                mean = getattr(close, "rolling")(self.params["window"]).mean()
+            frame = candles.copy()
+            frame.loc[:, "extra"] = math.sqrt(2.0) * statistics.mean([1.0, 2.0])
+            out = pd.Series(sign(close - mean), index=candles.index)
+            i = 0
+            while i < 3:
+                i += 1
+            return out.fillna(0.0).clip(-1, 1)
+''')
+
+
+def test_clean_code_passes():
+    assert static_check(CLEAN) == []
+
+
+def test_every_builtin_passes_the_static_check():
+    for name, code in builtin_strategy_sources().items():
+        assert static_check(code) == [], name
+
+
+@pytest.mark.parametrize(
+    "snippet, expected",
+    [
+        ("import os", "line 1: import of 'os' is not allowed"),
+        ("import numpy, subprocess", "line 1: import of 'subprocess' is not allowed"),
+        ("import os.path", "import of 'os.path' is not allowed"),
+        ("from shutil import rmtree", "import from 'shutil' is not allowed"),
+        ("from . import x", "relative imports are not allowed"),
+        ("import importlib", "import of 'importlib' is not allowed"),
+        ("import ctypes", "import of 'ctypes' is not allowed"),
+        ("import pickle", "import of 'pickle' is not allowed"),
+        ("import pathlib", "import of 'pathlib' is not allowed"),
+        ("from numpy import *", "'from numpy import *' is not allowed"),
+        ("from numpy import ctypeslib", "import of 'ctypeslib' from 'numpy' is not allowed"),
+        ("from pandas import read_pickle", "import of 'read_pickle' from 'pandas'"),
+        ("from blofin_pipeline.strategies import load_strategy_source",
+         "import of 'load_strategy_source' from 'blofin_pipeline.strategies'"),
+        ("from blofin_pipeline.store import Store", "import from 'blofin_pipeline.store'"),
+        ("x = exec('1')", "use of forbidden builtin 'exec'"),
+        ("x = eval('1')", "use of forbidden builtin 'eval'"),
+        ("x = compile('1', 'f', 'eval')", "use of forbidden builtin 'compile'"),
+        ("x = open('f')", "use of forbidden builtin 'open'"),
+        ("x = __import__('os')", "use of forbidden builtin '__import__'"),
+        ("x = globals()", "use of forbidden builtin 'globals'"),
+        ("x = locals()", "use of forbidden builtin 'locals'"),
+        ("x = vars()", "use of forbidden builtin 'vars'"),
+        ("breakpoint()", "use of forbidden builtin 'breakpoint'"),
+        ("f = eval\nf('1')", "line 1: use of forbidden builtin 'eval'"),
+        ("x = __builtins__", "use of forbidden builtin '__builtins__'"),
+        ("x = __name__", "use of dunder name '__name__'"),
+        ("x = getattr(y, name)", "getattr() with a non-literal attribute name"),
+        ("x = getattr(y, '__cla' + 'ss__')", "getattr() with a non-literal attribute name"),
+        ("x = getattr(y, '__class__')", "getattr() of forbidden attribute '__class__'"),
+        ("x = getattr(y, '_private')", "getattr() of forbidden attribute '_private'"),
+        ("x = getattr(pd, 'read_csv')", "getattr() of forbidden attribute 'read_csv'"),
+        ("g = getattr\ng(y, 'a')", "'getattr' may only be called directly"),
+        ("setattr(np, 'isnan', len)", "use of forbidden builtin 'setattr'"),
+        ("delattr(np, 'isnan')", "use of forbidden builtin 'delattr'"),
+        ("x = ().__class__", "access to dunder attribute '__class__'"),
+        ("x = y.__subclasses__()", "access to dunder attribute '__subclasses__'"),
+        ("x = f.__globals__", "access to dunder attribute '__globals__'"),
+        ("x = y.__dict__", "access to dunder attribute '__dict__'"),
+        ("x = np._core", "access to private attribute '_core'"),
+        ("x = pd.io.common", "access to forbidden attribute 'io'"),
+        ("x = pd.read_csv('f')", "access to forbidden attribute 'read_csv'"),
+        ("df.to_csv('f')", "access to forbidden attribute 'to_csv'"),
+        ("df.to_pickle('f')", "access to forbidden attribute 'to_pickle'"),
+        ("df.to_parquet('f')", "access to forbidden attribute 'to_parquet'"),
+        ("s.to_string(buf='f')", "access to forbidden attribute 'to_string'"),
+        ("x = np.load('f')", "access to forbidden attribute 'load'"),
+        ("np.save('f', x)", "access to forbidden attribute 'save'"),
+        ("x = np.fromfile('f')", "access to forbidden attribute 'fromfile'"),
+        ("x.tofile('f')", "access to forbidden attribute 'tofile'"),
+        ("x = np.memmap('f')", "access to forbidden attribute 'memmap'"),
+        ("x = np.ctypeslib", "access to forbidden attribute 'ctypeslib'"),
+        ("x = np.lib.format", "access to forbidden attribute 'lib'"),
+        ("x = df.query('a > 1')", "access to forbidden attribute 'query'"),
+        ("x = pd.eval('1 + 1')", "access to forbidden attribute 'eval'"),
+        ("x = pd.compat.pickle_compat", "access to forbidden attribute 'compat'"),
+        ("x = g.gi_frame", "access to forbidden attribute 'gi_frame'"),
+        ("x = frame.f_back.f_globals", "access to forbidden attribute 'f_back'"),
+        ("x = tb.tb_frame", "access to forbidden attribute 'tb_frame'"),
+        ("x = type(y).mro()", "access to forbidden attribute 'mro'"),
+        ("np.isnan = len", "assignment to attribute 'isnan' of anything but self"),
+        ("pd.options.mode.chained_assignment = None", "assignment to attribute"),
+        ("del np.isnan", "assignment to attribute 'isnan'"),
+        ("x = '{0.__class__}'.format(1)", "string literal containing a dunder name"),
+        ("global x", "'global' statements are not allowed"),
+        ("class A(metaclass=M):\n    pass", "custom metaclasses are not allowed"),
+        ("class A:\n    def __getattr__(self, n):\n        pass",
+         "line 2: definition of dunder method '__getattr__' is not allowed"),
+        ("class A:\n    def signals(self, c):\n        pass",
+         "line 2: overriding 'signals' is not allowed"),
+        ("async def f():\n    pass", "async functions are not allowed"),
+    ],
+)
+def test_rejects(snippet: str, expected: str):
+    reasons = static_check(snippet)
+    assert any(expected in reason for reason in reasons), reasons
+    assert all(reason.startswith("line ") for reason in reasons)
+
+
+def test_syntax_error_reports_the_line():
+    reasons = static_check("import numpy as np\n\ndef f(:\n    pass\n")
+    assert len(reasons) == 1
+    assert reasons[0].startswith("line 3: syntax error")
+
+
+def test_all_reasons_are_reported_in_line_order():
+    code = "import os\nimport numpy as np\nx = eval('1')\ny = ().__class__\nz = open('f')\n"
+    reasons = static_check(code)
+    assert [r.split(":")[0] for r in reasons] == ["line 1", "line 3", "line 4", "line 5"]
+
+
+def test_subclass_escape_chain_reports_each_dunder():
+    reasons = static_check("x = ().__class__.__bases__[0].__subclasses__()")
+    text = " ".join(reasons)
+    for dunder in ("__class__", "__bases__", "__subclasses__"):
+        assert dunder in text
+
+
+def test_declared_name():
+    assert declared_name(CLEAN) == "clean"
+    assert declared_name("x = (") is None
+    assert declared_name("class A:\n    name = 3\n") is None
