@@ -61,7 +61,7 @@ def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, default=_json_default, allow_nan=False)
+        return to_json(value)
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalar
         return _clean(value.item())
     return value

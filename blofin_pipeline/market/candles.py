@@ -26,11 +26,11 @@ def last_candle_ts(store: Store, symbol: str, timeframe: str, before: pd.Timesta
 
 def store_candles(
     store: Store, frame_ms: pd.DataFrame, symbol: str, timeframe: str, *, source: str, run_date: str,
-    previous_ts: int | None = None,
+    previous_ts: int | None = None, known_ts: np.ndarray | None = None,
 ) -> ValidationReport:
     """Validate a batch indexed by epoch ms and upsert it with its gaps. Nothing is stored
     if validation fails (DataValidationError names the symbol and the first bad bar)."""
-    clean, report = validate_candles(frame_ms, symbol, timeframe, previous_ts=previous_ts)
+    clean, report = validate_candles(frame_ms, symbol, timeframe, previous_ts=previous_ts, known_ts=known_ts)
     now = utc_now()
     quote = clean["volume_quote"] if "volume_quote" in clean.columns else pd.Series(np.nan, index=clean.index)
     rows = [
@@ -62,3 +62,10 @@ def load_candles(store: Store, symbol: str, timeframe: str, start: pd.Timestamp,
 def candle_sources(store: Store, timeframe: str, start: pd.Timestamp, end: pd.Timestamp) -> list[str]:
     rows = store.query_named("candles_sources", {"timeframe": timeframe, "start_ms": to_ms(start), "end_ms": to_ms(end)})
     return sorted(r["source"] for r in rows)
+
+
+def stored_ts(store: Store, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> np.ndarray:
+    """Open times (epoch ms) of the stored candles in [start_ms, end_ms)."""
+    rows = store.query_named("candles_range", {"symbol": symbol, "timeframe": timeframe,
+                                                "start_ms": start_ms, "end_ms": end_ms})
+    return np.asarray([r["ts"] for r in rows], dtype="int64")

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from blofin_pipeline.exceptions import DataValidationError
-from blofin_pipeline.market.candles import last_candle_ts, store_candles
+from blofin_pipeline.market.candles import store_candles, stored_ts
 from blofin_pipeline.market.timeframes import timeframe_ms
 from blofin_pipeline.market.validation import ValidationReport
 from blofin_pipeline.store import Store
@@ -52,7 +52,6 @@ def import_csv(store: Store, path: Path, symbol: str, timeframe: str) -> Validat
     """Validate and upsert a CSV of candles; nothing is stored if any row is invalid."""
     timeframe_ms(timeframe)
     frame = read_candles_csv(path)
-    first = int(frame.index.min()) if len(frame) else None
-    previous = last_candle_ts(store, symbol, timeframe, before=pd.Timestamp(first, unit="ms", tz="UTC")) if first else None
-    return store_candles(store, frame, symbol, timeframe, source="csv", run_date=pd.Timestamp.now("UTC").strftime("%Y-%m-%d"),
-                         previous_ts=previous)
+    known = stored_ts(store, symbol, timeframe, int(frame.index.min()), int(frame.index.max()) + 1) if len(frame) else None
+    return store_candles(store, frame, symbol, timeframe, source="csv",
+                         run_date=pd.Timestamp.now("UTC").strftime("%Y-%m-%d"), known_ts=known)

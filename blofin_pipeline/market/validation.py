@@ -67,11 +67,13 @@ def validate_candles(
     timeframe: str,
     *,
     previous_ts: int | None = None,
+    known_ts: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, ValidationReport]:
     """Check and normalise a candle batch indexed by bar open time (epoch ms, int).
 
     ``previous_ts`` is the last bar already stored, so a gap between it and this batch
-    is found too. Returns the clean batch (sorted, unique) and the report.
+    is found too; ``known_ts`` are other stored bars in the batch's span (a CSV import
+    may land among stored candles), so only bars missing from both count as gaps. Returns the clean batch (sorted, unique) and the report.
     """
     report = ValidationReport(symbol, timeframe, rows_in=len(frame))
     missing = [c for c in CANDLE_COLUMNS if c not in frame.columns]
@@ -120,10 +122,10 @@ def validate_candles(
         frame = frame[~dup]
 
     ts = np.asarray(frame.index, dtype="int64")
-    if previous_ts is not None:
-        ts_all = np.concatenate(([previous_ts], ts[ts > previous_ts]))
-    else:
-        ts_all = ts
+    extra = [np.asarray([previous_ts], dtype="int64")] if previous_ts is not None else []
+    if known_ts is not None:
+        extra.append(np.asarray(known_ts, dtype="int64"))
+    ts_all = np.unique(np.concatenate([ts, *extra])) if extra else ts
     jumps = np.flatnonzero(np.diff(ts_all) > step)
     report.gaps = [
         Gap(int(ts_all[i] + step), int(ts_all[i + 1] - step), int((ts_all[i + 1] - ts_all[i]) // step - 1))

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from blofin_pipeline import steps
+from blofin_pipeline.config import PipelineConfig, RunContext
+from blofin_pipeline.exceptions import DataValidationError, ExchangeError
+from blofin_pipeline.market.blofin_client import BlofinClient
+from blofin_pipeline.market.sample import generate_candles
+from blofin_pipeline.store import open_store
+from tests.fakes.blofin_server import Fault, FakeBlofinServer
+
+SYMBOLS = ("BTC-USDT", "ETH-USDT")
+
+
+def ctx_for(db_url, tmp_path, day: str, **cfg) -> RunContext:
+    config = PipelineConfig(symbols=SYMBOLS, history_days=30, score_window_days=20, **cfg)
+    return RunContext.create(logical_date=day, data_end=day, config=config, db_url=db_url, workspace=tmp_path)
+
+
+def counts(db_url) -> dict:
+    with open_store(db_url) as store:
+        return store.table_counts(["candles", "candle_gaps", "pipeline_runs"])
+
+
+def test_sample_ingest_stores_every_symbol_and_rerun_changes_nothing(db_url, tmp_path):
+    ctx = ctx_for(db_url, tmp_path, "2026-03-10")
+    summary = steps.ingest_candles(ctx)
+    assert summary["synthetic"] is True
+    assert {s: v["rows"] for s, v in summary["symbols"].items()} == {s: 30 * 24 for s in SYMBOLS}
+    first = counts(db_url)
+    steps.ingest_candles(ctx)
+    assert counts(db_url) == first
+    with open_store(db_url) as store:
+        assert store.query("SELECT DISTINCT source FROM candles") == [{"source": "sample"}]
+        run = store.query("SELECT status, error FROM pipeline_runs WHERE step = 'ingest_candles'")
+    assert run == [{"status": "success", "error": None}]
+
+
+def test_next_day_fetches_only_the_new_bars_and_backfill_sees_its_own_day(db_url, tmp_path):
+    steps.ingest_candles(ctx_for(db_url, tmp_path, "2026-03-10"))
+    s = steps.ingest_candles(ctx_for(db_url, tmp_path, "2026-03-11"))
+    assert s["symbols"]["BTC-USDT"]["rows"] == 24
+    assert s["symbols"]["BTC-USDT"]["from"] == "2026-03-10T00:00:00+00:00"
+    with open_store(db_url) as store:
+        last = store.scalar("SELECT MAX(ts) AS m FROM candles")
+    assert pd.Timestamp(last, unit="ms", tz="UTC") == pd.Timestamp("2026-03-10 23:00", tz="UTC")
+    # Backfilling an earlier date writes nothing new and does not see later data.
+    before = counts(db_url)
+    s = steps.ingest_candles(ctx_for(db_url, tmp_path, "2026-03-05"))
+    assert s["symbols"]["BTC-USDT"]["rows"] == 0
+    assert counts(db_url)["candles"] == before["candles"]
+
+
+def _client_factory(srv):
+    return lambda: BlofinClient(srv.base_url, sleep=lambda s: None)
+
+
+def test_blofin_ingest_through_the_real_client_drops_the_forming_candle(db_url, tmp_path):
+    day = "2026-03-10"
+    data = {(s, "1H"): generate_candles(s, "1H", pd.Timestamp("2026-02-01", tz="UTC"),
+                                         pd.Timestamp("2026-03-10 01:00", tz="UTC")) for s in SYMBOLS}
+    with FakeBlofinServer(candles_by_inst=data, unclosed_last=True) as srv:
+        ctx = ctx_for(db_url, tmp_path, day, data_source="blofin")
+        summary = steps.ingest_candles(ctx, _client_factory(srv))
+    assert summary["synthetic"] is False and summary["source"] == "blofin"
+    # 30 days of closed bars ending at the data end; the server's later bar is not taken.
+    assert summary["symbols"]["ETH-USDT"]["rows"] == 30 * 24
+    with open_store(db_url) as store:
+        last = store.scalar("SELECT MAX(ts) AS m FROM candles")
+        quote = store.scalar("SELECT COUNT(*) AS n FROM candles WHERE volume_quote IS NOT NULL")
+    assert pd.Timestamp(last, unit="ms", tz="UTC") == pd.Timestamp("2026-03-09 23:00", tz="UTC")
+    assert quote == 2 * 30 * 24
+
+
+def test_exchange_gap_is_recorded_not_filled(sqlite_url, tmp_path):
+    full = generate_candles("BTC-USDT", "1H", pd.Timestamp("2026-02-01", tz="UTC"), pd.Timestamp("2026-03-10", tz="UTC"))
+    holed = full.drop(full.index[400:405])  # inside the 30-day window
+    data = {("BTC-USDT", "1H"): holed, ("ETH-USDT", "1H"): full}
+    with FakeBlofinServer(candles_by_inst=data) as srv:
+        summary = steps.ingest_candles(ctx_for(sqlite_url, tmp_path, "2026-03-10", data_source="blofin"),
+                                       _client_factory(srv))
+    assert summary["symbols"]["BTC-USDT"]["missing_bars"] == 5
+    with open_store(sqlite_url) as store:
+        gaps = store.query("SELECT symbol, missing_bars FROM candle_gaps")
+        n = store.scalar("SELECT COUNT(*) AS n FROM candles WHERE symbol = 'BTC-USDT'")
+    assert gaps == [{"symbol": "BTC-USDT", "missing_bars": 5}]
+    assert n == 30 * 24 - 5
+
+
+def test_exchange_error_fails_the_step_and_is_logged(sqlite_url, tmp_path):
+    data = {(s, "1H"): generate_candles(s, "1H", pd.Timestamp("2026-02-01", tz="UTC"),
+                                         pd.Timestamp("2026-03-10", tz="UTC")) for s in SYMBOLS}
+    with FakeBlofinServer(candles_by_inst=data) as srv:
+        srv.add_fault(Fault.code("152014", "Instrument does not exist"), times=None)
+        with pytest.raises(ExchangeError, match="152014"):
+            steps.ingest_candles(ctx_for(sqlite_url, tmp_path, "2026-03-10", data_source="blofin"), _client_factory(srv))
+    with open_store(sqlite_url) as store:
+        row = store.query("SELECT status, error FROM pipeline_runs")[0]
+        assert store.scalar("SELECT COUNT(*) AS n FROM candles") == 0
+    assert row["status"] == "failed" and "152014" in row["error"]
+
+
+def test_invalid_exchange_candles_store_nothing(sqlite_url, tmp_path):
+    bad = generate_candles("BTC-USDT", "1H", pd.Timestamp("2026-02-01", tz="UTC"), pd.Timestamp("2026-03-10", tz="UTC"))
+    bad.iloc[400, bad.columns.get_loc("low")] = bad["high"].iloc[400] * 1.1
+    with FakeBlofinServer(candles_by_inst={("BTC-USDT", "1H"): bad}) as srv:
+        ctx = ctx_for(sqlite_url, tmp_path, "2026-03-10", data_source="blofin").config.with_(symbols=("BTC-USDT",))
+        run = RunContext.create(logical_date="2026-03-10", data_end="2026-03-10", config=ctx, db_url=sqlite_url,
+                                workspace=tmp_path)
+        with pytest.raises(DataValidationError, match="BTC-USDT 1H: OHLC"):
+            steps.ingest_candles(run, _client_factory(srv))
+    with open_store(sqlite_url) as store:
+        assert store.scalar("SELECT COUNT(*) AS n FROM candles") == 0
