@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from functools import cached_property
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 import anthropic
 from airflow.providers.anthropic.hooks.anthropic import AnthropicHook
@@ -35,17 +35,33 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 from pydantic import BaseModel
 
 from blofin_pipeline.exceptions import ConfigError, LLMError, LLMResponseError
-from blofin_pipeline.llm.budget import STATUS_ERROR, STATUS_INVALID, STATUS_OK, build_usage_row, check_budget
+from blofin_pipeline.llm.budget import (
+    LLM_USAGE_KEY,
+    STATUS_ERROR,
+    STATUS_INVALID,
+    STATUS_OK,
+    build_usage_row,
+    check_budget,
+    usage_record,
+)
 from blofin_pipeline.llm.models import ModelPrice, resolve_model, supports_forced_tool_use
 from blofin_pipeline.llm.parsing import message_to_dict, parse_reply
 from blofin_pipeline.llm.prompts import PROMPT_BUILDERS, validation_feedback
 from blofin_pipeline.llm.schemas import REPLY_TYPES, json_schema, tool_definition, tool_name
+
+if TYPE_CHECKING:
+    from blofin_pipeline.config import RunContext
 
 T = TypeVar("T", bound=BaseModel)
 
 logger = logging.getLogger(__name__)
 
 UsageSink = Callable[[dict[str, Any]], None]
+#: What the research code calls: llm(step, system_blocks, user_message, reply_type) -> LLMResult.
+LLMCaller = Callable[..., "LLMResult[Any]"]
+
+#: Today's spend for the budget. Kept beside the ledger that writes the rows it sums.
+SPENT_ON_RUN_DATE_SQL = "SELECT COALESCE(SUM(usd), 0) AS usd FROM llm_usage WHERE run_date = :run_date"
 
 DEFAULT_MAX_TOKENS: Mapping[str, int] = {"design": 12000, "tune": 8000, "review": 4000, "summary": 1000}
 #: Client options used unless the connection's `anthropic_client_kwargs` sets them: the SDK
@@ -95,9 +111,12 @@ class BlofinLLMHook(AnthropicHook):
             cls.get_connection(conn_id)
         except AirflowNotFoundException:
             return False
-        except Exception as err:  # any lookup failure means "run offline", never a crash
-            logger.warning("connection %r unreadable (%s); treating it as missing",
-                                      conn_id, type(err).__name__)
+        except Exception as err:
+            # Inside a task the SDK reports a missing connection as AirflowRuntimeError
+            # CONNECTION_NOT_FOUND; any other lookup failure also means "run offline", said
+            # in the log by type only (a message could quote a connection URI).
+            if "CONNECTION_NOT_FOUND" not in str(err):
+                logger.warning("connection %r unreadable (%s); treating it as missing", conn_id, type(err).__name__)
             return False
         return True
 
@@ -313,6 +332,70 @@ class BlofinLLMHook(AnthropicHook):
             step, prompt.system, prompt.user, model=model, max_tokens=max_tokens,
             logical_date=logical_date, usage_sink=usage_sink, spent_today=spent_today,
             budget_usd=budget_usd, categories=context.get("categories"), param_bounds=param_bounds)
+
+
+    def caller_for(
+        self,
+        ctx: RunContext,
+        task: str | None = None,
+        *,
+        usage_sink: UsageSink | None = None,
+        spent_today: Callable[[], float] | None = None,
+        budget_usd: float | None = None,
+    ) -> LLMCaller:
+        """The `llm(step, system_blocks, user_message, reply_type)` callable for one run.
+
+        Bound to the run's logical date and `llm_budget_usd`; usage rows go to
+        `usage_sink` and the budget reads `spent_today`, by default both through the run's
+        data database (`llm_usage` table, see `StoreUsageLedger`).
+        """
+        if usage_sink is None or spent_today is None:
+            ledger = StoreUsageLedger(ctx.db_url, ctx.run_date)
+            usage_sink = usage_sink or ledger.record
+            spent_today = spent_today or ledger.spent
+        if budget_usd is None:
+            budget_usd = float(ctx.config.llm_budget_usd)
+        models = getattr(ctx.config, "llm_models", None) or None
+        sink, spent, budget = usage_sink, spent_today, budget_usd
+
+        def call(step: str, system_blocks: Sequence[Mapping[str, Any]] | str, user_message: str,
+                 reply_type: type[BaseModel] | None = None, **kwargs: Any) -> LLMResult[Any]:
+            kwargs.setdefault("model", (models or {}).get(step))
+            return self.generate_structured(
+                step, system_blocks, user_message, reply_type, logical_date=ctx.run_date,
+                usage_sink=sink, spent_today=spent, budget_usd=budget, **kwargs)
+
+        self.log.info("LLM caller for %s: run date %s, budget $%.2f", task or "research", ctx.run_date, budget)
+        return call
+
+
+class StoreUsageLedger:
+    """`usage_sink` / `spent_today` on the data database's `llm_usage` table for one run date.
+
+    Each row is upserted on (run_date, step, call_id), so a task retry that replays the
+    same request id does not count it twice.
+    """
+
+    def __init__(self, db_url: str, run_date: str) -> None:
+        self.db_url = db_url
+        self.run_date = run_date
+
+    def __repr__(self) -> str:  # the URL may hold a database password
+        return f"StoreUsageLedger(run_date={self.run_date!r})"
+
+    def record(self, row: dict[str, Any]) -> None:
+        from blofin_pipeline.store import open_store, utc_now
+
+        record = usage_record({**row, "logical_date": row.get("logical_date") or self.run_date},
+                              created_at=utc_now())
+        with open_store(self.db_url) as store:
+            store.upsert("llm_usage", [record], key=LLM_USAGE_KEY)
+
+    def spent(self) -> float:
+        from blofin_pipeline.store import open_store
+
+        with open_store(self.db_url) as store:
+            return float(store.scalar(SPENT_ON_RUN_DATE_SQL, {"run_date": self.run_date}) or 0.0)
 
 
 def _feedback_turns(reply: Mapping[str, Any], error: str) -> list[dict[str, Any]]:

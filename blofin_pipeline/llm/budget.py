@@ -7,6 +7,7 @@ module writes no SQL.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
@@ -90,4 +91,33 @@ def build_usage_row(
         "logical_date": _iso(logical_date),
         "request_id": request_id,
         "status": status,
+    }
+
+
+#: Key of the `llm_usage` table (include/sql/migrations/001_initial.sql).
+LLM_USAGE_KEY: tuple[str, ...] = ("run_date", "step", "call_id")
+
+
+def usage_record(row: Mapping[str, Any], *, created_at: str) -> dict[str, Any]:
+    """A usage row in the `llm_usage` table's columns.
+
+    `call_id` is the API request id, or a fresh local id when the call never got one
+    (connection failure, malformed body), so such rows are kept, not merged.
+    """
+    logical_date = row.get("logical_date")
+    if not logical_date:
+        raise ConfigError(f"usage row of step {row.get('step')!r} has no logical_date to store it under")
+    return {
+        "run_date": str(logical_date)[:10],
+        "step": row["step"],
+        "call_id": row.get("request_id") or f"local_{uuid.uuid4().hex}",
+        "model": row["model"],
+        "input_tokens": row["input_tokens"],
+        "output_tokens": row["output_tokens"],
+        "cache_creation_tokens": row["cache_creation_tokens"],
+        "cache_read_tokens": row["cache_read_tokens"],
+        "usd": row["usd"],
+        "latency_ms": row["latency_ms"],
+        "status": row["status"],
+        "created_at": created_at,
     }

@@ -351,3 +351,50 @@ def test_auto_mode_runs_every_step_with_cache_reads(monkeypatch) -> None:
     assert rows[0]["cache_creation_tokens"] > 0 and rows[0]["cache_read_tokens"] == 0
     assert rows[1]["cache_read_tokens"] == rows[0]["cache_creation_tokens"]  # same prefix, read from cache
     assert all(r["status"] == "ok" and r["usd"] > 0 for r in rows)
+
+
+def test_caller_for_run_persists_usage_and_enforces_the_daily_budget(monkeypatch, server, tmp_path) -> None:
+    from blofin_pipeline.config import PipelineConfig, RunContext
+    from blofin_pipeline.store import open_store
+
+    hook = connect(monkeypatch, server)
+    db_url = f"sqlite:///{tmp_path / 'blofin.db'}"
+    ctx = RunContext.create(logical_date="2026-11-24T00:00:00+00:00", data_end=None,
+                            config=PipelineConfig(llm_budget_usd=0.2), db_url=db_url, workspace=tmp_path)
+    llm = hook.caller_for(ctx, "design_strategies")
+    system, user = design_prompt()
+    for _ in range(3):
+        server.push_tool_use("submit_strategies", VALID_DESIGN, usage=USAGE)  # $0.1425 each
+
+    first = llm("design", system, user, DesignReply)
+    assert first.value.strategies[0].name == "vol_breakout"
+    llm("design", system, user, DesignReply)  # $0.1425 spent < $0.20: allowed
+    with pytest.raises(LLMBudgetExceeded, match=r"\$0\.2850 of \$0\.20"):
+        llm("design", system, user, DesignReply)
+    assert len(server.message_requests) == 2
+
+    with open_store(db_url) as store:
+        rows = store.query("SELECT * FROM llm_usage ORDER BY created_at, call_id")
+    assert len(rows) == 2
+    assert {r["run_date"] for r in rows} == {"2026-11-24"}
+    assert all(r["step"] == "design" and r["status"] == "ok" and r["model"] == "claude-opus-5" for r in rows)
+    assert sum(r["usd"] for r in rows) == pytest.approx(2 * USAGE_USD_OPUS)
+    assert all(r["call_id"].startswith("req_") for r in rows)
+    assert API_KEY not in json.dumps(rows)
+
+
+def test_caller_for_with_explicit_callbacks(monkeypatch, server, tmp_path) -> None:
+    from blofin_pipeline.config import PipelineConfig, RunContext
+
+    hook = connect(monkeypatch, server)
+    ctx = RunContext.create(logical_date="2026-11-25", data_end=None, config=PipelineConfig(llm_budget_usd=1.0),
+                            db_url=f"sqlite:///{tmp_path / 'unused.db'}", workspace=tmp_path)
+    rows: list[dict] = []
+    llm = hook.caller_for(ctx, usage_sink=rows.append, spent_today=lambda: 1.0)
+    with pytest.raises(LLMBudgetExceeded):
+        llm("summary", "s", "u", SummaryReply)
+    server.push_text(json.dumps({"summary": "ok"}))
+    llm = hook.caller_for(ctx, usage_sink=rows.append, spent_today=lambda: 0.0)
+    assert llm("summary", "s", "u", SummaryReply).value.summary == "ok"
+    assert [(r["logical_date"], r["step"]) for r in rows] == [("2026-11-25", "summary")]
+    assert not (tmp_path / "unused.db").exists()
