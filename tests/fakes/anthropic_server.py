@@ -324,7 +324,7 @@ class FakeAnthropicServer:
         kind = _reply_kind(tools[0]["name"] if tools else "", schema)
         user_text = _last_user_text(request)
         if kind == "design":
-            payload = self._design_payload(user_text)
+            payload = self._design_payload(user_text, request)
         elif kind == "tune":
             payload = _tune_payload(user_text)
         elif kind == "review":
@@ -341,14 +341,18 @@ class FakeAnthropicServer:
         body["usage"] = self._usage(request, content)
         return body
 
-    def _design_payload(self, user_text: str) -> dict[str, Any]:
+    def _design_payload(self, user_text: str, request: dict[str, Any]) -> dict[str, Any]:
         match = re.search(r"Design (\d+) new strateg", user_text)
         n = int(match.group(1)) if match else 3
         serial = next(self._design_serial)
+        # Names depend on the prompt (and a serial), so another day's context, or a
+        # restarted server, proposes new names instead of ones already tried.
+        digest = hashlib.sha256(json.dumps([serial, request.get("system"), request.get("messages")],
+                                           sort_keys=True).encode()).hexdigest()[:6]
         strategies = []
         for k in range(n):
             template = STRATEGY_TEMPLATES[k % len(STRATEGY_TEMPLATES)]
-            name = f"llm_{template['slug']}_{serial:03d}_{k + 1}"
+            name = f"llm_{template['slug']}_{digest}_{k + 1}"
             code = template["code"].format(cls=_class_name(name), name=name)
             strategies.append({"name": name, "category": template["category"],
                                "rationale": template["rationale"], "code": code})

@@ -135,3 +135,21 @@ def test_usage_row() -> None:
     with pytest.raises(ConfigError, match="status"):
         build_usage_row(step="tune", model="claude-sonnet-5", usage={}, latency_ms=0, logical_date=None,
                         request_id=None, status="weird")
+
+
+def test_usage_record_maps_to_the_llm_usage_table() -> None:
+    from blofin_pipeline.llm.budget import LLM_USAGE_KEY, usage_record
+
+    row = build_usage_row(step="review", model="claude-opus-5", usage={"input_tokens": 10, "output_tokens": 5},
+                          latency_ms=12.0, logical_date="2026-11-24T00:00:00+00:00", request_id="req_9",
+                          status="ok")
+    record = usage_record(row, created_at="2026-11-24T00:05:00+00:00")
+    assert set(LLM_USAGE_KEY) <= set(record)
+    assert (record["run_date"], record["step"], record["call_id"]) == ("2026-11-24", "review", "req_9")
+    assert record["usd"] == row["usd"] and record["status"] == "ok"
+    # a call without request id gets a unique local id, so it is never merged into another row
+    no_id = {**row, "request_id": None}
+    a, b = usage_record(no_id, created_at="t"), usage_record(no_id, created_at="t")
+    assert a["call_id"].startswith("local_") and a["call_id"] != b["call_id"]
+    with pytest.raises(ConfigError, match="logical_date"):
+        usage_record({**row, "logical_date": None}, created_at="t")
