@@ -21,6 +21,7 @@ the lead passes the LLM hook's structured call here, tests pass a fake.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -32,6 +33,7 @@ import pandas as pd
 
 from blofin_pipeline.exceptions import ConfigError, LLMResponseError, StrategyError
 from blofin_pipeline.research.blocks import (
+    SIGNAL_BLOCKS,
     Composition,
     block_categories,
     code_hash,
@@ -163,8 +165,6 @@ def _target_categories(context: DesignContext, gaps: list[dict[str, Any]], n: in
 
 def _avoided_blocks(context: DesignContext) -> set[str]:
     """Signal-block keys seen in the bottom performers' and the rejected candidates' names."""
-    from blofin_pipeline.research.blocks import SIGNAL_BLOCKS
-
     _, bottom = performers(list(context.strategies))
     names = [str(p.get("name", "")) for p in bottom] + [str(r.get("name", "")) for r in context.rejected]
     return {b.key for b in SIGNAL_BLOCKS for name in names if f"_{b.key}_" in f"_{name}_"}
@@ -314,15 +314,32 @@ def coerce_reply(reply: Any, reply_type: type, **validation: Any) -> Any:
     raise LLMResponseError(f"llm returned {type(reply).__name__}, expected {reply_type.__name__}")
 
 
+def call_llm(llm: LLMCall, step: str, prompt: Any, reply_type: type, **validation: Any) -> tuple[Any, Any]:
+    """Call `llm`; return (its raw answer, the reply as a validated `reply_type`).
+
+    Validation hints (categories, param_bounds) are passed on as keywords when the
+    callable accepts them (the hook's `generate_structured` does, and then retries the
+    model once on a reply that breaks them); the reply is validated here either way.
+    """
+    try:
+        signature = inspect.signature(llm)
+        accepts_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
+        hints = {k: v for k, v in validation.items()
+                 if v is not None and (accepts_all or k in signature.parameters)}
+    except (TypeError, ValueError):  # builtins and some C callables have no signature
+        hints = {}
+    raw = llm(step, prompt.system, prompt.user, reply_type, **hints)
+    return raw, coerce_reply(raw, reply_type, **validation)
+
+
 def design_online(context: DesignContext, n: int, llm: LLMCall) -> list[Candidate]:
     """Ask the LLM for `n` strategies; drop names or code already tried or repeated."""
     from blofin_pipeline.llm.prompts import build_design_prompt
     from blofin_pipeline.llm.schemas import DesignReply
 
-    allowed = [c for c in context.categories]
+    allowed = list(context.categories)
     prompt = build_design_prompt(design_prompt_context(context, n))
-    reply = coerce_reply(llm("design", prompt.system, prompt.user, DesignReply), DesignReply,
-                         categories=allowed)
+    _, reply = call_llm(llm, "design", prompt, DesignReply, categories=allowed)
     taken_names = set(context.tried_names) | {str(s.get("name")) for s in context.strategies}
     taken_hashes = set(context.tried_hashes)
     out: list[Candidate] = []

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from blofin_pipeline.research.designer import LLMCall, coerce_reply
+from blofin_pipeline.research.designer import LLMCall, call_llm
 
 logger = logging.getLogger(__name__)
 
@@ -231,8 +231,7 @@ def llm_review(day: Mapping[str, Any], llm: LLMCall, *, model: str | None = None
     from blofin_pipeline.llm.schemas import ReviewReply
 
     prompt = build_review_prompt(review_prompt_context(day))
-    raw = llm("review", prompt.system, prompt.user, ReviewReply)
-    reply = coerce_reply(raw, ReviewReply)
+    raw, reply = call_llm(llm, "review", prompt, ReviewReply)
     out = {
         "mode": "llm",
         "model": model or _model_of(raw),

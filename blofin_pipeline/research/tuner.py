@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from blofin_pipeline.exceptions import ConfigError, StrategyError
+from blofin_pipeline.exceptions import BacktestError, ConfigError, StrategyError
 from blofin_pipeline.research.blocks import merge_params, rewrite_class_attrs, short_hash
-from blofin_pipeline.research.designer import Candidate, LLMCall, coerce_reply
+from blofin_pipeline.research.designer import Candidate, LLMCall, call_llm
 from blofin_pipeline.research.regime import label_regimes
 
 logger = logging.getLogger(__name__)
@@ -382,7 +382,7 @@ def tune_strategy(
         params = merge_params(defaults, _suggest(trial, space), space)
         try:
             value = walk_forward_objective(fn, params, tuning_part, n_folds=n_folds, **common)
-        except StrategyError as err:
+        except (StrategyError, BacktestError) as err:
             # A parameter corner where the strategy breaks is a bad trial, not a crash.
             logger.info("tuner: %s trial %d failed: %s", name, trial.number, err)
             return -1e9
@@ -464,7 +464,7 @@ def tune_online(
     by_name = {str(t["name"]): t for t in targets}
     prompt = build_tune_prompt(tune_prompt_context(targets, prompt_extra))
     bounds = {n: dict(t.get("param_space") or {}) for n, t in by_name.items()}
-    reply = coerce_reply(llm("tune", prompt.system, prompt.user, TuneReply), TuneReply, param_bounds=bounds)
+    _, reply = call_llm(llm, "tune", prompt, TuneReply, param_bounds=bounds)
     out: list[TuneResult] = []
     for proposal in reply.proposals:
         target = by_name.get(proposal.strategy)
@@ -576,6 +576,6 @@ def tune_strategies(
                                          seed=seed + i, timeframe=timeframe, fee=fee, slippage=slippage,
                                          holdout=holdout, n_folds=n_folds, objective=objective,
                                          version=target.get("version")))
-        except (StrategyError, ConfigError) as err:
+        except (StrategyError, BacktestError, ConfigError) as err:
             logger.warning("tuner: strategy %r not tuned: %s", name, err)
     return results

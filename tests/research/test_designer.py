@@ -1,6 +1,8 @@
 """The designer: offline compositions from building blocks, and the online mapping."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -89,7 +91,7 @@ def test_same_seed_same_candidates_other_day_or_seed_differs(context):
     again = design_strategies(context, 3, seed=1)
     assert [c.to_dict() for c in first] == [c.to_dict() for c in again]
     next_day = design_strategies(
-        DesignContext(**{**context.__dict__, "run_date": "2024-02-01"}), 3, seed=1)
+        replace(context, run_date="2024-02-01"), 3, seed=1)
     assert {c.name for c in next_day}.isdisjoint({c.name for c in first})
     other_seed = design_strategies(context, 3, seed=2)
     assert [c.name for c in other_seed] != [c.name for c in first]
@@ -99,7 +101,7 @@ def test_tried_names_and_hashes_are_never_proposed_again(context):
     first = design_strategies(context, 3, seed=1)
     names, hashes = tried_sets([{"name": c.name, "code": c.code} for c in first])
     retry = design_strategies(
-        DesignContext(**{**context.__dict__, "tried_names": names, "tried_hashes": hashes}), 3, seed=1)
+        replace(context, tried_names=names, tried_hashes=hashes), 3, seed=1)
     assert len(retry) == 3
     assert {c.name for c in retry}.isdisjoint(names)
     assert {c.code_hash for c in retry}.isdisjoint(hashes)
@@ -158,8 +160,8 @@ def test_online_design_maps_the_reply_and_drops_tried_duplicates(context):
             DesignedStrategy(name="old_one", category="trend", rationale="code tried before", code=old_code),
         ])
 
-    ctx = DesignContext(**{**context.__dict__, "tried_hashes": tried_sets([{"code": old_code}])[1],
-                           "rejected": ({"name": "bad_one", "reasons": ["lookahead: peeks"]},)})
+    ctx = replace(context, tried_hashes=tried_sets([{"code": old_code}])[1],
+                  rejected=({"name": "bad_one", "reasons": ["lookahead: peeks"]},))
     cands = design_strategies(ctx, 3, llm=fake_llm, seed=0)
     assert [c.name for c in cands] == ["llm_trend"]
     assert isinstance(cands[0], Candidate) and cands[0].params == {"span": 20}
@@ -187,3 +189,14 @@ def test_prompt_context_shows_gaps_regimes_and_performers(context):
     assert ctx["top_performers"][0]["name"] == "ema_cross"
     assert ctx["top_performers"][0]["code"] == "class X: pass"
     assert ctx["bottom_performers"][0]["name"] == "momentum_roc_abcdef"
+
+
+def test_validation_hints_reach_an_llm_callable_that_accepts_them(context):
+    seen = {}
+
+    def hook_like(step, system, user, reply_type, *, categories=None, **kwargs):
+        seen["categories"] = categories
+        return {"strategies": [{"name": "llm_trend", "category": "trend", "rationale": "r", "code": VALID_CODE}]}
+
+    design_strategies(context, 1, llm=hook_like)
+    assert seen["categories"] == list(context.categories)

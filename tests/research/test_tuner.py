@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from blofin_pipeline.backtest import run_backtest
+from blofin_pipeline.exceptions import LLMResponseError
 from blofin_pipeline.llm.schemas import TuneProposal, TuneReply
 from blofin_pipeline.market.sample import Edge, generate_candles
 from blofin_pipeline.research.blocks import read_class_literals
@@ -188,3 +189,19 @@ def test_online_tuning_maps_proposals_to_candidates_with_parent_links(edge_marke
     assert 'candles["open"]' in with_code.candidate.code
     assert read_class_literals(with_code.candidate.code, "name")["name"] == with_code.candidate.name
     assert with_code.candidate.name != params_only.candidate.name
+
+
+def test_online_tuning_passes_param_bounds_and_rejects_an_out_of_bounds_payload():
+    seen = {}
+
+    def hook_like(step, system, user, reply_type, *, param_bounds=None):
+        seen["param_bounds"] = param_bounds
+        return {"proposals": [{"strategy": "lag_momentum", "params": {"lookback": 999},
+                               "rationale": "r", "diagnosis": "d"}]}
+
+    targets = [{"name": "lag_momentum", "code": LAG_MOMENTUM, "version": 1, "category": "momentum",
+                "params": {"lookback": 120, "threshold": 0.0},
+                "param_space": {"lookback": (1, 150), "threshold": (0.0, 0.01)}, "diagnosis": ["x"]}]
+    with pytest.raises(LLMResponseError, match="lookback"):
+        tune_strategies(targets, {}, llm=hook_like)
+    assert seen["param_bounds"] == {"lag_momentum": {"lookback": (1, 150), "threshold": (0.0, 0.01)}}
