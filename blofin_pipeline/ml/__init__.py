@@ -1,0 +1,25 @@
+"""ML pipeline: causal features, banded direction labels, purged walk-forward validation,
+four model types, soft-voting and stacking ensembles, versioned artefacts.
+
+Pure functions over candles; the DAG task ``train_ml_models`` calls
+:func:`train_and_evaluate` and persists its rows. scikit-learn and LightGBM are imported
+lazily, so importing this package stays cheap.
+"""
+from __future__ import annotations
+
+from blofin_pipeline.ml.config import MODEL_TYPES, MLConfig
+from blofin_pipeline.ml.features import build_features
+from blofin_pipeline.ml.labels import make_labels
+from blofin_pipeline.ml.pipeline import (
+    ENSEMBLE_ROW_KEYS,
+    MODEL_ROW_KEYS,
+    MLResult,
+    signals_from_artefact,
+    train_and_evaluate,
+)
+from blofin_pipeline.ml.validation import purged_walk_forward_splits
+
+__all__ = [
+    "ENSEMBLE_ROW_KEYS", "MODEL_ROW_KEYS", "MODEL_TYPES", "MLConfig", "MLResult", "build_features",
+    "make_labels", "purged_walk_forward_splits", "signals_from_artefact", "train_and_evaluate",
+]
