@@ -20,7 +20,9 @@ import hashlib
 import itertools
 import json
 import re
+import sys
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,6 +50,7 @@ class ScriptedReply:
     status: int
     body: dict[str, Any] | bytes
     headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0  # wait before answering (client timeouts)
 
 
 @dataclass
@@ -77,6 +80,14 @@ def _approx_tokens(value: Any) -> int:
     return max(1, len(text) // 4)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (timeout test) closes the socket under a slow reply.
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class FakeAnthropicServer:
     """Threaded fake of the Messages API; use as a context manager or call start()/stop()."""
 
@@ -89,7 +100,7 @@ class FakeAnthropicServer:
         self._ids = itertools.count(1)
         self._design_serial = itertools.count(1)
         self.requests: list[RecordedRequest] = []
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._httpd = _QuietServer(("127.0.0.1", port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -190,6 +201,11 @@ class FakeAnthropicServer:
         """Bytes sent as they are, e.g. a malformed JSON body."""
         self.push(ScriptedReply(status, body, {"content-type": content_type}))
 
+    def push_slow(self, delay_s: float) -> None:
+        """A reply that arrives after `delay_s` seconds (then a plain text answer)."""
+        content = [{"type": "text", "text": '{"summary": "late"}'}]
+        self.push(ScriptedReply(200, self._message(content, "end_turn", None, None), delay_s=delay_s))
+
     # --- serving ---------------------------------------------------------------------
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -274,6 +290,8 @@ class FakeAnthropicServer:
                 return 500, self._error(500, "fake server: no scripted reply left"), {"x-should-retry": "false"}
             body = self._auto_reply(request)
             return 200, body, {}
+        if scripted.delay_s:
+            time.sleep(scripted.delay_s)
         body = scripted.body
         if isinstance(body, dict) and body.get("type") == "message":
             body = dict(body)

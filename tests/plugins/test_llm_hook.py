@@ -398,3 +398,30 @@ def test_caller_for_with_explicit_callbacks(monkeypatch, server, tmp_path) -> No
     assert llm("summary", "s", "u", SummaryReply).value.summary == "ok"
     assert [(r["logical_date"], r["step"]) for r in rows] == [("2026-11-25", "summary")]
     assert not (tmp_path / "unused.db").exists()
+
+
+def test_timeout_gives_llm_error(monkeypatch, server) -> None:
+    hook = connect(monkeypatch, server, anthropic_client_kwargs={"max_retries": 0, "timeout": 0.2})
+    server.push_slow(0.6)
+    rows: list[dict] = []
+    with pytest.raises(LLMError, match="'summary'.*timed out"):
+        hook.generate_structured("summary", "s", "u", usage_sink=rows.append, logical_date=DATE)
+    assert [r["status"] for r in rows] == ["error"]
+
+
+def test_unreachable_server_gives_llm_error(monkeypatch) -> None:
+    with FakeAnthropicServer() as gone:
+        url = gone.base_url
+    conn = {"conn_type": "anthropic", "password": API_KEY, "host": url,
+            "extra": {"anthropic_client_kwargs": {"max_retries": 0, "timeout": 2}}}
+    monkeypatch.setenv("AIRFLOW_CONN_ANTHROPIC_DEFAULT", json.dumps(conn))
+    with pytest.raises(LLMError, match="could not reach the Anthropic API") as info:
+        BlofinLLMHook().generate_structured("summary", "s", "u")
+    assert API_KEY not in str(info.value)
+
+
+def test_default_client_options_and_extras(monkeypatch, server) -> None:
+    client = connect(monkeypatch, server, anthropic_client_kwargs={}).get_conn()
+    assert client.max_retries == 2 and client.timeout == 300.0
+    client = connect(monkeypatch, server, anthropic_client_kwargs={"max_retries": 5, "timeout": 30}).get_conn()
+    assert client.max_retries == 5 and client.timeout == 30
