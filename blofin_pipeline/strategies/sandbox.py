@@ -38,6 +38,7 @@ CHILD_MODULE = "blofin_pipeline.strategies._sandbox_child"
 STARTUP_TIMEOUT = 120.0  # seconds for the child to import numpy/pandas and read the job
 RESULT_MAX_BYTES = 4 * 1024 * 1024
 STDERR_TAIL_CHARS = 1500
+STRATEGY_TB_CHARS = 800  # traceback / stderr characters quoted in a rejection reason
 # Environment variables the child may inherit; everything else (API keys,
 # AIRFLOW_CONN_*, database URLs, ...) is dropped.
 ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
@@ -194,19 +195,27 @@ def run_strategy_in_sandbox(
 def _interpret(returncode: int, workdir: Path, label: str, cpu_seconds: int,
                memory_mb: int) -> dict[str, Any]:
     stderr_tail = _read_tail(workdir / "stderr.log")
-    if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+    if returncode == -signal.SIGXCPU:
         raise StrategyRejected(label, [
-            f"exceeded the CPU time limit of {cpu_seconds} s (killed by signal "
-            f"{signal.Signals(-returncode).name})"])
+            f"exceeded the CPU time limit of {cpu_seconds} s (killed by SIGXCPU)"])
     if returncode == -signal.SIGXFSZ:
         raise StrategyRejected(label, ["exceeded the file size limit (killed by SIGXFSZ)"])
-    result = _read_result(workdir / "result.json")
+    if returncode == -signal.SIGKILL:
+        raise StrategyRejected(label, [
+            f"was killed by SIGKILL (the CPU hard limit of {cpu_seconds + 1} s or the "
+            f"system running out of memory)"])
+    result = _read_result(workdir / "result.json") if returncode == 0 else None
     if result is None:
         if "MemoryError" in stderr_tail:
             raise StrategyRejected(label, [
                 f"exceeded the memory limit of {memory_mb} MB: {stderr_tail[-300:]}"])
+        if returncode < 0:
+            raise StrategyRejected(label, [
+                f"crashed: killed by signal {_signal_name(-returncode)}; stderr: "
+                f"{stderr_tail[-STRATEGY_TB_CHARS:]}"])
         raise StrategyRejected(label, [
-            f"crashed without a result (exit code {returncode}): {stderr_tail}"])
+            f"crashed without a result (exit code {returncode}); stderr: "
+            f"{stderr_tail[-STRATEGY_TB_CHARS:]}"])
     name = str(result.get("name") or label)
     if result.get("status") == "ok":
         return result
@@ -221,7 +230,11 @@ def _interpret(returncode: int, workdir: Path, label: str, cpu_seconds: int,
     raise StrategyRejected(name, [f"crashed: {message}; traceback tail: {tb}"])
 
 
-STRATEGY_TB_CHARS = 800
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
 
 
 def _read_result(path: Path) -> dict[str, Any] | None:
@@ -240,9 +253,10 @@ def _load_signals(path: Path, candles: pd.DataFrame, name: str) -> pd.Series:
         values = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as err:
         raise StrategyRejected(name, [f"invalid output: signals unreadable ({err})"]) from err
-    if values.dtype != np.float64 or values.ndim != 1:
+    if values.dtype != np.float64 or values.shape != (len(candles),):
         raise StrategyRejected(name, [
-            f"invalid output: signals of dtype {values.dtype} and shape {values.shape}"])
+            f"invalid output: signals of dtype {values.dtype} and shape {values.shape} "
+            f"for {len(candles)} candles"])
     try:
         return validate_signals(pd.Series(values, index=candles.index), candles, name)
     except StrategyError as err:
