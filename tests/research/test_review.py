@@ -98,3 +98,51 @@ def test_review_day_dispatches_and_a_broken_reply_raises():
     assert review_day(_day())["mode"] == "rule-based"
     with pytest.raises(LLMResponseError):
         review_day(_day(), llm=lambda *args: {"summary": ""})
+
+
+@pytest.mark.slow
+def test_design_tune_and_review_through_the_real_hook_and_the_fake_messages_api(monkeypatch):
+    """The online path end to end: real SDK, real hook, local server speaking the wire format."""
+    import functools
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    pytest.importorskip("airflow")
+    from blofin_pipeline.market.sample import generate_candles
+    from blofin_pipeline.research.designer import DesignContext, design_strategies
+    from blofin_pipeline.research.regime import detect_regimes
+    from blofin_pipeline.research.tuner import tune_strategies
+    from blofin_pipeline.strategies import builtin_strategy_sources
+    from tests.fakes.anthropic_server import FakeAnthropicServer
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "plugins"))
+    with FakeAnthropicServer(auto=True, api_key="sk-test-key") as server:
+        conn = {"conn_type": "anthropic", "password": "sk-test-key", "host": server.base_url,
+                "extra": {"anthropic_client_kwargs": {"max_retries": 1, "timeout": 20}}}
+        monkeypatch.setenv("AIRFLOW_CONN_ANTHROPIC_DEFAULT", json.dumps(conn))
+        from blofin_llm_hook import BlofinLLMHook
+
+        usage: list[dict] = []
+        llm = functools.partial(BlofinLLMHook().generate_structured, usage_sink=usage.append,
+                                logical_date="2024-06-01")
+        end = pd.Timestamp("2024-06-01", tz="UTC")
+        candles = {"BTC-USDT": generate_candles("BTC-USDT", "1H", end - pd.Timedelta(days=60), end)}
+        sources = builtin_strategy_sources()
+        names = sorted(sources)[:2]
+        portfolio = tuple({"name": n, "category": "trend", "scores": {"BTC-USDT": -0.5}, "code": sources[n]}
+                          for n in names)
+        ctx = DesignContext(run_date="2024-06-01", symbols=("BTC-USDT",), regimes=detect_regimes(candles),
+                            strategies=portfolio)
+        designed = design_strategies(ctx, 2, llm=llm)
+        tuned = tune_strategies([{"name": n, "code": sources[n], "version": 1} for n in names], candles,
+                                llm=llm, timeframe="1H")
+        review = llm_review(_day(), llm)
+
+    assert len(designed) == 2 and all(c.meta["mode"] == "llm" for c in designed)
+    assert {t.strategy for t in tuned} == set(names)
+    assert all(t.candidate.parent == f"{t.strategy}@1" and t.after_metrics for t in tuned)
+    assert review["mode"] == "llm" and review["model"] == "claude-opus-5"
+    assert [row["step"] for row in usage] == ["design", "tune", "review"]
+    assert all(row["usd"] > 0 for row in usage)
