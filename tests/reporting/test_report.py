@@ -1,0 +1,236 @@
+"""The daily report on a hand-built database: sections, synthetic notice, escaping, writes."""
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from blofin_pipeline.config import PipelineConfig
+from blofin_pipeline.exceptions import PipelineError
+from blofin_pipeline.reporting import build_report, merge_ai_review, write_report
+from blofin_pipeline.reporting.html import SECTIONS, render_report
+from blofin_pipeline.research.ranking import keep_top_models, keep_top_strategies
+from blofin_pipeline.store import Store, utc_now
+from tests.reporting.seed import add_ensemble, add_model, add_result, add_scored
+
+DAY = "2026-01-05"
+EVIL = '<script>alert("x")</script>'
+
+
+@pytest.fixture
+def store(sqlite_url):
+    with Store(sqlite_url) as s:
+        s.migrate()
+        yield s
+
+
+def seed_day(store: Store) -> None:
+    """Two days of results, a ranking, ML rows, activity, a gap, a step log and LLM usage."""
+    add_scored(store, "2026-01-04", "trend_a", [0.2, 0.1])
+    add_scored(store, DAY, "trend_a", [0.9, 0.7], equity=[100, 101, 103, 102, 106])
+    add_scored(store, DAY, "trend_b", [0.5, 0.3], max_drawdown=-0.4, equity=[100, 99, 98, 97, 99])
+    add_scored(store, DAY, "mom_c", [0.4, -0.2], category="momentum", deflated_sharpe=0.97)
+    add_scored(store, DAY, "bad_d", [-0.5, -0.6], category="mean_reversion")
+    add_scored(store, DAY, "designed_e", [0.1, 0.0], category="volume", status="candidate", origin="designer",
+               created_run_date=DAY)
+    keep_top_strategies(store, DAY, count=3)
+    for name, f1 in [("lgbm_btc", 0.6), ("logreg_btc", 0.4)]:
+        add_model(store, DAY, name, f1=f1)
+    keep_top_models(store, DAY, count=1)
+    add_ensemble(store, DAY, "vote_btc", accuracy=0.55)
+    store.upsert("knowledge_base", [{"run_date": DAY, "kind": "rejected", "subject": "peeker@1",
+                                     "detail": json.dumps({"reasons": ["lookahead at bar 17"]}),
+                                     "created_at": utc_now()}], key=("run_date", "kind", "subject"))
+    store.upsert("candle_gaps", [{"symbol": "BTC-USDT", "timeframe": "1H", "gap_start": 1767225600000,
+                                  "gap_end": 1767232800000, "missing_bars": 3, "run_date": DAY}],
+                 key=("symbol", "timeframe", "gap_start"))
+    store.upsert("pipeline_runs", [
+        {"run_date": DAY, "step": "score_strategies", "status": "success", "started_at": "2026-01-05T00:00:00+00:00",
+         "ended_at": "2026-01-05T00:02:00+00:00", "duration_s": 120.0, "error": None, "summary": None},
+        {"run_date": DAY, "step": "train_ml_models", "status": "failed", "started_at": "2026-01-05T00:03:00+00:00",
+         "ended_at": "2026-01-05T00:04:00+00:00", "duration_s": 60.0, "error": "ModelError: no data\ntraceback",
+         "summary": None}], key=("run_date", "step"))
+    store.upsert("llm_usage", [
+        {"run_date": DAY, "step": "design_strategies", "call_id": f"c{i}", "model": "claude-opus",
+         "input_tokens": 1000, "output_tokens": 500, "cache_creation_tokens": 0, "cache_read_tokens": 0,
+         "usd": 0.05, "latency_ms": 900.0, "status": "ok", "created_at": utc_now()} for i in range(2)],
+        key=("run_date", "step", "call_id"))
+
+
+def build(store: Store, synthetic: bool = True) -> dict:
+    return build_report(store, DAY, synthetic=synthetic, config_dict=PipelineConfig().to_dict())
+
+
+class _Ids(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: list[str] = []
+        self.scripts = 0
+
+    def handle_starttag(self, tag, attrs):
+        self.ids += [v for k, v in attrs if k == "id"]
+        self.scripts += tag == "script"
+
+
+def parse(page: str) -> _Ids:
+    p = _Ids()
+    p.feed(page)
+    return p
+
+
+def test_report_has_every_section_with_the_day_facts(store):
+    seed_day(store)
+    report = build(store)
+    json.dumps(report, allow_nan=False)  # JSON-able, no NaN
+    assert [r["strategy"] for r in report["leaderboard"]][:3] == ["trend_a@1", "trend_b@1", "mom_c@1"]
+    assert report["leaderboard"][0]["score"] == pytest.approx(0.8)
+    assert report["leaderboard"][3]["decision"] == "archived"
+    s = report["summary"]
+    assert (s["strategies_ranked"], s["strategies_kept"], s["strategies_archived"]) == (5, 3, 2)
+    assert s["failed_steps"] == ["train_ml_models"]
+    assert report["top_performers"]["models"][0]["model_name"] == "lgbm_btc"
+    assert [m["model_name"] for m in report["models"]] == ["lgbm_btc", "logreg_btc"]
+    assert report["ensembles"][0]["members"] == ["a", "b"]
+    a = report["activity"]
+    assert a["designed"] == {"count": 1, "names": ["designed_e@1"]}
+    assert a["rejected"]["items"] == [{"name": "peeker@1", "reasons": ["lookahead at bar 17"]}]
+    assert a["archived"]["strategies"] == ["bad_d@1", "designed_e@1"] and a["archived"]["models"] == ["logreg_btc"]
+    t = report["trends"]
+    assert t["dates"] == ["2026-01-04", DAY]
+    assert t["top_score"] == pytest.approx([0.15, 0.8]) and t["n_kept"] == [None, 3]
+    assert t["vs_previous"]["top_score"] == pytest.approx(0.65)
+    h = report["portfolio_health"]
+    assert h["by_category"]["trend"]["kept"] == 2 and h["by_category"]["volume"]["kept"] == 0
+    assert h["concentration"]["top_category"] == "trend"
+    assert h["concentration"]["hhi"] == pytest.approx((2 / 3) ** 2 + (1 / 3) ** 2)
+    assert h["by_symbol"]["ETH-USDT"] == {"kept_scored": 3, "positive": 2, "mean_score": pytest.approx(0.8 / 3),
+                                          "best": "trend_a@1", "best_score": 0.7}
+    assert h["drawdowns"][0] == {"strategy": "trend_b@1", "max_drawdown": -0.4, "symbol": "BTC-USDT"}
+    assert h["significant"] == ["mom_c@1"]
+    assert any("concentration: 67% of the kept strategies are trend" in f for f in h["flags"])
+    assert any("max drawdown at or below -25%" in f for f in h["flags"])
+    assert report["data_quality"]["n_gaps"] == 1 and report["data_quality"]["missing_bars"] == 3
+    assert report["data_quality"]["gaps"][0]["gap_start"] == "2026-01-01T00:00+00:00"
+    assert [st["step"] for st in report["steps"]] == ["score_strategies", "train_ml_models"]
+    u = report["llm_usage"]
+    assert (u["calls"], u["input_tokens"], u["output_tokens"]) == (2, 2000, 1000)
+    assert u["usd"] == pytest.approx(0.10)
+    assert [c["strategy"] for c in report["equity_curves"]] == ["trend_a@1", "trend_b@1"]
+    assert report["equity_curves"][0]["symbol"] == "BTC-USDT"
+
+    page = render_report(report)
+    ids = parse(page).ids
+    for sid, _ in SECTIONS:
+        assert sid in ids, sid
+    assert page.count("<svg") == 3 and "<polyline" in page
+    assert parse(page).scripts == 0 and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_synthetic_banner_iff_synthetic(store):
+    seed_day(store)
+    synthetic = build(store, synthetic=True)
+    real = build(store, synthetic=False)
+    assert synthetic["data_notice"].startswith("SYNTHETIC DATA") and synthetic["synthetic"] is True
+    assert "SYNTHETIC" not in real["data_notice"] and real["synthetic"] is False
+    assert "(SYNTHETIC data)" in synthetic["summary"]["text"]
+    page = render_report(synthetic)
+    assert 'class="banner synthetic"' in page and "SYNTHETIC DATA" in page
+    real_page = render_report(real)
+    assert "SYNTHETIC" not in real_page and 'class="banner synthetic"' not in real_page
+
+
+def test_html_escapes_untrusted_names_and_review_text(store, tmp_path):
+    add_scored(store, DAY, EVIL, [0.5, 0.5], category="trend", equity=[1, 2, 3])
+    add_model(store, DAY, "<img src=x onerror=alert(1)>", f1=0.5)
+    keep_top_strategies(store, DAY, count=1)
+    report = build(store)
+    report["ai_review"] = {"mode": "llm", "summary": "</p><script>steal()</script>", "working": [EVIL],
+                           "not_working": [], "risks": [], "recommendations": []}
+    page = render_report(report)
+    assert "<script" not in page and "<img" not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;@1" in page
+    assert "&lt;/p&gt;&lt;script&gt;steal()&lt;/script&gt;" in page
+    assert parse(page).scripts == 0
+
+
+def test_write_report_writes_files_and_upserts_once_per_date(store, tmp_path):
+    seed_day(store)
+    reports = tmp_path / "reports"
+    json_path, html_path = write_report(store, DAY, build(store), reports)
+    assert json_path == reports / f"{DAY}.json" and html_path == reports / f"{DAY}.html"
+    on_disk = json.loads(json_path.read_text())
+    assert on_disk["run_date"] == DAY and on_disk["synthetic"] is True
+    assert html_path.read_text().startswith("<!DOCTYPE html>")
+    write_report(store, DAY, build(store), reports)
+    rows = store.query("SELECT * FROM daily_reports")
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["synthetic_data"] == 1 and row["json_path"] == str(json_path) and row["ai_review"] is None
+    assert json.loads(row["report"])["summary"]["strategies_kept"] == 3
+    assert "(SYNTHETIC data)" in row["summary"]
+    assert sorted(p.name for p in reports.iterdir()) == [f"{DAY}.html", f"{DAY}.json"]
+
+
+def test_merge_ai_review_keeps_the_rest_and_survives_a_report_rerun(store, tmp_path):
+    seed_day(store)
+    reports = tmp_path / "reports"
+    report = build(store)
+    json_path, html_path = write_report(store, DAY, report, reports)
+    before = json.loads(json_path.read_text())
+    review = {"mode": "rule-based", "summary": "Trend works.", "working": ["trend_a@1 (score 0.80)"],
+              "not_working": ["bad_d@1"], "risks": ["concentration"], "recommendations": ["design volume"]}
+    merge_ai_review(store, DAY, review, reports)
+    after = json.loads(json_path.read_text())
+    assert after["ai_review"] == review
+    assert {k: v for k, v in after.items() if k != "ai_review"} == {k: v for k, v in before.items() if k != "ai_review"}
+    row = store.query("SELECT ai_review, ai_review_mode, report FROM daily_reports")[0]
+    assert row["ai_review_mode"] == "rule-based" and json.loads(row["ai_review"]) == review
+    assert json.loads(row["report"])["ai_review"] == review
+    page = html_path.read_text()
+    assert "Trend works." in page and "design volume" in page and "Recommendations" in page
+    # generate_report again (a retry): the review stays in the row and in the files
+    write_report(store, DAY, build(store), reports)
+    row = store.query("SELECT ai_review, ai_review_mode FROM daily_reports")[0]
+    assert row["ai_review_mode"] == "rule-based" and json.loads(row["ai_review"]) == review
+    assert json.loads(json_path.read_text())["ai_review"] == review
+    assert "design volume" in html_path.read_text()
+
+
+def test_merge_ai_review_without_a_report_fails_clearly(store, tmp_path):
+    with pytest.raises(PipelineError, match=f"no daily report for {DAY}"):
+        merge_ai_review(store, DAY, {"mode": "llm"}, tmp_path)
+
+
+def test_empty_day_still_reports(store, tmp_path):
+    report = build(store, synthetic=False)
+    assert report["leaderboard"] == [] and report["trends"]["dates"] == []
+    assert "no strategy was scored on this date" in report["summary"]["flags"]
+    page = render_report(report)
+    assert "no data to chart" in page
+    for sid, _ in SECTIONS:
+        assert f'id="{sid}"' in page
+
+
+def test_report_without_ranking_orders_by_score_and_uses_registry_status(store):
+    add_scored(store, DAY, "x", [0.1, 0.1])
+    add_scored(store, DAY, "y", [0.3, 0.3])
+    add_result(store, DAY, "y", "SOL-USDT", None)
+    report = build(store)
+    assert [(r["rank"], r["strategy"]) for r in report["leaderboard"]] == [(1, "y@1"), (2, "x@1")]
+    assert report["leaderboard"][0]["score"] == pytest.approx(0.3)  # the missing SOL score is left out
+    assert report["summary"]["strategies_kept"] == 2  # both active in the registry
+
+
+def test_equity_chart_is_normalised_and_skips_bad_curves(store):
+    add_scored(store, DAY, "a", [0.5, 0.5], equity=[200, 220, 180])
+    store.execute("UPDATE strategy_backtest_results SET equity_curve = 'not json' WHERE symbol = 'ETH-USDT'")
+    add_scored(store, DAY, "b", [0.4, 0.4])
+    store.execute("UPDATE strategy_backtest_results SET equity_curve = 'not json' WHERE strategy = 'b'")
+    report = build(store)
+    assert [c["strategy"] for c in report["equity_curves"]] == ["a@1"]
+    page = render_report(report)
+    equity = page[page.index('id="equity-curves"'):page.index('id="score-trends"')]
+    assert re.search(r">1\.\d0<", equity)  # y ticks around the normalised start of 1
+    assert "<polyline" in equity
