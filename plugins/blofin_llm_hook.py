@@ -64,6 +64,8 @@ LLMCaller = Callable[..., "LLMResult[Any]"]
 SPENT_ON_RUN_DATE_SQL = "SELECT COALESCE(SUM(usd), 0) AS usd FROM llm_usage WHERE run_date = :run_date"
 
 DEFAULT_MAX_TOKENS: Mapping[str, int] = {"design": 12000, "tune": 8000, "review": 4000, "summary": 1000}
+#: Ceiling for the retry of a reply cut at max_tokens (its budget is doubled up to this).
+MAX_RETRY_TOKENS = 32000
 #: Client options used unless the connection's `anthropic_client_kwargs` sets them: the SDK
 #: default timeout is 10 minutes, too long for a task that has a pool slot.
 DEFAULT_CLIENT_OPTIONS: Mapping[str, Any] = {"timeout": 300.0, "max_retries": 2}
@@ -303,6 +305,9 @@ class BlofinLLMHook(AnthropicHook):
                     f"(request id {request_id}): {error}") from error
             self.log.warning("LLM %s reply invalid, retrying once with the error: %s", step, error)
             messages = messages + _feedback_turns(reply, str(error))
+            if reply.get("stop_reason") == "max_tokens":
+                # the answer did not fit: give the retry room to finish
+                request["max_tokens"] = min(2 * request["max_tokens"], MAX_RETRY_TOKENS)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def run_step(

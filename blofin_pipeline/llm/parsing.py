@@ -136,5 +136,11 @@ def parse_reply(
     param_bounds: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> T:
     """Extract the structured object from a reply and validate it."""
-    payload = extract_payload(message, tool)
-    return validate_reply(reply_type, payload, categories=categories, param_bounds=param_bounds)
+    reply = message_to_dict(message)
+    try:
+        payload = extract_payload(reply, tool)
+        return validate_reply(reply_type, payload, categories=categories, param_bounds=param_bounds)
+    except LLMResponseError as err:
+        if reply.get("stop_reason") == "max_tokens" and "max_tokens" not in str(err):
+            raise LLMResponseError(f"{err} (reply cut at max_tokens)") from err
+        raise

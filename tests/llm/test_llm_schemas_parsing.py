@@ -186,3 +186,10 @@ def test_refusal_and_empty_content() -> None:
         parse_reply(message({"type": "thinking", "thinking": "hm", "signature": "s"}), SummaryReply)
     with pytest.raises(LLMResponseError, match="no 'content' list"):
         parse_reply({"type": "message"}, SummaryReply)
+
+
+def test_tool_input_cut_at_max_tokens_says_so() -> None:
+    reply = message({"type": "tool_use", "id": "toolu_1", "name": "submit_summary", "input": {}},
+                    stop_reason="max_tokens")
+    with pytest.raises(LLMResponseError, match=r"summary: Field required.*\(reply cut at max_tokens\)"):
+        parse_reply(reply, SummaryReply, tool="submit_summary")

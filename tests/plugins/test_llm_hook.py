@@ -425,3 +425,14 @@ def test_default_client_options_and_extras(monkeypatch, server) -> None:
     assert client.max_retries == 2 and client.timeout == 300.0
     client = connect(monkeypatch, server, anthropic_client_kwargs={"max_retries": 5, "timeout": 30}).get_conn()
     assert client.max_retries == 5 and client.timeout == 30
+
+
+def test_reply_cut_at_max_tokens_is_retried_with_more_room(monkeypatch, server) -> None:
+    hook = connect(monkeypatch, server, tool_choice="auto")
+    server.push_text('{"strategies": [{"name": "vol_breakout", "category": "breakout", "ratio', stop_reason="max_tokens")
+    server.push_text(json.dumps(VALID_DESIGN))
+    result = call_design(hook, [], max_tokens=3000)
+    assert result.value.strategies[0].name == "vol_breakout"
+    first, second = server.message_requests
+    assert (first.body["max_tokens"], second.body["max_tokens"]) == (3000, 6000)
+    assert "max_tokens" in second.body["messages"][2]["content"]
