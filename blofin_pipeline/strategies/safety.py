@@ -54,6 +54,24 @@ FORBIDDEN_ATTRIBUTES: frozenset[str] = frozenset({
     "to_csv", "to_pickle", "to_parquet", "to_feather", "to_hdf", "to_sql", "to_excel",
     "to_json", "to_html", "to_xml", "to_stata", "to_orc", "to_latex", "to_markdown",
     "to_clipboard", "to_string", "HDFStore", "ExcelWriter", "ExcelFile", "eval", "query",
+    "style", "plot", "plotting", "hist", "boxplot", "savefig", "api", "show_versions",
+    "test",  # np.test / pd.test run pytest
+    # process-wide settings: an accepted strategy runs in the pipeline's own process
+    "set_option", "reset_option", "option_context", "seterr", "set_printoptions",
+})
+# pandas methods that look a STRING argument up as a method name (s.apply("to_pickle",
+# path=...) writes a file), so their function arguments must be real functions.
+DISPATCH_METHODS: frozenset[str] = frozenset({
+    "agg", "aggregate", "apply", "transform", "map", "applymap", "pipe",
+})
+SAFE_FUNCTION_NAMES: frozenset[str] = frozenset({
+    "sum", "mean", "median", "min", "max", "std", "var", "count", "first", "last", "prod",
+    "sem", "skew", "kurt", "size", "nunique", "abs", "cumsum", "cumprod", "cummax",
+    "cummin", "diff", "pct_change", "rank", "idxmax", "idxmin", "any", "all", "quantile",
+    "round", "ohlc", "shift",
+})
+SAFE_BUILTIN_FUNCTIONS: frozenset[str] = frozenset({
+    "abs", "len", "float", "int", "round", "max", "min", "sum", "bool", "sorted",
 })
 FORBIDDEN_ATTRIBUTE_PREFIXES: tuple[str, ...] = ("read_",)
 # Dunder methods a strategy may define; every other dunder is refused.
@@ -66,8 +84,9 @@ def _is_dunder(name: str) -> bool:
 
 
 class _Checker(ast.NodeVisitor):
-    def __init__(self) -> None:
+    def __init__(self, tree: ast.AST) -> None:
         self.reasons: list[str] = []
+        self.safe_functions, self.module_aliases = _safe_names(tree)
 
     def _reject(self, node: ast.AST, message: str) -> None:
         reason = f"line {getattr(node, 'lineno', '?')}: {message}"
@@ -133,6 +152,8 @@ class _Checker(ast.NodeVisitor):
         elif attr in FORBIDDEN_ATTRIBUTES or attr.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES):
             self._reject(node, f"access to forbidden attribute {attr!r} "
                                f"(file, network, process or introspection)")
+        if attr in DISPATCH_METHODS and not getattr(node, "_checked_call", False):
+            self._reject(node, f".{attr} may only be called directly")
         if isinstance(node.ctx, (ast.Store, ast.Del)) and not (
             isinstance(node.value, ast.Name) and node.value.id == "self"
         ):
@@ -143,6 +164,16 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in DISPATCH_METHODS:
+            func._checked_call = True  # type: ignore[attr-defined]
+            arguments = list(node.args) + [k.value for k in node.keywords
+                                           if k.arg in ("func", "arg")]
+            for argument in arguments:
+                if not self._is_safe_function(argument):
+                    self._reject(argument, f"the function given to .{func.attr}() must be a "
+                                           f"lambda, a function defined in this file, a "
+                                           f"numpy/pandas/math function or a standard "
+                                           f"aggregation name such as 'mean'")
         if isinstance(func, ast.Name) and func.id in ATTRIBUTE_BUILTINS:
             func._checked_call = True  # type: ignore[attr-defined]
             attr_arg = node.args[1] if len(node.args) >= 2 else None
@@ -153,9 +184,29 @@ class _Checker(ast.NodeVisitor):
             else:
                 attr = attr_arg.value
                 if (_is_dunder(attr) or attr.startswith("_") or attr in FORBIDDEN_ATTRIBUTES
+                        or attr in DISPATCH_METHODS
                         or attr.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES)):
                     self._reject(node, f"{func.id}() of forbidden attribute {attr!r}")
         self.generic_visit(node)
+
+    def _is_safe_function(self, node: ast.AST) -> bool:
+        """True for expressions that are surely functions (or harmless constants)."""
+        if isinstance(node, ast.Lambda):
+            return True
+        if isinstance(node, ast.Constant):
+            return not isinstance(node.value, (str, bytes)) or node.value in SAFE_FUNCTION_NAMES
+        if isinstance(node, ast.Name):
+            return node.id in self.safe_functions
+        if isinstance(node, ast.Attribute):
+            root = node
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            return isinstance(root, ast.Name) and root.id in self.module_aliases
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+            return all(self._is_safe_function(e) for e in node.elts)
+        if isinstance(node, ast.Dict):  # {column: func}: keys are labels
+            return all(self._is_safe_function(v) for v in node.values)
+        return False
 
     def visit_Constant(self, node: ast.Constant) -> None:
         # "{0.__class__}".format(x) and similar reach dunders through strings.
@@ -191,6 +242,35 @@ class _Checker(ast.NodeVisitor):
         self.generic_visit(node)
 
 
+def _safe_names(tree: ast.AST) -> tuple[set[str], set[str]]:
+    """(names bound only to functions, names bound only to allowed modules).
+
+    A name that is ever assigned, used as a parameter or loop target could hold a
+    string at run time, so it is not considered a function.
+    """
+    defined: set[str] = set()
+    modules: set[str] = set()
+    rebound: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            defined.add(node.name)
+        elif isinstance(node, ast.ClassDef):
+            rebound.add(node.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in ALLOWED_MODULES:
+                    modules.add(alias.asname or alias.name)
+        elif isinstance(node, ast.ImportFrom) and node.module in ALLOWED_MODULES:
+            for alias in node.names:
+                defined.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            rebound.add(node.id)
+        elif isinstance(node, ast.arg):
+            rebound.add(node.arg)
+    builtins = set(SAFE_BUILTIN_FUNCTIONS) - rebound
+    return (defined - rebound) | builtins, modules - rebound - defined
+
+
 def _is_super_call(node: ast.AST) -> bool:
     return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
             and node.func.id == "super")
@@ -204,7 +284,7 @@ def static_check(code: str) -> list[str]:
         return [f"line {err.lineno}: syntax error: {err.msg}"]
     except ValueError as err:  # e.g. null bytes in the source
         return [f"line ?: source cannot be parsed: {err}"]
-    checker = _Checker()
+    checker = _Checker(tree)
     checker.visit(tree)
     return sorted(checker.reasons, key=_line_of)
 

@@ -128,12 +128,53 @@ def test_every_builtin_passes_the_static_check():
         ("class A:\n    def signals(self, c):\n        pass",
          "line 2: overriding 'signals' is not allowed"),
         ("async def f():\n    pass", "async functions are not allowed"),
+        # pandas looks string arguments up as method names: s.apply("to_pickle", path=...)
+        ("s.apply('to_pi' + 'ckle', path='f')", "the function given to .apply() must be"),
+        ("s.apply('to_pickle', path='f')", "the function given to .apply() must be"),
+        ("name = 'x'\ns.agg(name)", "line 2: the function given to .agg() must be"),
+        ("def f(x):\n    return x\nf = 'to_csv'\ns.transform(f)",
+         "the function given to .transform() must be"),
+        ("def g(f):\n    return s.apply(f)", "the function given to .apply() must be"),
+        ("s.agg(['mean', 'to_pickle'])", "the function given to .agg() must be"),
+        ("df.agg({'close': self.name})", "the function given to .agg() must be"),
+        ("pd.Series.apply(s, 'to_pickle')", "the function given to .apply() must be"),
+        ("f = s.apply\nf('to_pickle')", "'.apply' may only be called directly".replace("'", "")),
+        ("f = getattr(s, 'apply')", "getattr() of forbidden attribute 'apply'"),
+        ("pd.set_option('mode.copy_on_write', False)", "forbidden attribute 'set_option'"),
+        ("ax = s.plot()", "forbidden attribute 'plot'"),
+        ("pd.show_versions(as_json='f.json')", "forbidden attribute 'show_versions'"),
+        ("np.test()", "forbidden attribute 'test'"),
     ],
 )
 def test_rejects(snippet: str, expected: str):
     reasons = static_check(snippet)
     assert any(expected in reason for reason in reasons), reasons
     assert all(reason.startswith("line ") for reason in reasons)
+
+
+def test_dispatch_methods_accept_real_functions():
+    code = textwrap.dedent('''
+        import numpy as np
+        import pandas as pd
+        from numpy import log
+
+
+        def helper(x):
+            return x * 2
+
+
+        def generate(s, df):
+            a = s.apply(lambda x: x + 1)
+            b = s.rolling(3).apply(np.mean, raw=True)
+            c = df.agg({"close": "mean", "volume": ["sum", np.max]})
+            d = s.transform(helper)
+            e = s.agg("std")
+            f = s.pipe(log)
+            g = s.map(abs)
+            h = s.apply(pd.isna)
+            return a, b, c, d, e, f, g, h
+    ''')
+    assert static_check(code) == []
 
 
 def test_syntax_error_reports_the_line():
