@@ -16,6 +16,7 @@ WIDTH, HEIGHT = 760, 280
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 190, 16, 40
 Y_TICKS = 5
 X_TICKS = 5
+LEGEND_CHARS = 24         # longer legend labels are cut to fit the right margin
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def line_chart(
         ly = MARGIN_TOP + 14 + i * 18
         lx = WIDTH - MARGIN_RIGHT + 12
         out.append(f'<rect x="{lx}" y="{ly - 9}" width="12" height="4" fill="{color}"/>')
-        label = s.label if len(s.label) <= 26 else s.label[:25] + "\u2026"
+        label = s.label if len(s.label) <= LEGEND_CHARS else s.label[:LEGEND_CHARS - 1] + "\u2026"
         out.append(f'<text x="{lx + 18}" y="{ly - 3}" class="legend">{html.escape(label)}</text>')
     out.append("</svg>")
     return "\n".join(out)

@@ -14,8 +14,9 @@ How a strategy gets its value: a strategy version has one row per symbol in
 ranking value is the **mean over symbols of the metric** (``score`` by default), taken
 over the symbols where that metric is a finite number; a version with no finite value
 ranks last. Only versions whose registry status is ``active`` or ``candidate`` take part,
-plus those this very ranking already decided on for the run date, so that re-running a
-date reproduces the same decisions instead of dropping what it archived the first time.
+plus those this very ranking already archived on the run date, so that re-running a date
+reproduces the same decisions instead of dropping what it archived the first time (a
+version archived by hand with :func:`archive_bottom` stays archived).
 
 Ordering: higher is better for every metric except ``log_loss``; missing values (NULL or
 NaN) come last; ties are broken by the item name so the order is deterministic.
@@ -31,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -54,6 +56,7 @@ ML_METRICS = ("f1", "accuracy", "precision", "recall", "roc_auc", "log_loss", "b
 LOWER_IS_BETTER = frozenset({"log_loss"})
 MANUAL_METRIC = "manual"   # ranking_history.metric of an archive_bottom decision
 UNRANKED = 0               # ranking_history.rank of an item archived without being ranked
+RANKER_REASON = re.compile(r"^rank \d+ of \d+ by ")  # reasons written by rank_items, not by hand
 LEADERBOARD_KEYS = ("rank", "strategy", "category", "score", "sharpe", "deflated_sharpe", "max_drawdown", "status")
 
 
@@ -244,8 +247,12 @@ def keep_top_strategies(store: Store, run_date: str, count: int = 20, metric: st
     """Rank the strategy versions scored on run_date; keep the top ``count`` active, archive the rest."""
     values = strategy_values(store, run_date, metric)
     decided_before = _history_items(store, run_date, "strategy")
+    # A version this ranking archived on an earlier run of the same date takes part again
+    # (idempotent re-runs); one archived by hand (archive_bottom) stays out.
     taking_part = {
-        item: v for item, v in values.items() if v["status"] in RANKABLE_STATUSES or item in decided_before
+        item: v for item, v in values.items()
+        if v["status"] in RANKABLE_STATUSES
+        or (item in decided_before and RANKER_REASON.match(decided_before[item]["reason"] or ""))
     }
     later = {r["item"]: r["last_run_date"] for r in store.query_named(
         "rank_later_decisions", {"item_type": "strategy", "run_date": run_date})}

@@ -1,4 +1,5 @@
-"""The daily report on a hand-built database: sections, synthetic notice, escaping, writes."""
+"""The daily report on a hand-built database (SQLite, and PostgreSQL when reachable): sections,
+synthetic notice, escaping, writes."""
 from __future__ import annotations
 
 import json
@@ -20,8 +21,8 @@ EVIL = '<script>alert("x")</script>'
 
 
 @pytest.fixture
-def store(sqlite_url):
-    with Store(sqlite_url) as s:
+def store(db_url):
+    with Store(db_url) as s:
         s.migrate()
         yield s
 

@@ -215,6 +215,8 @@ def test_archive_bottom_archives_with_reason_and_logs(store):
     add_model(store, DAY, "m1", f1=0.3)
     assert archive_bottom(store, DAY, "model", ["m1"], "drift") == ["m1"]
     assert store.scalar("SELECT status FROM ml_model_results WHERE model_name = 'm1'") == "archived"
+    rerun = keep_top_strategies(store, DAY, count=6)  # a manual archival survives a re-run of the ranking
+    assert "s2@1" not in [d.item for d in rerun.decisions] and statuses(store)["s2@1"] == "archived"
     with pytest.raises(PipelineError, match="no model named 'ghost'"):
         archive_bottom(store, DAY, "model", ["ghost"], "x")
     with pytest.raises(ConfigError):
