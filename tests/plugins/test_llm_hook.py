@@ -14,13 +14,19 @@ from typing import Any
 
 import pytest
 
-from blofin_pipeline.exceptions import LLMBudgetExceeded, LLMError, LLMResponseError
-from blofin_pipeline.llm.prompts import build_design_prompt
-from blofin_pipeline.llm.schemas import DesignReply, SummaryReply, TuneReply
-from tests.fakes.anthropic_server import FakeAnthropicServer
+# Airflow puts plugins/ on sys.path; so do we. The project root makes `tests.fakes`
+# importable however pytest was started (tests/plugins has no __init__.py).
+ROOT = Path(__file__).resolve().parents[2]
+for path in (ROOT, ROOT / "plugins"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
 from blofin_llm_hook import BlofinLLMHook  # noqa: E402
+
+from blofin_pipeline.exceptions import LLMBudgetExceeded, LLMError, LLMResponseError  # noqa: E402
+from blofin_pipeline.llm.prompts import build_design_prompt  # noqa: E402
+from blofin_pipeline.llm.schemas import DesignReply, SummaryReply, TuneReply  # noqa: E402
+from tests.fakes.anthropic_server import FakeAnthropicServer  # noqa: E402
 
 API_KEY = "sk-test-5ecret-key-0123456789"
 DATE = "2026-11-24"
