@@ -108,7 +108,7 @@ def _section(sid: str, title: str, body: str) -> str:
 # -- sections --------------------------------------------------------------------------
 def _summary(r: Mapping[str, Any]) -> str:
     s = r.get("summary") or {}
-    kpis = [("strategies scored", s.get("strategies_ranked")), ("kept", s.get("strategies_kept")),
+    kpis = [("strategies scored", s.get("strategies_scored")), ("kept", s.get("strategies_kept")),
             ("archived", s.get("strategies_archived")), ("best score", num(".3f")(s.get("best_score"))),
             ("significant (DSR)", len(s.get("significant") or [])), ("designed", s.get("designed")),
             ("tuned", s.get("tuned")), ("models", s.get("models")), ("ensembles", s.get("ensembles")),

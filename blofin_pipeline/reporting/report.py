@@ -84,7 +84,8 @@ def build_report(store: Store, run_date: str, *, synthetic: bool, config_dict: M
 
     best = strategies[0] if strategies else None
     summary = {
-        "strategies_ranked": len(strategies),
+        "strategies_scored": len(strategies),
+        "strategies_ranked": sum(1 for s in strategies if s["decision"] is not None),
         "strategies_kept": len(kept),
         "strategies_archived": sum(1 for s in strategies if s["decision"] == "archived"),
         "best_strategy": best["item"] if best else None,
@@ -169,7 +170,8 @@ def _strategy_rows(results: Sequence[Mapping[str, Any]], decisions: Sequence[Map
             "rank": int(decision["rank"]) if decision else None,
             "decision": decision["decision"] if decision else None,
             "reason": decision["reason"] if decision else None,
-            "kept": (decision["decision"] == "kept") if decision else status == "active",
+            # with a ranking that day, kept means kept by it; before any ranking, active
+            "kept": (decision["decision"] == "kept") if decision else (not ranked and status == "active"),
         })
     if decisions:
         rows.sort(key=lambda s: (s["rank"] is None, s["rank"] or 0, s["item"]))
@@ -381,7 +383,7 @@ def _llm_usage(store: Store, run_date: str) -> dict[str, Any]:
 
 def _summary_text(run_date: str, synthetic: bool, s: Mapping[str, Any]) -> str:
     parts = [f"{run_date}{' (SYNTHETIC data)' if synthetic else ''}:"]
-    parts.append(f"{s['strategies_ranked']} strategies scored, {s['strategies_kept']} kept, "
+    parts.append(f"{s['strategies_scored']} strategies scored, {s['strategies_kept']} kept, "
                  f"{s['strategies_archived']} archived.")
     if s["best_strategy"]:
         score = s["best_score"]

@@ -89,7 +89,7 @@ def test_report_has_every_section_with_the_day_facts(store):
     assert report["leaderboard"][0]["score"] == pytest.approx(0.8)
     assert report["leaderboard"][3]["decision"] == "archived"
     s = report["summary"]
-    assert (s["strategies_ranked"], s["strategies_kept"], s["strategies_archived"]) == (5, 3, 2)
+    assert (s["strategies_scored"], s["strategies_ranked"], s["strategies_kept"], s["strategies_archived"]) == (5, 5, 3, 2)
     assert s["failed_steps"] == ["train_ml_models"]
     assert report["top_performers"]["models"][0]["model_name"] == "lgbm_btc"
     assert [m["model_name"] for m in report["models"]] == ["lgbm_btc", "logreg_btc"]
@@ -235,3 +235,15 @@ def test_equity_chart_is_normalised_and_skips_bad_curves(store):
     equity = page[page.index('id="equity-curves"'):page.index('id="score-trends"')]
     assert re.search(r">1\.\d0<", equity)  # y ticks around the normalised start of 1
     assert "<polyline" in equity
+
+
+def test_scored_but_unranked_strategy_is_listed_last_and_not_kept(store):
+    add_scored(store, DAY, "x", [0.1, 0.1])
+    add_scored(store, DAY, "y", [0.3, 0.3])
+    keep_top_strategies(store, DAY, count=5)
+    add_scored(store, DAY, "late", [0.9, 0.9], status="archived")  # e.g. a candidate that failed afterwards
+    report = build(store)
+    assert [(r["rank"], r["strategy"]) for r in report["leaderboard"]] == [(1, "y@1"), (2, "x@1"), (None, "late@1")]
+    s = report["summary"]
+    assert (s["strategies_scored"], s["strategies_ranked"], s["strategies_kept"]) == (3, 2, 2)
+    assert s["best_strategy"] == "y@1"
