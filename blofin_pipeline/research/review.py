@@ -7,7 +7,7 @@ facts with fixed, documented thresholds and labels itself {"mode": "rule-based"}
 not_working, risks, recommendations (lists of strings), plus the facts they used.
 
 The `day` dict (all keys optional):
-- date (str), synthetic (bool)
+- date or run_date (str), synthetic (bool)
 - strategies: list of {name, category, score, sharpe, total_return, max_drawdown,
   n_trades, symbol (or symbols), dsr / significant (deflated Sharpe verdict)} for the day
 - designed, tuned, archived (int counts or lists), rejected (list of {name, reasons})
@@ -181,7 +181,7 @@ def rule_based_review(day: Mapping[str, Any]) -> dict[str, Any]:
         recommendations.append("keep the current portfolio; no rule triggered a change")
 
     leader = _label(facts["top"][0]) if facts["top"] else "no strategy"
-    summary = (f"{day.get('date', 'today')}: {facts['n_strategies']} strategy results; leader {leader}; "
+    summary = (f"{day.get('date') or day.get('run_date') or 'today'}: {facts['n_strategies']} strategy results; leader {leader}; "
                f"{facts['designed']} designed, {facts['tuned']} tuned, {facts['archived']} archived; "
                f"{len(facts['significant'])} significant after deflation"
                + ("; SYNTHETIC data" if facts["synthetic"] else "") + ".")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,7 +32,7 @@ import pandas as pd
 
 from blofin_pipeline.exceptions import BacktestError, ConfigError, StrategyError
 from blofin_pipeline.research.blocks import merge_params, rewrite_class_attrs, short_hash
-from blofin_pipeline.research.designer import Candidate, LLMCall, call_llm
+from blofin_pipeline.research.designer import Candidate, LLMCall, call_llm, rng_for
 from blofin_pipeline.research.regime import label_regimes
 
 logger = logging.getLogger(__name__)
@@ -340,8 +340,13 @@ def tune_strategy(
     n_folds: int = N_FOLDS,
     objective: str = "sharpe",
     version: Any = None,
+    tried_names: Collection[str] = frozenset(),
 ) -> TuneResult:
-    """Optuna search on the tuning part, before/after judged on the held-out part."""
+    """Optuna search on the tuning part, before/after judged on the held-out part.
+
+    The best trial whose tuned name (a hash of its parameters) is not in `tried_names`
+    wins, so a version registered on an earlier day is not proposed again.
+    """
     import optuna
 
     from blofin_pipeline.strategies.base import signal_fn
@@ -390,7 +395,7 @@ def tune_strategy(
 
     study.optimize(objective_fn, n_trials=n_trials)
     default_value = study.trials[0].value
-    best = merge_params(defaults, study.best_params, space)
+    best, skipped = _best_untried(study, defaults, space, name, tried_names)
     before = heldout_metrics(fn, defaults, candles_by_symbol, holdout=holdout, **common)
     after = heldout_metrics(fn, best, candles_by_symbol, holdout=holdout, **common) if best != defaults else before
     improved = bool(after["objective"] > before["objective"]) if best != defaults else False
@@ -400,6 +405,7 @@ def tune_strategy(
         "holdout": holdout, "objective": objective,
         "tuning_objective_default": default_value, "tuning_objective_best": study.best_value,
         "held_out_from": str(first_held.index[0]),
+        "skipped_tried": skipped,
     }
     candidate = None
     if best != defaults:
@@ -419,6 +425,29 @@ def tune_strategy(
     return TuneResult(strategy=name, candidate=candidate, params=best, before_metrics=before,
                       after_metrics=after, diagnosis=diagnosis, objective=objective,
                       improved=improved, tuning=tuning)
+
+
+def _best_untried(study: Any, defaults: Mapping[str, Any], space: Mapping[str, Sequence[Any]], name: str,
+                  tried_names: Collection[str]) -> tuple[dict[str, Any], int]:
+    """(params of the best finished trial not tried before, number of better ones skipped).
+
+    Returns the defaults when no trial beats them with new parameters.
+    """
+    default_value = study.trials[0].value
+    finished = [t for t in study.trials if t.value is not None and math.isfinite(t.value) and t.value > -1e9]
+    finished.sort(key=lambda t: (-t.value, t.number))
+    skipped = 0
+    for trial in finished:
+        if trial.value <= default_value:
+            break
+        params = merge_params(defaults, trial.params, space)
+        if params == dict(defaults):
+            continue
+        if tuned_name(name, params) in tried_names:
+            skipped += 1
+            continue
+        return params, skipped
+    return dict(defaults), skipped
 
 
 def _changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
@@ -451,6 +480,7 @@ def tune_online(
     slippage: float = 0.0,
     holdout: float = HOLDOUT,
     objective: str = "sharpe",
+    tried_names: Collection[str] = frozenset(),
 ) -> list[TuneResult]:
     """Ask the LLM for parameter (and maybe code) changes; map each proposal to a candidate.
 
@@ -489,6 +519,9 @@ def tune_online(
             continue
         if params == defaults and not proposal.code:
             logger.info("tuner (llm): proposal for %r changes nothing", proposal.strategy)
+            continue
+        if new_name in tried_names or new_name in {r.candidate.name for r in out if r.candidate}:
+            logger.info("tuner (llm): proposal %r for %r was tried before", new_name, proposal.strategy)
             continue
         before = dict(target.get("metrics") or {})
         after: dict[str, Any] = {}
@@ -532,8 +565,14 @@ def tune_strategies(
     n_folds: int = N_FOLDS,
     objective: str = "sharpe",
     prompt_extra: Mapping[str, Any] | None = None,
+    run_date: str | None = None,
+    tried_names: Collection[str] = frozenset(),
 ) -> list[TuneResult]:
     """Tune every target (dicts with name, code, version, and for online: metrics, params ...).
+
+    Each target's Optuna seed derives from (seed, run_date, name): reproducible for a
+    date, different from one day to the next. Tuned versions whose names are in
+    `tried_names` (already registered) are never proposed again.
 
     Offline each target is loaded from its (registered, already checked) code and tuned
     with Optuna; a target that fails to load or to tune is logged and skipped so the
@@ -565,17 +604,19 @@ def tune_strategies(
         if not enriched:
             return []
         return tune_online(enriched, llm, candles_by_symbol, prompt_extra=prompt_extra, timeframe=timeframe,
-                           fee=fee, slippage=slippage, holdout=holdout, objective=objective)
+                           fee=fee, slippage=slippage, holdout=holdout, objective=objective,
+                           tried_names=tried_names)
 
     results = []
-    for i, target in enumerate(targets):
+    for target in targets:
         name = str(target.get("name"))
+        target_seed = int(rng_for(seed, run_date or "", "tune", name).integers(2**31 - 1))
         try:
             cls = load_strategy_source(str(target["code"]), origin=f"<registered {name}>")
             results.append(tune_strategy(cls, str(target["code"]), candles_by_symbol, n_trials=n_trials,
-                                         seed=seed + i, timeframe=timeframe, fee=fee, slippage=slippage,
+                                         seed=target_seed, timeframe=timeframe, fee=fee, slippage=slippage,
                                          holdout=holdout, n_folds=n_folds, objective=objective,
-                                         version=target.get("version")))
+                                         version=target.get("version"), tried_names=tried_names))
         except (StrategyError, BacktestError, ConfigError) as err:
             logger.warning("tuner: strategy %r not tuned: %s", name, err)
     return results

@@ -205,3 +205,25 @@ def test_online_tuning_passes_param_bounds_and_rejects_an_out_of_bounds_payload(
     with pytest.raises(LLMResponseError, match="lookback"):
         tune_strategies(targets, {}, llm=hook_like)
     assert seen["param_bounds"] == {"lag_momentum": {"lookback": (1, 150), "threshold": (0.0, 0.01)}}
+
+
+def test_a_tuned_version_tried_before_is_not_proposed_again(edge_market):
+    cls = load_strategy_source(LAG_MOMENTUM)
+    small = {"BTC-USDT": edge_market["BTC-USDT"].iloc[:1500]}
+    first = tune_strategy(cls, LAG_MOMENTUM, small, n_trials=8, seed=2, timeframe="1H", fee=0.0002)
+    assert first.candidate is not None and first.tuning["skipped_tried"] == 0
+    again = tune_strategy(cls, LAG_MOMENTUM, small, n_trials=8, seed=2, timeframe="1H", fee=0.0002,
+                          tried_names={first.candidate.name})
+    assert again.tuning["skipped_tried"] == 1
+    assert again.candidate is None or again.candidate.name != first.candidate.name
+
+
+def test_tune_strategies_seeds_by_run_date(edge_market):
+    small = {"BTC-USDT": edge_market["BTC-USDT"].iloc[:1500]}
+    target = [{"name": "lag_momentum", "code": LAG_MOMENTUM, "version": 1}]
+    kwargs = {"n_trials": 4, "seed": 0, "timeframe": "1H", "fee": 0.0002}
+    day1 = tune_strategies(target, small, run_date="2024-06-01", **kwargs)[0]
+    day1_again = tune_strategies(target, small, run_date="2024-06-01", **kwargs)[0]
+    day2 = tune_strategies(target, small, run_date="2024-06-02", **kwargs)[0]
+    assert day1.tuning["seed"] == day1_again.tuning["seed"] and day1.params == day1_again.params
+    assert day1.tuning["seed"] != day2.tuning["seed"]
