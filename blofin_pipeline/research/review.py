@@ -86,6 +86,12 @@ def day_facts(day: Mapping[str, Any]) -> dict[str, Any]:
     deep = [r for r, dd in drawdowns if dd is not None and dd <= DEEP_DRAWDOWN]
     significant = [r for r in rows if r.get("significant") is True]
     categories = Counter(str(r.get("category")) for r in rows if r.get("category"))
+    by_category: dict[str, list[float]] = {}
+    for r in rows:
+        value = _num(r.get("score"))
+        if r.get("category") and value is not None:
+            by_category.setdefault(str(r["category"]), []).append(value)
+    category_scores = {c: sum(v) / len(v) for c, v in sorted(by_category.items())}
     return {
         "n_strategies": len(rows),
         "top": top,
@@ -93,6 +99,7 @@ def day_facts(day: Mapping[str, Any]) -> dict[str, Any]:
         "top_categories": dict(top_categories),
         "top_symbols": dict(top_symbols),
         "categories": dict(categories),
+        "category_scores": category_scores,
         "deep_drawdowns": deep,
         "significant": significant,
         "designed": _count(day.get("designed")),
@@ -154,15 +161,35 @@ def rule_based_review(day: Mapping[str, Any]) -> dict[str, Any]:
     high_vol = sorted(s for s, r in regimes.items() if isinstance(r, Mapping) and r.get("volatility") == "high")
     if high_vol:
         risks.append(f"high volatility regime on {', '.join(high_vol)}: wider swings, costlier mistakes")
+    cat_scores = facts["category_scores"]
+    if len(cat_scores) >= 2:
+        best_cat = max(cat_scores, key=lambda c: (cat_scores[c], c))
+        worst_cat = min(cat_scores, key=lambda c: (cat_scores[c], c))
+        if cat_scores[best_cat] > 0:
+            working.append(f"category {best_cat} has the best mean score ({cat_scores[best_cat]:.2f} over "
+                           f"{facts['categories'].get(best_cat, 0)} results)")
+        if cat_scores[worst_cat] < 0:
+            not_working.append(f"category {worst_cat} has the worst mean score ({cat_scores[worst_cat]:.2f} over "
+                               f"{facts['categories'].get(worst_cat, 0)} results)")
     trends = Counter(str(r.get("trend")) for r in regimes.values() if isinstance(r, Mapping))
     if trends:
         dominant, count = trends.most_common(1)[0]
-        if dominant == "range":
-            recommendations.append(f"{count} of {len(regimes)} symbols are ranging: favour mean-reversion "
-                                   "candidates and filter trend followers with a trend-strength check")
+        suited = {"range": ("mean_reversion",), "up": ("trend", "momentum"), "down": ("trend", "momentum")}
+        favoured = suited.get(dominant, ())
+        losing = [c for c in favoured if cat_scores.get(c) is not None and cat_scores[c] < 0]
+        where = f"{count} of {len(regimes)} symbols {'are ranging' if dominant == 'range' else 'trend ' + dominant}"
+        if losing:
+            # The regime says one thing, the scores another: trust the out-of-sample evidence.
+            recommendations.append(
+                f"{where}, yet {', '.join(losing)} strategies lose on average "
+                f"({', '.join(f'{cat_scores[c]:.2f}' for c in losing)}): the regime label alone is no edge "
+                "here; prefer what scores out of sample and re-check the regime filters")
+        elif dominant == "range":
+            recommendations.append(f"{where}: favour mean-reversion candidates and filter trend followers "
+                                   "with a trend-strength check")
         elif dominant in ("up", "down"):
-            recommendations.append(f"{count} of {len(regimes)} symbols trend {dominant}: favour trend and "
-                                   "momentum candidates, keep mean reversion on a range filter")
+            recommendations.append(f"{where}: favour trend and momentum candidates, keep mean reversion on a "
+                                   "range filter")
     missing = [c for c in ("trend", "mean_reversion", "breakout", "volatility", "momentum", "volume")
                if c not in facts["categories"]]
     if facts["n_strategies"] and missing:
@@ -204,6 +231,7 @@ def _public_facts(facts: Mapping[str, Any]) -> dict[str, Any]:
         "bottom": [_label(r) for r in facts["bottom"]],
         "top_categories": facts["top_categories"],
         "top_symbols": facts["top_symbols"],
+        "category_scores": {c: round(v, 4) for c, v in facts["category_scores"].items()},
         "deep_drawdowns": [_label(r) for r in facts["deep_drawdowns"]],
         "n_significant": len(facts["significant"]),
         "designed": facts["designed"], "tuned": facts["tuned"], "archived": facts["archived"],

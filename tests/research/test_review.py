@@ -53,6 +53,18 @@ def test_rule_based_review_has_every_section_and_says_what_it_saw():
     assert "mean-reversion" in recs                               # 2 of 3 symbols range
     assert "momentum" in recs and "volatility" in recs            # categories without a strategy
     assert review["facts"]["designed"] == 3 and review["facts"]["tuned"] == 2
+    assert any("category trend has the best mean score (1.13" in item for item in review["working"])
+    assert any("category volume has the worst mean score (-1.20" in item for item in review["not_working"])
+
+
+def test_regime_advice_defers_to_out_of_sample_evidence():
+    day = _day()
+    for row in day["strategies"]:
+        if row["category"] == "mean_reversion":
+            row["score"] = -0.9
+    recs = " ".join(rule_based_review(day)["recommendations"])
+    assert "yet mean_reversion strategies lose on average (-0.90)" in recs
+    assert "favour mean-reversion" not in recs
 
 
 def test_rule_based_review_on_an_empty_day_still_reports():
