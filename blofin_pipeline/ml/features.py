@@ -102,7 +102,7 @@ def _own_features(candles: pd.DataFrame) -> dict[str, pd.Series]:
 
     index = candles.index
     hour = (index.hour + index.minute / 60.0).to_numpy()
-    dow = (index.dayofweek + hour / 24.0)
+    dow = (index.day_of_week + hour / 24.0)
     out["hour_sin"] = pd.Series(np.sin(2 * np.pi * hour / 24.0), index=index)
     out["hour_cos"] = pd.Series(np.cos(2 * np.pi * hour / 24.0), index=index)
     out["dow_sin"] = pd.Series(np.sin(2 * np.pi * np.asarray(dow) / 7.0), index=index)

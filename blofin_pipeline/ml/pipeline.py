@@ -136,11 +136,12 @@ def classification_metrics(y: np.ndarray, p_up: np.ndarray) -> dict[str, float]:
 
 
 def positions_from_proba(p_up: np.ndarray, threshold: float) -> np.ndarray:
-    """+1 where P(up) >= threshold, -1 where P(up) <= 1 - threshold, else 0 (NaN -> 0)."""
+    """+1 where P(up) >= threshold, -1 where P(down) = 1 - P(up) >= threshold, else 0 (NaN -> 0)."""
     p = np.asarray(p_up, dtype=np.float64)
     pos = np.zeros(len(p))
     pos[p >= threshold] = 1.0
-    pos[(p <= 1.0 - threshold) & (pos == 0)] = -1.0
+    # P(down) compared directly, so 0.45 is short at threshold 0.55 (1 - 0.55 < 0.45 in floats).
+    pos[(1.0 - p >= threshold) & (pos == 0)] = -1.0
     return pos
 
 

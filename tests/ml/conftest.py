@@ -1,0 +1,26 @@
+"""Shared synthetic markets for the ML tests (small: 1H bars, a few thousand rows)."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from blofin_pipeline.market.sample import Edge, generate_candles
+from blofin_pipeline.ml import MLConfig
+
+SYMBOLS = ("BTC-USDT", "ETH-USDT", "SOL-USDT")
+START = pd.Timestamp("2024-01-01", tz="UTC")
+RUN_DATE = "2026-11-24"
+# Small and single-threaded: the honesty runs must stay quick on a busy 2-core machine.
+FAST_CONFIG = MLConfig(
+    symbols=("BTC-USDT",), tree_estimators=50, boost_rounds=60, n_jobs=1, timeframe="1H", seed=0,
+)
+
+
+def make_market(n_bars: int, *, seed: int = 0, edge: Edge | None = None) -> dict[str, pd.DataFrame]:
+    end = START + pd.Timedelta(hours=n_bars)
+    return {s: generate_candles(s, "1H", START, end, seed=seed, edge=edge) for s in SYMBOLS}
+
+
+@pytest.fixture(scope="session")
+def small_market() -> dict[str, pd.DataFrame]:
+    return make_market(1500, seed=3)

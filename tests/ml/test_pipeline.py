@@ -1,0 +1,267 @@
+"""End-to-end checks of train_and_evaluate: row keys, artefacts, signals, and honesty.
+
+Honesty noise band: with n labelled out-of-sample bars and no skill, accuracy has a
+standard deviation of SIGMA = 0.5 / sqrt(n). No edge: every model and ensemble must stay
+within 4 SIGMA of 0.5 (a leak typically shows as accuracy far above that). Planted
+momentum of 0.2: every model and ensemble must beat 0.5 + 2 SIGMA and their mean must
+beat 0.5 + 3 SIGMA (the best achievable accuracy here is about 0.55, i.e. ~7 SIGMA).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from blofin_pipeline.exceptions import ConfigError, ModelError
+from blofin_pipeline.market.sample import Edge
+from blofin_pipeline.ml import (
+    ENSEMBLE_ROW_KEYS,
+    MODEL_ROW_KEYS,
+    MLConfig,
+    signals_from_artefact,
+    train_and_evaluate,
+)
+from blofin_pipeline.ml.artefacts import data_hash, load_artefact, load_sidecar
+from blofin_pipeline.ml.pipeline import positions_from_proba, prepare_symbol
+
+from .conftest import FAST_CONFIG, RUN_DATE, make_market
+
+HONESTY_BARS = 8000
+EXPECTED_MODEL_KEYS = {
+    "model_name", "model_type", "symbol", "version", "features", "params", "train_start", "train_end",
+    "test_start", "test_end", "data_hash", "n_train", "n_test", "f1", "accuracy", "precision", "recall",
+    "roc_auc", "log_loss", "backtest_sharpe", "backtest_return", "artefact_path",
+}
+EXPECTED_ENSEMBLE_KEYS = {
+    "ensemble_name", "method", "symbol", "version", "members", "f1", "accuracy", "precision", "recall",
+    "roc_auc", "log_loss", "backtest_sharpe", "backtest_return", "artefact_path",
+}
+
+
+@pytest.fixture(scope="module")
+def no_edge(tmp_path_factory):
+    market = make_market(HONESTY_BARS, seed=0)
+    artefacts = tmp_path_factory.mktemp("artefacts_no_edge")
+    return market, artefacts, train_and_evaluate(market, run_date=RUN_DATE, artefact_dir=artefacts, config=FAST_CONFIG)
+
+
+@pytest.fixture(scope="module")
+def momentum(tmp_path_factory):
+    market = make_market(HONESTY_BARS, seed=0, edge=Edge("momentum", 0.2))
+    artefacts = tmp_path_factory.mktemp("artefacts_momentum")
+    return market, artefacts, train_and_evaluate(market, run_date=RUN_DATE, artefact_dir=artefacts, config=FAST_CONFIG)
+
+
+def _all_rows(result):
+    return [(r.get("model_name") or r["ensemble_name"], r) for r in result.models + result.ensembles]
+
+
+def _sigma(row_n_test: int) -> float:
+    return 0.5 / math.sqrt(row_n_test)
+
+
+# --- honesty ---------------------------------------------------------------------
+
+def test_no_edge_accuracy_stays_within_noise(no_edge):
+    _, _, result = no_edge
+    n_test = result.models[0]["n_test"]
+    assert n_test > 4000
+    for name, row in _all_rows(result):
+        assert abs(row["accuracy"] - 0.5) < 4 * _sigma(n_test), f"{name}: accuracy {row['accuracy']:.4f}"
+        assert 0.45 < row["roc_auc"] < 0.55, name
+
+
+def test_planted_momentum_is_found(momentum):
+    _, _, result = momentum
+    n_test = result.models[0]["n_test"]
+    rows = _all_rows(result)
+    for name, row in rows:
+        assert row["accuracy"] > 0.5 + 2 * _sigma(n_test), f"{name}: accuracy {row['accuracy']:.4f}"
+        assert row["roc_auc"] > 0.52, name
+    assert np.mean([row["accuracy"] for _, row in rows]) > 0.5 + 3 * _sigma(n_test)
+
+
+def test_edge_makes_money_where_noise_does_not(no_edge, momentum):
+    """Soft voting after fees: the planted edge beats the no-edge market."""
+    by_name = {name: row for name, row in _all_rows(momentum[2])}
+    noise = {name: row for name, row in _all_rows(no_edge[2])}
+    key = "soft_voting_BTC-USDT"
+    assert by_name[key]["backtest_return"] > noise[key]["backtest_return"]
+
+
+# --- rows ------------------------------------------------------------------------
+
+def test_rows_have_exactly_the_table_columns(no_edge):
+    _, _, result = no_edge
+    assert set(MODEL_ROW_KEYS) == EXPECTED_MODEL_KEYS and set(ENSEMBLE_ROW_KEYS) == EXPECTED_ENSEMBLE_KEYS
+    assert [r["model_name"] for r in result.models] == [
+        "logreg_BTC-USDT", "extra_trees_BTC-USDT", "hist_gb_BTC-USDT", "lgbm_BTC-USDT",
+    ]
+    assert [(r["ensemble_name"], r["method"]) for r in result.ensembles] == [
+        ("soft_voting_BTC-USDT", "soft_voting"), ("stacking_BTC-USDT", "stacking"),
+    ]
+    for row in result.models:
+        assert set(row) == EXPECTED_MODEL_KEYS
+        json.dumps(row)  # persistable as is (NaN aside, which json allows by default)
+    for row in result.ensembles:
+        assert set(row) == EXPECTED_ENSEMBLE_KEYS
+        json.dumps(row)
+
+
+def test_row_values_are_consistent(no_edge):
+    market, _, result = no_edge
+    data = prepare_symbol(market, "BTC-USDT", FAST_CONFIG)
+    labelled = data.labelled
+    expected_hash = data_hash(data.X[labelled].assign(__label__=data.y[labelled]))
+    for row in result.models:
+        assert row["symbol"] == "BTC-USDT"
+        assert row["data_hash"] == expected_hash
+        assert row["version"] == f"{RUN_DATE}-{expected_hash[:10]}"
+        assert row["features"] == list(data.X.columns) and len(row["features"]) >= 20
+        assert row["n_train"] == int(labelled.sum())
+        assert pd.Timestamp(row["test_start"]) == data.X.index[data.folds[0].test[0]]
+        assert pd.Timestamp(row["test_end"]) == data.X.index[-1]
+        assert pd.Timestamp(row["train_start"]) <= pd.Timestamp(row["test_start"])
+        for key in ("f1", "accuracy", "precision", "recall", "roc_auc"):
+            assert 0.0 <= row[key] <= 1.0, key
+        assert row["log_loss"] > 0
+    # Ensemble members are the three best models of the symbol by OOS F1.
+    best = sorted(result.models, key=lambda r: (-r["f1"], r["model_name"]))[:3]
+    for ens in result.ensembles:
+        assert ens["members"] == [r["model_name"] for r in best]
+        assert ens["version"] == result.models[0]["version"]
+
+
+def test_oos_positions_and_backtest_match_the_rows(no_edge):
+    from blofin_pipeline.backtest import run_backtest
+
+    market, _, result = no_edge
+    for name, row in _all_rows(result):
+        positions = result.oos_positions[name]
+        assert set(np.unique(positions)) <= {-1.0, 0.0, 1.0}
+        span = market["BTC-USDT"].loc[positions.index]
+        metrics = run_backtest(span, positions, fee=FAST_CONFIG.fee, timeframe="1H").metrics
+        assert metrics["total_return"] == pytest.approx(row["backtest_return"])
+    # Stacking trains its meta-model on earlier folds, so its OOS span starts a fold later.
+    stacking = result.oos_positions["stacking_BTC-USDT"]
+    assert stacking.index[0] > result.oos_positions["lgbm_BTC-USDT"].index[0]
+
+
+# --- artefacts -------------------------------------------------------------------
+
+def test_artefacts_round_trip_with_sidecar(no_edge):
+    market, artefacts, result = no_edge
+    data = prepare_symbol(market, "BTC-USDT", FAST_CONFIG)
+    for name, row in _all_rows(result):
+        path = Path(row["artefact_path"])
+        assert path.parent == artefacts / RUN_DATE
+        assert path.name == f"{name}__{row['version']}.joblib"
+        sidecar = load_sidecar(path)
+        assert sidecar["name"] == name and sidecar["version"] == row["version"]
+        assert sidecar["features"] == list(data.X.columns)
+        assert sidecar["data_hash"] == result.models[0]["data_hash"]
+        assert sidecar["train_start"] == result.models[0]["train_start"]
+        assert sidecar["train_end"] == result.models[0]["train_end"]
+        assert sidecar["metrics"]["accuracy"] == pytest.approx(row["accuracy"])
+        assert "backtest_max_drawdown" in sidecar["metrics"] and "backtest_n_trades" in sidecar["metrics"]
+        if "model_name" in row:
+            assert sidecar["params"] == row["params"]
+        else:
+            assert sidecar["members"] == row["members"]
+        payload = load_artefact(path)
+        proba = payload["estimator"].predict_proba(data.X.iloc[-200:])
+        assert proba.shape == (200, 2)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        # A second load gives the very same model.
+        np.testing.assert_array_equal(load_artefact(path)["estimator"].predict_proba(data.X.iloc[-200:]), proba)
+
+
+def test_loading_a_foreign_file_is_a_model_error(tmp_path):
+    bogus = tmp_path / "bogus.joblib"
+    joblib.dump({"something": 1}, bogus)
+    with pytest.raises(ModelError, match="bogus.joblib"):
+        load_artefact(bogus)
+    with pytest.raises(ModelError, match="missing.joblib"):
+        load_artefact(tmp_path / "missing.joblib")
+
+
+# --- signals from an artefact ----------------------------------------------------
+
+def test_signals_from_artefact_are_flat_in_sample_and_trade_after(no_edge):
+    market, _, result = no_edge
+    path = next(r["artefact_path"] for r in result.ensembles if r["method"] == "soft_voting")
+    train_end = pd.Timestamp(result.models[0]["train_end"])
+    later = make_market(HONESTY_BARS + 600, seed=0)
+    signals = signals_from_artefact(path, later, "BTC-USDT")
+    assert signals.index.equals(later["BTC-USDT"].index)
+    assert (signals[signals.index <= train_end] == 0).all()
+    after = signals[signals.index > train_end]
+    assert len(after) >= 600 and (after != 0).any()
+    assert signals.between(-1, 1).all()
+    # Causal end to end: the signals on the old bars do not change when new bars arrive.
+    old = signals_from_artefact(path, market, "BTC-USDT", include_in_sample=True)
+    new = signals_from_artefact(path, later, "BTC-USDT", include_in_sample=True)
+    pd.testing.assert_series_equal(new.loc[old.index], old)
+
+
+def test_signals_from_artefact_follow_the_threshold(no_edge):
+    market, _, result = no_edge
+    path = result.models[0]["artefact_path"]
+    payload = load_artefact(path)
+    data = prepare_symbol(market, "BTC-USDT", FAST_CONFIG)
+    p_up = payload["estimator"].predict_proba(data.X)[:, 1]
+    signals = signals_from_artefact(path, market, "BTC-USDT", include_in_sample=True)
+    np.testing.assert_array_equal(signals.loc[data.X.index].to_numpy(), positions_from_proba(p_up, 0.55))
+
+
+def test_signals_from_artefact_refuse_another_symbol(no_edge):
+    market, _, result = no_edge
+    with pytest.raises(ModelError, match="ETH-USDT"):
+        signals_from_artefact(result.models[0]["artefact_path"], market, "ETH-USDT")
+    with pytest.raises(ModelError, match="features"):
+        signals_from_artefact(result.models[0]["artefact_path"], {"BTC-USDT": market["BTC-USDT"]}, "BTC-USDT")
+
+
+# --- small pieces ----------------------------------------------------------------
+
+def test_positions_from_proba():
+    p = np.array([0.9, 0.55, 0.54, 0.5, 0.46, 0.45, 0.1, np.nan])
+    np.testing.assert_array_equal(positions_from_proba(p, 0.55), [1, 1, 0, 0, 0, -1, -1, 0])
+    np.testing.assert_array_equal(positions_from_proba(p[:7], 0.5), [1, 1, 1, 1, -1, -1, -1])
+
+
+def test_runs_are_deterministic(tmp_path):
+    market = make_market(2500, seed=5)
+    config = replace(FAST_CONFIG, models=("logreg", "lgbm", "extra_trees"), n_splits=3)
+    first = train_and_evaluate(market, run_date=RUN_DATE, artefact_dir=tmp_path / "a", config=config)
+    second = train_and_evaluate(market, run_date=RUN_DATE, artefact_dir=tmp_path / "b", config=config)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "artefact_path"} for r in rows]  # noqa: E731
+    assert strip(first.models) == strip(second.models)
+    assert strip(first.ensembles) == strip(second.ensembles)
+
+
+def test_single_model_gives_no_ensembles_and_bad_input_is_named(tmp_path):
+    market = make_market(2500, seed=5)
+    config = replace(FAST_CONFIG, models=("logreg",), n_splits=3)
+    result = train_and_evaluate(market, run_date=RUN_DATE, artefact_dir=tmp_path, config=config)
+    assert len(result.models) == 1 and result.ensembles == []
+    with pytest.raises(ModelError, match="DOGE-USDT"):
+        train_and_evaluate(market, run_date=RUN_DATE, artefact_dir=tmp_path,
+                           config=replace(config, symbols=("DOGE-USDT",)))
+    short = {s: c.iloc[:400] for s, c in market.items()}
+    with pytest.raises(ModelError, match="BTC-USDT.*usable bars"):
+        train_and_evaluate(short, run_date=RUN_DATE, artefact_dir=tmp_path, config=config)
+
+
+@pytest.mark.parametrize("changes", [
+    {"models": ("svm",)}, {"threshold": 0.4}, {"n_splits": 1}, {"horizon": 0}, {"band": -0.001},
+])
+def test_config_rejects_bad_values(changes):
+    with pytest.raises(ConfigError):
+        MLConfig(**changes)
