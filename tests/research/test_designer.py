@@ -200,3 +200,18 @@ def test_validation_hints_reach_an_llm_callable_that_accepts_them(context):
 
     design_strategies(context, 1, llm=hook_like)
     assert seen["categories"] == list(context.categories)
+
+
+def test_every_builtin_file_can_be_renamed_and_reparameterised_without_running_it():
+    from blofin_pipeline.strategies import builtin_strategy_sources
+
+    for name, code in builtin_strategy_sources().items():
+        literals = read_class_literals(code, "name", "params", "param_space")
+        assert literals["name"] == name
+        params = dict(literals["params"])
+        key = sorted(literals["param_space"])[0]
+        params[key] = literals["param_space"][key][1]
+        rewritten = rewrite_class_attrs(code, {"name": f"{name}_tabcdef", "params": params}, owner=name)
+        assert static_check(rewritten) == []
+        cls = load_strategy_source(rewritten)
+        assert cls.name == f"{name}_tabcdef" and cls.params == params
