@@ -338,7 +338,6 @@ class BlofinLLMHook(AnthropicHook):
             logical_date=logical_date, usage_sink=usage_sink, spent_today=spent_today,
             budget_usd=budget_usd, categories=context.get("categories"), param_bounds=param_bounds)
 
-
     def caller_for(
         self,
         ctx: RunContext,
@@ -352,7 +351,9 @@ class BlofinLLMHook(AnthropicHook):
 
         Bound to the run's logical date and `llm_budget_usd`; usage rows go to
         `usage_sink` and the budget reads `spent_today`, by default both through the run's
-        data database (`llm_usage` table, see `StoreUsageLedger`).
+        data database (`llm_usage` table, see `StoreUsageLedger`). Extra keywords of a call
+        (`categories`, `param_bounds`, `model`, `max_tokens`) reach `generate_structured`.
+        Raises what it does: LLMBudgetExceeded, LLMResponseError, LLMError.
         """
         if usage_sink is None or spent_today is None:
             ledger = StoreUsageLedger(ctx.db_url, ctx.run_date)
