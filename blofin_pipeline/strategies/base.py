@@ -76,7 +76,7 @@ class Strategy(abc.ABC):
             raw = self.generate_signals(candles.copy(deep=False))
         except StrategyError:
             raise
-        except Exception as err:  # untrusted code: any failure is the strategy's error
+        except (Exception, SystemExit) as err:  # any failure is the strategy's error
             raise StrategyError(
                 f"strategy {self.name!r} failed in generate_signals: "
                 f"{type(err).__name__}: {err}"
@@ -249,7 +249,7 @@ def load_strategy_source(code: str, *, origin: str = "<string>") -> type[Strateg
     module.__file__ = origin
     try:
         exec(compiled, module.__dict__)  # noqa: S102 - trusted or checked code only
-    except Exception as err:
+    except (Exception, SystemExit) as err:
         raise StrategyError(
             f"strategy source {origin} failed to load: {type(err).__name__}: {err}"
         ) from err

@@ -23,6 +23,8 @@ FORBIDDEN_BUILTINS: frozenset[str] = frozenset({
     "exec", "eval", "compile", "open", "__import__", "globals", "locals", "vars",
     "input", "breakpoint", "help", "exit", "quit", "memoryview", "dir",
     "__builtins__", "__loader__", "__spec__",
+    # a strategy has no business ending or interrupting the process that runs it
+    "SystemExit", "KeyboardInterrupt", "GeneratorExit", "BaseException",
 })
 ATTRIBUTE_BUILTINS: frozenset[str] = frozenset({"getattr", "hasattr"})
 MUTATING_BUILTINS: frozenset[str] = frozenset({"setattr", "delattr"})

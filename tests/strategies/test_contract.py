@@ -120,6 +120,7 @@ def test_bool_and_int_outputs_are_converted():
     (lambda c: c, "returned DataFrame, expected a pandas Series"),
     (lambda c: pd.Series(["a"] * 5, index=c.index), "non-numeric signals"),
     (lambda c: 1 / 0, "failed in generate_signals: ZeroDivisionError"),
+    (lambda c: (_ for _ in ()).throw(SystemExit(4)), "failed in generate_signals: SystemExit: 4"),
 ])
 def test_bad_output_is_a_strategy_error_naming_the_strategy(fn, message):
     with pytest.raises(StrategyError, match=message) as info:
@@ -198,6 +199,7 @@ def test_each_load_gets_a_fresh_namespace():
     ("import numpy as np\n", r"exactly one Strategy subclass, found 0 \(none\)"),
     ("def f(:\n", "syntax error at line 1"),
     ("raise ValueError('boom')", "failed to load: ValueError: boom"),
+    ("raise SystemExit(2)", "failed to load: SystemExit: 2"),
     (SOURCE.replace('"momentum"', '"astrology"'), "category 'astrology'"),
 ])
 def test_load_errors(code, message):

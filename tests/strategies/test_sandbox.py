@@ -156,6 +156,15 @@ def test_crash_by_signal_is_reported_with_its_name():
         run_in_sandbox(code, CANDLES, check_static=False, timeout=30)
 
 
+def test_system_exit_is_a_strategy_failure_not_an_exit():
+    code = strategy_code("raise SystemExit(3)")
+    with pytest.raises(StrategyRejected, match="failed in generate_signals: SystemExit: 3"):
+        run_in_sandbox(code, CANDLES, check_static=False, timeout=30)
+    with pytest.raises(StrategyRejected, match="crashed: KeyboardInterrupt"):
+        run_in_sandbox(strategy_code("raise KeyboardInterrupt"), CANDLES,
+                       check_static=False, timeout=30)
+
+
 def test_exception_reason_has_the_traceback_tail():
     code = strategy_code("return candles['close'] * undefined_name")
     with pytest.raises(StrategyRejected) as info:

@@ -1,4 +1,4 @@
-# expect: sandbox: crashed: SystemExit
+# expect: static: use of forbidden builtin 'SystemExit'
 import numpy as np
 import pandas as pd
 
