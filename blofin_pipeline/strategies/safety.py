@@ -42,6 +42,16 @@ FORBIDDEN_ATTRIBUTES: frozenset[str] = frozenset({
     "glob", "zipfile", "tarfile", "sqlite3", "weakref", "atexit", "traceback",
     "codecs", "linecache", "tokenize", "faulthandler", "requests", "urllib3",
     "ctypeslib", "f2py", "distutils", "testing", "lib", "compat", "pickle_compat",
+    # modules and helpers that reach dunders, build code, or change process-wide state;
+    # found by walking the public attributes of numpy, pandas, math and statistics
+    "operator", "attrgetter", "methodcaller", "types", "FunctionType", "CodeType",
+    "LambdaType", "MethodType", "ModuleType", "typing", "get_type_hints", "ForwardRef",
+    "ast", "dis", "warnings", "dataclasses", "make_dataclass", "string", "Formatter",
+    "get_field", "vformat", "functools", "logging", "FileHandler", "handlers", "gzip",
+    "bz2", "lzma", "fsspec", "dbm", "as_strided", "stride_tricks", "copyreg", "pydoc",
+    "pdb", "bdb", "code", "codeop", "trace", "tracemalloc", "ctypes_util", "chdir",
+    # library internals (pandas.core.computation holds pandas' own expression evaluator)
+    "core", "computation", "libs", "tslibs", "internals",
     # process / environment helpers
     "system", "popen", "environ", "getenv", "putenv", "fork", "spawn", "kill",
     # frames, code objects and generators' internals

@@ -203,3 +203,87 @@ def test_declared_name():
     assert declared_name(CLEAN) == "clean"
     assert declared_name("x = (") is None
     assert declared_name("class A:\n    name = 3\n") is None
+
+
+# --- what the allowed modules expose ----------------------------------------------------
+ESCALATING_MODULES = {
+    "os", "posix", "sys", "subprocess", "socket", "shutil", "pathlib", "importlib",
+    "ctypes", "pickle", "_pickle", "copyreg", "builtins", "io", "_io", "marshal", "shelve",
+    "tempfile", "multiprocessing", "threading", "_thread", "operator", "types", "typing",
+    "inspect", "ast", "dis", "warnings", "logging", "gc", "code", "codeop", "runpy",
+    "dataclasses", "string", "gzip", "bz2", "lzma", "zipfile", "tarfile", "sqlite3",
+    "urllib", "http", "asyncio", "concurrent", "signal", "resource", "functools",
+}
+HARMLESS_CALLABLES = {"RLock", "StringIO", "getsizeof", "get_terminal_size", "signature",
+                      "partial", "wraps", "array_function_from_c_func_and_dispatcher",
+                      "Any", "NamedTuple", "SupportsInt", "TypeAlias"}  # typing markers
+DANGEROUS_BUILTINS = {"getattr", "setattr", "delattr", "eval", "exec", "compile", "open",
+                      "__import__", "globals", "locals", "vars", "input", "breakpoint"}
+
+
+def _reachable_escalations(max_depth: int = 6) -> list[str]:
+    """Attribute paths a strategy may write (per the static check) that reach a module or
+    function able to break out: walks numpy, pandas, math and statistics."""
+    import math
+    import statistics
+    import types
+    import warnings
+
+    import numpy
+    import pandas
+
+    from blofin_pipeline.strategies.safety import (
+        DISPATCH_METHODS,
+        FORBIDDEN_ATTRIBUTE_PREFIXES,
+        FORBIDDEN_ATTRIBUTES,
+    )
+
+    def allowed(name: str) -> bool:
+        return not (name.startswith("_") or name in FORBIDDEN_ATTRIBUTES
+                    or name in DISPATCH_METHODS
+                    or name.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES))
+
+    hits, seen = [], set()
+    frontier = [(m, m.__name__) for m in (numpy, pandas, math, statistics)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for depth in range(max_depth):
+            following = []
+            for obj, path in frontier:
+                if id(obj) in seen:
+                    continue
+                seen.add(id(obj))
+                try:
+                    names = dir(obj)
+                except Exception:
+                    continue
+                for name in filter(allowed, names):
+                    try:
+                        value = getattr(obj, name)
+                    except Exception:
+                        continue
+                    where = f"{path}.{name}"
+                    if isinstance(value, types.ModuleType):
+                        if value.__name__.split(".")[0] in ESCALATING_MODULES:
+                            hits.append(f"{where} -> module {value.__name__}")
+                        elif value.__name__.split(".")[0] in ("numpy", "pandas"):
+                            following.append((value, where))
+                    elif callable(value):
+                        module = (getattr(value, "__module__", None) or "").split(".")[0]
+                        fname = getattr(value, "__name__", "")
+                        if module == "builtins" and fname in DANGEROUS_BUILTINS:
+                            hits.append(f"{where} -> builtin {fname}")
+                        elif module in ESCALATING_MODULES - {"builtins"} and \
+                                fname not in HARMLESS_CALLABLES and name not in HARMLESS_CALLABLES:
+                            hits.append(f"{where} -> {module}.{fname}")
+                        if isinstance(value, type) and depth < 4:
+                            following.append((value, where))
+                    elif depth < 4 and not isinstance(value, (int, float, str, bytes, bool,
+                                                             type(None))):
+                        following.append((value, where))
+            frontier = following
+    return hits
+
+
+def test_allowed_modules_expose_no_path_to_escalating_modules():
+    assert _reachable_escalations() == []
