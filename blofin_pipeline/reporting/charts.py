@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
-WIDTH, HEIGHT = 760, 280
-MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 190, 16, 40
+WIDTH, HEIGHT = 820, 280
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 250, 16, 40
 Y_TICKS = 5
 X_TICKS = 5
-LEGEND_CHARS = 24         # longer legend labels are cut to fit the right margin
+LEGEND_CHARS = 34         # longer legend labels are cut to fit the right margin
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,9 @@ section{background:#fff;border:1px solid #dde;border-radius:6px;margin:18px 0;pa
 h2{font-size:1.2em;border-bottom:1px solid #eee;padding-bottom:4px}
 table{border-collapse:collapse;width:100%;font-size:.88em;margin:8px 0}
 th,td{border-bottom:1px solid #eee;padding:4px 6px;text-align:left;vertical-align:top}
+.scroll{overflow-x:auto}
 th{background:#f0f2f6}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.archived td{color:#888}
 .kpis{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0}
 .kpi{background:#f0f2f6;border-radius:6px;padding:8px 12px;min-width:120px}
@@ -79,7 +80,7 @@ Column = tuple[str, str, Callable[[Any], str]]
 
 
 def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], *, empty: str = "nothing to show",
-          row_class: Callable[[Mapping[str, Any]], str] | None = None) -> str:
+          row_class: Callable[[Mapping[str, Any]], str] | None = None, row_title: str | None = None) -> str:
     if not rows:
         return f'<p class="empty">{esc(empty)}</p>'
     head = "".join(f"<th>{esc(title)}</th>" for _, title, _ in columns)
@@ -91,8 +92,9 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], *, empty
             value = r.get(key)
             klass = ' class="num"' if _finite(value) else ""
             cells.append(f"<td{klass}>{esc(fmt(value))}</td>")
-        body.append(f'<tr class="{esc(cls)}">' + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        title = f' title="{esc(r.get(row_title))}"' if row_title and r.get(row_title) else ""
+        body.append(f'<tr class="{esc(cls)}"{title}>' + "".join(cells) + "</tr>")
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
 def _list(items: Sequence[Any], empty: str = "none") -> str:
@@ -129,11 +131,12 @@ def _leaderboard(r: Mapping[str, Any]) -> str:
                           ("deflated_sharpe", "DSR", num(".2f")), ("total_return", "return", pct),
                           ("max_drawdown", "max DD", pct), ("n_trades", "trades", text),
                           ("best_symbol", "best symbol", text), ("decision", "decision", text),
-                          ("status", "status", text), ("reason", "reason", text)]
+                          ("status", "status", text)]
     body = ("<p>Score, Sharpe, DSR (deflated Sharpe probability) and return are means over symbols; "
-            "max DD is the worst symbol's.</p>" +
+            "max DD is the worst symbol's. Each row's ranking reason is in its tooltip and in the JSON report.</p>" +
             table(r.get("leaderboard") or [], cols, empty="no strategy was scored on this date",
-                  row_class=lambda row: "archived" if row.get("decision") == "archived" else ""))
+                  row_class=lambda row: "archived" if row.get("decision") == "archived" else "",
+                  row_title="reason"))
     return _section("leaderboard", "Leaderboard", body)
 
 
