@@ -82,6 +82,11 @@ SAFE_FUNCTION_NAMES: frozenset[str] = frozenset({
     "cummin", "diff", "pct_change", "rank", "idxmax", "idxmin", "any", "all", "quantile",
     "round", "ohlc", "shift",
 })
+# Container mutators: np.sctypeDict.clear() would change numpy for the whole process.
+MUTATING_METHODS: frozenset[str] = frozenset({
+    "update", "clear", "pop", "popitem", "setdefault", "append", "extend", "insert",
+    "remove", "add", "discard", "sort", "reverse", "__setitem__",
+})
 SAFE_BUILTIN_FUNCTIONS: frozenset[str] = frozenset({
     "abs", "len", "float", "int", "round", "max", "min", "sum", "bool", "sorted",
 })
@@ -99,6 +104,7 @@ class _Checker(ast.NodeVisitor):
     def __init__(self, tree: ast.AST) -> None:
         self.reasons: list[str] = []
         self.safe_functions, self.module_aliases = _safe_names(tree)
+        self.imported = _imported_names(tree)
 
     def _reject(self, node: ast.AST, message: str) -> None:
         reason = f"line {getattr(node, 'lineno', '?')}: {message}"
@@ -176,6 +182,11 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in MUTATING_METHODS:
+            root = self._rooted_in_import(func.value)
+            if root is not None:
+                self._reject(node, f"calling .{func.attr}() on an object of {root!r} is not "
+                                   f"allowed (it would change the library for everyone)")
         if isinstance(func, ast.Attribute) and func.attr in DISPATCH_METHODS:
             func._checked_call = True  # type: ignore[attr-defined]
             arguments = list(node.args) + [k.value for k in node.keywords
@@ -220,6 +231,30 @@ class _Checker(ast.NodeVisitor):
             return all(self._is_safe_function(v) for v in node.values)
         return False
 
+    def _rooted_in_import(self, node: ast.AST) -> str | None:
+        """The imported name an attribute/subscript chain starts from (np in np.a[0].b)."""
+        while isinstance(node, (ast.Attribute, ast.Subscript)):
+            node = node.value
+        if isinstance(node, ast.Name) and node.id in self.imported:
+            return node.id
+        return None
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            root = self._rooted_in_import(node.value)
+            if root is not None:
+                self._reject(node, f"assignment into an object of {root!r} is not allowed "
+                                   f"(it would change the library for everyone)")
+        self.generic_visit(node)
+
+    def visit_MatchClass(self, node: ast.MatchClass) -> None:
+        # `case C(__class__=x)` reads attributes by name, like getattr.
+        for attr in node.kwd_attrs:
+            if (_is_dunder(attr) or attr.startswith("_") or attr in FORBIDDEN_ATTRIBUTES
+                    or attr.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES)):
+                self._reject(node, f"class pattern reading forbidden attribute {attr!r}")
+        self.generic_visit(node)
+
     def visit_Constant(self, node: ast.Constant) -> None:
         # "{0.__class__}".format(x) and similar reach dunders through strings.
         if isinstance(node.value, str) and _DUNDER_IN_TEXT.search(node.value):
@@ -252,6 +287,15 @@ class _Checker(ast.NodeVisitor):
     def visit_Await(self, node: ast.Await) -> None:
         self._reject(node, "await is not allowed")
         self.generic_visit(node)
+
+
+def _imported_names(tree: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                names.add(alias.asname or alias.name.split(".")[0])
+    return names
 
 
 def _safe_names(tree: ast.AST) -> tuple[set[str], set[str]]:

@@ -147,6 +147,14 @@ def test_every_builtin_passes_the_static_check():
         ("ax = s.plot()", "forbidden attribute 'plot'"),
         ("pd.show_versions(as_json='f.json')", "forbidden attribute 'show_versions'"),
         ("np.test()", "forbidden attribute 'test'"),
+        ("match x:\n    case object(__class__=c):\n        pass",
+         "line 2: class pattern reading forbidden attribute '__class__'"),
+        ("import numpy as np\nnp.sctypeDict['float64'] = int", "assignment into an object of 'np'"),
+        ("import numpy as np\nnp.sctypeDict.clear()", "calling .clear() on an object of 'np'"),
+        ("from blofin_pipeline.strategies import Strategy\nStrategy.params['x'] = 1",
+         "assignment into an object of 'Strategy'"),
+        ("from blofin_pipeline.strategies import Strategy\nStrategy.params.update(x=1)",
+         "calling .update() on an object of 'Strategy'"),
     ],
 )
 def test_rejects(snippet: str, expected: str):
