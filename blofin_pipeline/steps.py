@@ -55,3 +55,73 @@ def ingest_candles(ctx: RunContext, client_factory: Callable[[], object] | None 
 
     source = make_source(ctx, client_factory)
     return run_step(ctx, "ingest_candles", lambda store: _ingest(ctx, store, source))
+
+
+def score_strategies(ctx: RunContext, *, chunk: int = 0, n_chunks: int = 1) -> dict[str, Any]:
+    from blofin_pipeline.research.scoring import score_strategies as _score
+
+    step = "score_strategies" if n_chunks == 1 else f"score_strategies[{chunk}]"
+    return run_step(ctx, step, lambda store: _score(ctx, store, chunk=chunk, n_chunks=n_chunks))
+
+
+def backtest_candidates(ctx: RunContext) -> dict[str, Any]:
+    from blofin_pipeline.research.scoring import backtest_candidates as _candidates
+
+    return run_step(ctx, "backtest_candidates", lambda store: _candidates(ctx, store))
+
+
+def design_strategies(ctx: RunContext, *, llm: Any = None) -> dict[str, Any]:
+    from blofin_pipeline.research import loop
+
+    return run_step(ctx, "design_strategies", lambda store: loop.design_strategies(ctx, store, llm=llm))
+
+
+def tune_strategies(ctx: RunContext, *, llm: Any = None) -> dict[str, Any]:
+    from blofin_pipeline.research import loop
+
+    return run_step(ctx, "tune_strategies", lambda store: loop.tune_strategies(ctx, store, llm=llm))
+
+
+def train_ml_models(ctx: RunContext) -> dict[str, Any]:
+    from blofin_pipeline.research import loop
+
+    return run_step(ctx, "train_ml_models", lambda store: loop.train_ml_models(ctx, store))
+
+
+def rank_and_update(ctx: RunContext) -> dict[str, Any]:
+    from blofin_pipeline.research import loop
+
+    return run_step(ctx, "rank_and_update", lambda store: loop.rank_and_update(ctx, store))
+
+
+def generate_report(ctx: RunContext) -> dict[str, Any]:
+    from blofin_pipeline.research import loop
+
+    return run_step(ctx, "generate_report", lambda store: loop.generate_report(ctx, store))
+
+
+def ai_review(ctx: RunContext, *, llm: Any = None) -> dict[str, Any]:
+    from blofin_pipeline.research import loop
+
+    return run_step(ctx, "ai_review", lambda store: loop.ai_review(ctx, store, llm=llm))
+
+
+def run_all(ctx: RunContext, *, llm: Any = None, n_chunks: int = 1) -> dict[str, Any]:
+    """Every step in DAG order, in this process (tests and the CLI; Airflow runs the DAG).
+
+    As in the DAG, a failing research branch does not stop the steps after it.
+    """
+    out: dict[str, Any] = {"ingest_candles": ingest_candles(ctx)}
+    out["score_strategies"] = [score_strategies(ctx, chunk=i, n_chunks=n_chunks) for i in range(n_chunks)]
+    for name, fn in (("design_strategies", lambda: design_strategies(ctx, llm=llm)),
+                     ("tune_strategies", lambda: tune_strategies(ctx, llm=llm)),
+                     ("train_ml_models", lambda: train_ml_models(ctx))):
+        try:
+            out[name] = fn()
+        except Exception as err:  # recorded in pipeline_runs by run_step; the run goes on
+            out[name] = {"error": f"{type(err).__name__}: {err}"}
+    out["backtest_candidates"] = backtest_candidates(ctx)
+    out["rank_and_update"] = rank_and_update(ctx)
+    out["generate_report"] = generate_report(ctx)
+    out["ai_review"] = ai_review(ctx, llm=llm)
+    return out

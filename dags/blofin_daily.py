@@ -61,15 +61,13 @@ params = {
     "llm_mode": Param("auto", type="string", enum=["auto", "offline", "online"],
                       description="auto = use Claude iff the anthropic_default connection exists."),
     "llm_budget_usd": Param(5.0, type="number", minimum=0, description="Daily LLM budget; LLM steps stop when spent."),
-    "score_chunks": Param(SCORE_CHUNKS, type="integer", const=SCORE_CHUNKS,
-                          description="Number of mapped scoring tasks (fixed by the DAG file)."),
 }
 
 
-def _run(step: str):
+def _run(step: str, **kwargs):
     from blofin_airflow import run_task
 
-    return run_task(step)
+    return run_task(step, **kwargs)
 
 
 with DAG(
@@ -91,7 +89,7 @@ with DAG(
 
     @task(task_id="score_strategies")
     def score_strategies(chunk: int):
-        return _run("score_strategies")
+        return _run("score_strategies", chunk=chunk, n_chunks=SCORE_CHUNKS)
 
     with TaskGroup("research", tooltip="design, tune and ML in parallel") as research:
 

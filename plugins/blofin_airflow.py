@@ -107,7 +107,7 @@ def llm_available() -> bool:
     return _connection(LLM_CONN_ID) is not None
 
 
-def run_task(step: str) -> dict[str, Any]:
+def run_task(step: str, **kwargs: Any) -> dict[str, Any]:
     """Run the step named like the task, with this task's context."""
     from airflow.sdk import get_current_context
 
@@ -120,10 +120,7 @@ def run_task(step: str) -> dict[str, Any]:
     if step in ("design_strategies", "tune_strategies", "ai_review"):
         return getattr(steps, step)(ctx, llm=_llm_for(ctx, step))
     if step == "score_strategies":
-        ti = context.get("ti")
-        chunk = getattr(ti, "map_index", -1)
-        n_chunks = int(context.get("params", {}).get("score_chunks", 1) or 1)
-        return steps.score_strategies(ctx, chunk=max(chunk, 0), n_chunks=n_chunks if chunk >= 0 else 1)
+        return steps.score_strategies(ctx, chunk=kwargs["chunk"], n_chunks=kwargs["n_chunks"])
     return getattr(steps, step)(ctx)
 
 

@@ -8,7 +8,9 @@ What makes it look like crypto data:
 - volatility clustering: log-volatility follows a slow AR(1) process;
 - fat tails: Student-t innovations (4 degrees of freedom), scaled to unit variance;
 - trending and ranging regimes: a slow latent process sets a drift when it is far from
-  zero (trend) and a mean-reverting component dominates when it is near zero (range);
+  zero (trend); near zero there is no drift and volatility is lower (range). Without
+  a planted edge the log price is close to a martingale: the drift is small next to
+  the noise, so no strategy should find a significant edge (the tests check that);
 - correlated symbols: every symbol loads on a common market factor;
 - volume: log-normal, higher on large moves and in busy hours of the day.
 
@@ -121,15 +123,13 @@ def _path(symbol: str, timeframe: str, n_bars: int, seed: int, edge: Edge | None
     reg_phi = 0.5 ** (1.0 / (10.0 * bars_per_day))
     regime = _ar1(own[2] * np.sqrt(1.0 - reg_phi**2), reg_phi)
     trending = np.abs(regime) > 0.8
-    drift = np.where(trending, np.sign(regime) * 0.015 * sigma, 0.0)
+    drift = np.where(trending, np.sign(regime) * 0.01 * sigma, 0.0)
+    vol = vol * np.where(trending, 1.0, 0.8)
 
     returns = drift + vol * eps
     if edge is not None:
         returns = _ar1(returns, edge.ar_coefficient) * np.sqrt(1.0 - edge.ar_coefficient**2)
-    # Range regimes: a mean-reverting component (OU) that only matters where not trending.
-    ou_phi = 0.5 ** (1.0 / (0.5 * bars_per_day))
-    ou = _ar1(own[3] * sigma * 0.6, ou_phi) * np.where(trending, 0.0, 1.0)
-    log_close = np.log(START_PRICES.get(symbol, 10.0)) + np.cumsum(returns) + ou - ou[0]
+    log_close = np.log(START_PRICES.get(symbol, 10.0)) + np.cumsum(returns)
     close = np.exp(log_close)
     open_ = np.concatenate(([close[0] / np.exp(returns[0])], close[:-1]))
 

@@ -1,0 +1,249 @@
+"""The research steps that sit on the data database: design, tune, ML, rank, report, review.
+
+Each function takes the run's context and an open Store, calls the pure domain code
+(designer, tuner, ml, ranking, reporting, review) and persists what it produced, keyed
+by the run date. `llm` is the hook's caller, or None for the offline mode.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from blofin_pipeline.config import RunContext
+from blofin_pipeline.exceptions import LLMBudgetExceeded, PipelineError
+from blofin_pipeline.research import registry
+from blofin_pipeline.research.scoring import load_window
+from blofin_pipeline.store import Store
+
+logger = logging.getLogger(__name__)
+
+REJECTED_FEEDBACK_DAYS = 30
+SIGNIFICANT_DSR = 0.95
+ML_TREES = 100  # trees and boosting rounds per model in the daily run (bench/ml.py measures more)
+
+
+def _mode(llm: Any) -> str:
+    return "offline" if llm is None else "llm"
+
+
+def portfolio(store: Store, run_date: str, *, with_code: bool = False) -> list[dict[str, Any]]:
+    """Active strategies with the run date's per-symbol scores and metrics."""
+    rows = store.query_named("research_portfolio", {"run_date": run_date})
+    by_ref: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        ref = f"{r['name']}@{r['version']}"
+        entry = by_ref.setdefault(ref, {
+            "name": r["name"], "version": r["version"], "ref": ref, "category": r["category"], "origin": r["origin"],
+            "params": json.loads(r["params"]), "param_space": json.loads(r["param_space"]),
+            "scores": {}, "metrics": {}, **({"code": r["code"]} if with_code else {}),
+        })
+        if r["symbol"] is not None:
+            entry["scores"][r["symbol"]] = r["score"]
+            entry["metrics"][r["symbol"]] = {k: r[k] for k in ("sharpe", "deflated_sharpe", "total_return",
+                                                               "max_drawdown", "win_rate", "n_trades", "turnover")}
+    for entry in by_ref.values():
+        scores = [v for v in entry["scores"].values() if v is not None]
+        entry["score"] = float(np.mean(scores)) if scores else None
+    return list(by_ref.values())
+
+
+def design_strategies(ctx: RunContext, store: Store, *, llm: Any = None) -> dict[str, Any]:
+    """Design `n_designs` new candidates from the portfolio's gaps, the regime and the
+    performers; register them for `backtest_candidates`."""
+    from blofin_pipeline.research.designer import DesignContext
+    from blofin_pipeline.research.designer import design_strategies as design
+    from blofin_pipeline.research.regime import detect_regimes
+
+    n = ctx.config.n_designs
+    if n == 0:
+        return {"mode": _mode(llm), "designed": [], "note": "n_designs=0"}
+    candles = load_window(ctx, store)
+    regimes = detect_regimes(candles)
+    hashes, names = registry.known_hashes_and_names(store)
+    since = (pd.Timestamp(ctx.run_date) - pd.Timedelta(days=REJECTED_FEEDBACK_DAYS)).strftime("%Y-%m-%d")
+    rejected = []
+    for r in store.query_named("research_rejected", {"since": since, "run_date": ctx.run_date}):
+        detail = json.loads(r["detail"])
+        hashes.add(detail.get("code_hash", ""))
+        rejected.append({"name": r["subject"], "date": r["run_date"], "reasons": detail.get("reasons", [])})
+    context = DesignContext(
+        run_date=ctx.run_date, symbols=tuple(ctx.config.symbols), regimes=regimes,
+        strategies=tuple(portfolio(store, ctx.run_date, with_code=llm is not None)),
+        tried_names=frozenset(names), tried_hashes=frozenset(h for h in hashes if h), rejected=tuple(rejected),
+        screen_candles=next(iter(candles.values())),
+    )
+    try:
+        candidates = design(context, n, llm=llm, seed=ctx.config.sample_seed)
+    except LLMBudgetExceeded as err:
+        logger.warning("design_strategies stopped: %s", err)
+        return {"mode": _mode(llm), "designed": [], "stopped": f"LLM budget spent: {err}"}
+    registered = []
+    for c in candidates:
+        record = registry.register(store, name=c.name, category=c.category, params=dict(c.params),
+                                   param_space=_param_space_of(c.code), code=c.code, origin="designer",
+                                   run_date=ctx.run_date, status="candidate", rationale=c.rationale)
+        registry.add_knowledge(store, ctx.run_date, "designed", record.ref, {
+            "mode": _mode(llm), "category": c.category, "rationale": c.rationale, "code_hash": record.code_hash,
+            **{k: v for k, v in c.meta.items() if isinstance(v, (str, int, float, list, dict))}})
+        registered.append(record.ref)
+        logger.info("designed %s (%s): %s", record.ref, c.category, c.rationale[:200])
+    return {"mode": _mode(llm), "designed": registered,
+            "regimes": {s: r.get("regime") for s, r in regimes.items()}}
+
+
+def _param_space_of(code: str) -> dict[str, Any]:
+    """param_space declared in a strategy file, read without running it."""
+    from blofin_pipeline.research.blocks import read_class_literals
+
+    try:
+        space = read_class_literals(code, "param_space").get("param_space", {})
+    except PipelineError:
+        return {}
+    return space if isinstance(space, dict) else {}
+
+
+def tune_strategies(ctx: RunContext, store: Store, *, llm: Any = None) -> dict[str, Any]:
+    """Tune the `n_tunes` worst-scoring active strategies; register tuned versions."""
+    from blofin_pipeline.research.tuner import pick_underperformers
+    from blofin_pipeline.research.tuner import tune_strategies as tune
+
+    cfg = ctx.config
+    if cfg.n_tunes == 0:
+        return {"mode": _mode(llm), "tuned": [], "note": "n_tunes=0"}
+    book = [s for s in portfolio(store, ctx.run_date, with_code=True) if s["score"] is not None]
+    worst = pick_underperformers([{"name": s["ref"], "score": s["score"]} for s in book], cfg.n_tunes)
+    by_ref = {s["ref"]: s for s in book}
+    targets = [dict(by_ref[w["name"]], name=by_ref[w["name"]]["name"]) for w in worst]
+    if not targets:
+        return {"mode": _mode(llm), "tuned": [], "note": "no scored strategies to tune"}
+    candles = load_window(ctx, store)
+    _, names = registry.known_hashes_and_names(store)
+    try:
+        results = tune(targets, candles, llm=llm, n_trials=cfg.tune_trials, seed=cfg.sample_seed,
+                       timeframe=cfg.timeframe, fee=cfg.fee, slippage=cfg.slippage, run_date=ctx.run_date,
+                       tried_names=names)
+    except LLMBudgetExceeded as err:
+        logger.warning("tune_strategies stopped: %s", err)
+        return {"mode": _mode(llm), "tuned": [], "stopped": f"LLM budget spent: {err}"}
+    tuned, unchanged = [], []
+    for res in results:
+        if res.candidate is None or res.improved is False:
+            # Nothing new, or worse on the held-out part than the parent: not worth a version.
+            why = "kept parameters" if res.candidate is None else "no improvement on held-out data"
+            unchanged.append(res.strategy)
+            registry.add_knowledge(store, ctx.run_date, "tuned", res.strategy, {
+                "mode": _mode(llm), "result": why, "diagnosis": res.diagnosis,
+                "before": res.before_metrics, "after": res.after_metrics})
+            logger.info("tune %s: %s (held-out %s before %s after %s)", res.strategy, why, res.objective,
+                        _fmt(res.before_metrics.get(res.objective)), _fmt(res.after_metrics.get(res.objective)))
+            continue
+        c = res.candidate
+        record = registry.register(store, name=c.name, category=c.category, params=dict(c.params),
+                                   param_space=_param_space_of(c.code), code=c.code, origin="tuner",
+                                   run_date=ctx.run_date, status="candidate", parent=c.parent, rationale=c.rationale)
+        registry.add_knowledge(store, ctx.run_date, "tuned", record.ref, {
+            "mode": _mode(llm), "parent": c.parent, "params": res.params, "diagnosis": res.diagnosis,
+            "before": res.before_metrics, "after": res.after_metrics, "improved": res.improved,
+            "objective": res.objective})
+        tuned.append(record.ref)
+        logger.info("tuned %s -> %s: %s; held-out %s before %s after %s", c.parent, record.ref,
+                    "; ".join(res.diagnosis[:3]) or "no failure pattern", res.objective,
+                    _fmt(res.before_metrics.get(res.objective)), _fmt(res.after_metrics.get(res.objective)))
+    return {"mode": _mode(llm), "targets": [t["ref"] for t in targets], "tuned": tuned, "unchanged": unchanged}
+
+
+def _fmt(value: Any) -> str:
+    try:
+        return f"{float(value):+.3f}"
+    except (TypeError, ValueError):
+        return "n/a"
+
+
+def train_ml_models(ctx: RunContext, store: Store) -> dict[str, Any]:
+    """Train and evaluate the ML models and ensembles; upsert their rows."""
+    from blofin_pipeline.ml.config import MLConfig
+    from blofin_pipeline.ml.pipeline import train_and_evaluate
+
+    cfg = ctx.config
+    if not cfg.ml_enabled:
+        return {"note": "ml_enabled=false: skipped"}
+    candles = load_window(ctx, store)
+    result = train_and_evaluate(candles, run_date=ctx.run_date, artefact_dir=ctx.artefacts_dir,
+                                config=MLConfig(fee=cfg.fee, slippage=cfg.slippage, seed=cfg.sample_seed,
+                                                tree_estimators=ML_TREES, boost_rounds=ML_TREES))
+    models = [dict(m, run_date=ctx.run_date, status="active", archive_reason=None) for m in result.models]
+    ensembles = [dict(e, run_date=ctx.run_date, status="active", archive_reason=None) for e in result.ensembles]
+    store.upsert("ml_model_results", models, key=("run_date", "model_name"))
+    store.upsert("ml_ensembles", ensembles, key=("run_date", "ensemble_name"))
+    best = sorted(result.models, key=lambda m: -(m["f1"] or 0))[:3]
+    return {"models": len(models), "ensembles": len(ensembles),
+            "best_models": [{"model": m["model_name"], "f1": round(m["f1"], 4), "accuracy": round(m["accuracy"], 4)}
+                            for m in best]}
+
+
+def _require_scores(store: Store, run_date: str) -> None:
+    """Ranking on stale scores would be a lie: the day's scoring must have succeeded."""
+    rows = store.query("SELECT step, status FROM pipeline_runs WHERE run_date = :d AND step LIKE 'score_strategies%'",
+                       {"d": run_date})
+    bad = [r["step"] for r in rows if r["status"] != "success"]
+    if not rows or bad:
+        raise PipelineError(f"score_strategies did not succeed for {run_date} ({', '.join(bad) or 'not run'}): "
+                            "refusing to rank or report on stale scores")
+
+
+def rank_and_update(ctx: RunContext, store: Store) -> dict[str, Any]:
+    from blofin_pipeline.research.ranking import rank_and_update as rank
+
+    _require_scores(store, ctx.run_date)
+    return rank(store, ctx.run_date, ctx.config)
+
+
+def generate_report(ctx: RunContext, store: Store) -> dict[str, Any]:
+    from blofin_pipeline.reporting.report import build_report, write_report
+
+    _require_scores(store, ctx.run_date)
+    report = build_report(store, ctx.run_date, synthetic=ctx.synthetic, config_dict=ctx.config.to_dict())
+    json_path, html_path = write_report(store, ctx.run_date, report, ctx.reports_dir)
+    logger.info("report written: %s and %s", json_path, html_path)
+    return {"json": str(json_path), "html": str(html_path), "synthetic": ctx.synthetic}
+
+
+def review_facts(ctx: RunContext, store: Store) -> dict[str, Any]:
+    """The day as the review sees it: per-symbol results, activity, regimes."""
+    from blofin_pipeline.research.regime import detect_regimes
+
+    rows = store.query_named("research_review_rows", {"run_date": ctx.run_date})
+    strategies = [dict(r, name=f"{r['name']}@{r['version']}",
+                       significant=bool(r["deflated_sharpe"] is not None and r["deflated_sharpe"] >= SIGNIFICANT_DSR))
+                  for r in rows]
+    kb = store.query("SELECT kind, subject, detail FROM knowledge_base WHERE run_date = :d", {"d": ctx.run_date})
+    count = {k: sum(1 for r in kb if r["kind"] == k) for k in ("designed", "tuned", "archived")}
+    archived = store.scalar("SELECT COUNT(*) AS n FROM ranking_history WHERE run_date = :d AND decision = 'archived'",
+                            {"d": ctx.run_date})
+    rejected = [{"name": r["subject"], "reasons": json.loads(r["detail"]).get("reasons", [])}
+                for r in kb if r["kind"] == "rejected"]
+    return {"run_date": ctx.run_date, "strategies": strategies, "designed": count["designed"],
+            "tuned": count["tuned"], "archived": int(archived or 0) + count["archived"], "rejected": rejected,
+            "regimes": detect_regimes(load_window(ctx, store)), "synthetic": ctx.synthetic}
+
+
+def ai_review(ctx: RunContext, store: Store, *, llm: Any = None) -> dict[str, Any]:
+    """Strategic review of the day (LLM, or rule-based offline), merged into the report."""
+    from blofin_pipeline.reporting.report import merge_ai_review
+    from blofin_pipeline.research.review import review_day
+
+    _require_scores(store, ctx.run_date)
+    facts = review_facts(ctx, store)
+    try:
+        review = review_day(facts, llm=llm)
+    except LLMBudgetExceeded as err:
+        # The budget stops the LLM, not the day's review: say so, and review by rule.
+        logger.warning("ai_review: %s; writing the rule-based review instead", err)
+        review = dict(review_day(facts, llm=None), note=f"LLM budget spent: {err}")
+    json_path, html_path = merge_ai_review(store, ctx.run_date, review, ctx.reports_dir)
+    return {"mode": review.get("mode"), "report": str(html_path),
+            "recommendations": len(review.get("recommendations") or [])}
