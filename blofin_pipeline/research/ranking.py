@@ -392,7 +392,9 @@ def leaderboard(store: Store, run_date: str | None = None) -> list[dict[str, Any
 
     Keys: rank, strategy (``name@version``), category, score, sharpe, deflated_sharpe,
     max_drawdown, status. score, sharpe and deflated_sharpe are means over symbols,
-    max_drawdown the worst over symbols; a metric without any value is None. When no
+    max_drawdown the worst over symbols; a metric without any value is None; status is
+    the registry's current status (for a past date it may differ from that day's decision,
+    which is in ranking_history). When no
     ranking was recorded for the date yet, the date's (or latest) results are ordered by
     mean score and status is the registry's.
     """
