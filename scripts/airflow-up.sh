@@ -115,6 +115,7 @@ setsid bash -c '
   if [ "$TRIGGERER" = 1 ]; then airflow triggerer --skip-serve-logs >"$LOGDIR/triggerer.log" 2>&1 & fi
   if [ "$EXECUTOR" = CeleryExecutor ]; then
     for i in $(seq 1 "$WORKERS"); do
+      BLOFIN_WORKER_NAME="worker$i" \
       airflow celery worker --hostname "worker$i@%h" --concurrency "$CONCURRENCY" --skip-serve-logs \
         >"$LOGDIR/worker$i.log" 2>&1 &
     done

@@ -13,8 +13,10 @@ import shutil
 import socket
 import sqlite3
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,13 +207,19 @@ def require_airflow() -> None:
         pytest.skip(f"no Airflow in {AIRFLOW_BIN}: run scripts/setup.sh first")
 
 
-@pytest.fixture(scope="module")
-def local_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServer]:
-    """A LocalExecutor Airflow on SQLite with its own home, workspace and data database."""
-    require_airflow()
-    base = tmp_path_factory.mktemp("airflow")
-    server = AirflowServer(home=base / "airflow_home", workspace=base / "workspace",
-                           env=base_env(base / "airflow_home", base / "workspace"))
+@contextmanager
+def throwaway_dir(prefix: str) -> Iterator[Path]:
+    """A folder of our own (not pytest's rotating basetemp, which other runs may prune)."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@contextmanager
+def running(server: AirflowServer) -> Iterator[AirflowServer]:
+    """Start the server; stop it whatever happens (and say so if anything was left)."""
     try:
         server.start()
         yield server
@@ -220,6 +228,16 @@ def local_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowS
         left = server.processes_left()
         if stopped.returncode != 0 or left:
             print(stopped.stdout, stopped.stderr, f"processes left: {left}")
+
+
+@pytest.fixture(scope="module")
+def local_airflow() -> Iterator[AirflowServer]:
+    """A LocalExecutor Airflow on SQLite with its own home, workspace and data database."""
+    require_airflow()
+    with throwaway_dir("blofin-e2e-") as base:
+        home, workspace = base / "airflow_home", base / "workspace"
+        with running(AirflowServer(home=home, workspace=workspace, env=base_env(home, workspace))) as server:
+            yield server
 
 
 def screenshots_dir(name: str) -> Path:
