@@ -124,6 +124,13 @@ def check_lookahead(
     if min_history is None:
         min_history = default_min_history(n_bars)
     cuts = sample_cuts(n_bars, n_samples=n_samples, seed=seed, min_history=min_history)
+    if not cuts:
+        # Nothing was compared, so nothing can be vouched for.
+        return LookaheadReport(
+            ok=False,
+            detail=(f"not checked: {n_bars} bars leave no cut point after a minimum "
+                    f"history of {min_history} bars"),
+        )
     worst: tuple[int, int, float, float] | None = None  # (bar, cut, full, cut value)
     for t in cuts:
         prefix = candles.iloc[: t + 1]
@@ -147,7 +154,7 @@ def check_lookahead(
         )
     bar, t, full_value, cut_value = worst
     detail = (
-        f"lookahead: the signal at bar {bar} ({candles.index[bar]}) is {full_value:.6g} on "
+        f"the signal at bar {bar} ({candles.index[bar]}) is {full_value:.6g} on "
         f"the full data but {cut_value:.6g} on data cut at bar {t} ({candles.index[t]}); "
         f"it depends on later bars"
     )

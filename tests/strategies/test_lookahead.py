@@ -105,6 +105,12 @@ def test_failure_on_a_prefix_is_reported_with_the_cut():
     assert "failed on data cut at bar" in report.detail and "too short" in report.detail
 
 
+def test_too_short_data_is_not_vouched_for():
+    report = check_lookahead(causal, CANDLES.iloc[:50], min_history=60)
+    assert not report.ok and report.detail.startswith("not checked: 50 bars")
+    assert check_lookahead(causal, CANDLES.iloc[:50]).ok  # default history fits short data
+
+
 def test_failure_on_the_full_data_raises():
     with pytest.raises(StrategyError, match="failed: KeyError"):
         check_lookahead(lambda c: c["nope"], CANDLES)
