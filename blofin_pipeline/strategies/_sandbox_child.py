@@ -26,6 +26,7 @@ from blofin_pipeline.strategies.lookahead import check_lookahead
 
 MB = 1024 * 1024
 TRACEBACK_CHARS = 1500
+MESSAGE_CHARS = 4000  # an exception message can hold a huge repr; the parent needs the gist
 
 
 def _limit(kind: int, soft: int, hard: int | None = None) -> None:
@@ -117,6 +118,8 @@ def main(workdir: str) -> int:
     if signals is not None:
         np.save(signals_fh, signals, allow_pickle=False)
     signals_fh.close()
+    if isinstance(result.get("message"), str):
+        result["message"] = result["message"][:MESSAGE_CHARS]
     json.dump(result, result_fh, default=str)
     result_fh.close()
     return 0
