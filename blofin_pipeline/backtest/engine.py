@@ -47,9 +47,9 @@ DEFAULT_FEE = 0.0006  # BloFin taker fee, 0.06 %
 FEE_MODELS = ("linear", "vectorbt")
 # Positions a hair outside [-1, 1] (float noise from a strategy's arithmetic) are clipped.
 POSITION_TOLERANCE = 1e-9
-# Budget per (columns x bars) float64 work array in the grid path: several such arrays are
-# alive at once, so peak memory stays a few hundred MB whatever the grid size.
-GRID_CHUNK_ELEMENTS = 4_000_000
+# Budget per (columns x bars) float64 work array in the grid path: three such arrays (and a
+# bool mask) are reused from chunk to chunk; small enough to stay in the CPU cache.
+GRID_CHUNK_ELEMENTS = 1_000_000
 
 FeeModel = Literal["linear", "vectorbt"]
 
@@ -177,22 +177,42 @@ class _Core:
     turnover_sum: np.ndarray     # (rows,) sum |delta position|
 
 
-def _simulate(r: np.ndarray, pos: np.ndarray, rate_buy: float, rate_sell: float) -> _Core:
+@dataclass
+class _Buffers:
+    """Work arrays reused from chunk to chunk (fresh large arrays cost page faults each time)."""
+
+    ret: np.ndarray
+    equity: np.ndarray
+    scratch: np.ndarray
+    changed: np.ndarray
+
+    @classmethod
+    def allocate(cls, rows: int, n: int) -> _Buffers:
+        return cls(np.empty((rows, n)), np.empty((rows, n)), np.empty((rows, n)), np.empty((rows, n), dtype=bool))
+
+    def view(self, rows: int) -> _Buffers:
+        return _Buffers(self.ret[:rows], self.equity[:rows], self.scratch[:rows], self.changed[:rows])
+
+
+def _simulate(r: np.ndarray, pos: np.ndarray, rate_buy: float, rate_sell: float,
+              buffers: _Buffers | None = None) -> _Core:
     """Simulate positions ``pos`` (rows x bars, C-contiguous, any real dtype) on bar returns ``r``.
 
     Integer or float32 positions are used as they are (cast exactly to float64 on the fly),
-    so a grid of -1/0/1 signals never needs a float64 copy of itself.
+    so a grid of -1/0/1 signals never needs a float64 copy of itself. With ``buffers`` the
+    returned ``returns`` and ``equity`` live in them (valid until the next call).
     """
     rows, n = pos.shape
-    ret = np.empty(pos.shape, dtype=np.float64)
+    if buffers is None:
+        buffers = _Buffers.allocate(rows, n)
+    ret = buffers.ret
     ret[:, 0] = 0.0
     np.multiply(pos[:, :-1], r[1:], out=ret[:, 1:])
 
-    changed = np.empty(pos.shape, dtype=bool)
+    changed = buffers.changed
     np.not_equal(pos[:, 1:], pos[:, :-1], out=changed[:, 1:])
     np.not_equal(pos[:, 0], 0, out=changed[:, 0])
     flat_idx = np.flatnonzero(changed)
-    del changed
     crow, cbar = np.divmod(flat_idx, n)
     new = pos[crow, cbar].astype(np.float64)
     prev = np.where(cbar > 0, pos[crow, np.maximum(cbar - 1, 0)], 0).astype(np.float64)
@@ -200,7 +220,7 @@ def _simulate(r: np.ndarray, pos: np.ndarray, rate_buy: float, rate_sell: float)
     cost_f = old_f * entry_f
     ret[crow, cbar] = (1.0 + ret[crow, cbar]) * cost_f - 1.0
 
-    equity = np.add(ret, 1.0)
+    equity = np.add(ret, 1.0, out=buffers.equity)
     np.cumprod(equity, axis=1, out=equity)
 
     eq_at_change = equity[crow, cbar]
@@ -282,10 +302,11 @@ def run_backtest(
     ppy = infer_periods_per_year(candles.index, timeframe) if len(candles) > 1 or timeframe \
         else float("nan")
 
-    core = _simulate(_bar_returns(close), pos[None, :], rate_buy, rate_sell)
+    buffers = _Buffers.allocate(1, close.size)
+    core = _simulate(_bar_returns(close), pos[None, :], rate_buy, rate_sell, buffers)
     index = candles.index
     ret = core.returns[0]
-    equity = core.equity[0] * initial_equity
+    equity = core.equity[0] * initial_equity if initial_equity != 1 else core.equity[0]
 
     e_bar, x_bar = core.entry_bar, core.exit_bar
     pnl = (core.trade_end_equity - core.trade_start_equity) * initial_equity
@@ -305,25 +326,15 @@ def run_backtest(
     if math.isnan(ppy):
         metrics = _degenerate_metrics(ret, pos, core)
     else:
-        metrics = {
-            "total_return": float(equity[-1] / initial_equity - 1.0),
-            "cagr": m.cagr(ret, ppy),
-            "sharpe": m.sharpe_ratio(ret, ppy),
-            "sortino": m.sortino_ratio(ret, ppy),
-            "volatility": m.annual_volatility(ret, ppy),
-            "max_drawdown": m.max_drawdown(ret),
-            "calmar": m.calmar_ratio(ret, ppy),
-            "win_rate": m.win_rate(core.trade_return),
-            "profit_factor": m.profit_factor(pnl),
-            "n_trades": int(e_bar.size),
-            "exposure": m.exposure(pos),
-            "turnover": float(core.turnover_sum[0] * ppy / pos.size),
-            "fees_paid": float(core.fees[0] * initial_equity),
-        }
+        out = {name: np.full(1, np.nan) for name in GRID_METRICS}
+        _metrics_into(core, pos[None, :], ppy, out, 0, buffers.scratch)
+        metrics = {name: float(values[0]) for name, values in out.items()}
+        metrics["n_trades"] = int(e_bar.size)
+        metrics["fees_paid"] = float(core.fees[0] * initial_equity)
     return BacktestResult(
-        equity=pd.Series(equity, index=index, name="equity"),
-        returns=pd.Series(ret, index=index, name="returns"),
-        positions=pd.Series(pos, index=index, name="position"),
+        equity=pd.Series(equity, index=index, name="equity", copy=False),
+        returns=pd.Series(ret, index=index, name="returns", copy=False),
+        positions=pd.Series(pos, index=index, name="position", copy=False),
         trades=trades,
         metrics=metrics,
         periods_per_year=ppy,
@@ -391,14 +402,15 @@ def run_backtest_grid(
         positions = positions.astype(np.float64)
     out = {name: np.full(k, np.nan) for name in GRID_METRICS}
     r = _bar_returns(close)
-    step = max(1, chunk_elements // n)
+    step = min(k, max(1, chunk_elements // n))
+    buffers = _Buffers.allocate(step, n)
     for j0 in range(0, k, step):
         j1 = min(k, j0 + step)
         block = np.ascontiguousarray(positions[:, j0:j1].T)
         if block.dtype == np.bool_:
             block = block.view(np.uint8)
         _check_grid_block(block, j0, j1)
-        _grid_chunk(r, block, rate_buy, rate_sell, ppy, out, j0)
+        _grid_chunk(r, block, rate_buy, rate_sell, ppy, out, j0, buffers.view(j1 - j0))
     return out
 
 
@@ -412,10 +424,20 @@ def _check_grid_block(block: np.ndarray, j0: int, j1: int) -> None:
 
 
 def _grid_chunk(r: np.ndarray, block: np.ndarray, rate_buy: float, rate_sell: float,
-                ppy: float, out: dict[str, np.ndarray], j0: int) -> None:
+                ppy: float, out: dict[str, np.ndarray], j0: int, buffers: _Buffers) -> None:
+    core = _simulate(r, block, rate_buy, rate_sell, buffers)
+    _metrics_into(core, block, ppy, out, j0, buffers.scratch)
+
+
+def _metrics_into(core: _Core, block: np.ndarray, ppy: float, out: dict[str, np.ndarray], j0: int,
+                  scratch: np.ndarray) -> None:
+    """Write the metrics of each row of a simulated block into ``out[name][j0 + row]``.
+
+    Same definitions as blofin_pipeline.backtest.metrics (pinned against empyrical), computed
+    from the equity curve already at hand with as few passes over the data as possible.
+    """
     rows, n = block.shape
     sl = slice(j0, j0 + rows)
-    core = _simulate(r, block, rate_buy, rate_sell)
     ret, equity = core.returns, core.equity
 
     total = equity[:, -1] - 1.0
@@ -437,19 +459,17 @@ def _grid_chunk(r: np.ndarray, block: np.ndarray, rate_buy: float, rate_sell: fl
         with np.errstate(divide="ignore", invalid="ignore"):
             out["sharpe"][sl] = np.where(std > 0, mean / std * np.sqrt(ppy), np.nan)
             out["volatility"][sl] = std * np.sqrt(ppy)
-            down = np.minimum(ret, 0.0)
+            down = np.minimum(ret, 0.0, out=scratch)
             dr = np.sqrt(np.einsum("ij,ij->i", down, down) / n) * np.sqrt(ppy)
-            del down
             out["sortino"][sl] = np.where(dr > 0, mean * ppy / dr, np.nan)
 
     # Running peak with the starting equity (1) counting as a peak.
     first = equity[:, 0].copy()
     np.maximum(equity[:, 0], 1.0, out=equity[:, 0])
-    peak = np.maximum.accumulate(equity, axis=1)
+    peak = np.maximum.accumulate(equity, axis=1, out=scratch)
     equity[:, 0] = first
     np.divide(equity, peak, out=peak)
     mdd = np.minimum(peak.min(axis=1) - 1.0, 0.0)
-    del peak
     out["max_drawdown"][sl] = mdd
     with np.errstate(divide="ignore", invalid="ignore"):
         out["calmar"][sl] = np.where(mdd < 0, growth / np.abs(mdd), np.nan)

@@ -182,3 +182,25 @@ def test_vectorbt_cost_rates():
     assert buy == pytest.approx(1 - 1 / (1.001 * 1.002))
     assert sell == pytest.approx(1 - 0.999 * 0.998)
     assert cost_rates(0.001, 0.002) == pytest.approx((0.003, 0.003))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_engine_metrics_equal_the_pinned_metric_functions(seed):
+    from blofin_pipeline.backtest import metrics as m
+
+    close = random_walk(3000, seed=seed)
+    rng = np.random.default_rng(seed)
+    pos = np.repeat(rng.choice([-1.0, -0.3, 0.0, 0.5, 1.0], size=150), 20)
+    res = run_backtest(make_candles(close), pos, fee=0.0008, slippage=0.0001)
+    r, ppy, mt = res.returns.to_numpy(), res.periods_per_year, res.metrics
+    assert mt["total_return"] == pytest.approx(m.total_return(r), rel=1e-10)
+    assert mt["cagr"] == pytest.approx(m.cagr(r, ppy), rel=1e-9)
+    assert mt["sharpe"] == pytest.approx(m.sharpe_ratio(r, ppy), rel=1e-10)
+    assert mt["sortino"] == pytest.approx(m.sortino_ratio(r, ppy), rel=1e-10)
+    assert mt["volatility"] == pytest.approx(m.annual_volatility(r, ppy), rel=1e-10)
+    assert mt["max_drawdown"] == pytest.approx(m.max_drawdown(r), rel=1e-10)
+    assert mt["calmar"] == pytest.approx(m.calmar_ratio(r, ppy), rel=1e-9)
+    assert mt["win_rate"] == pytest.approx(m.win_rate(res.trades["return"]))
+    assert mt["profit_factor"] == pytest.approx(m.profit_factor(res.trades["pnl"]), rel=1e-10)
+    assert mt["exposure"] == pytest.approx(m.exposure(pos))
+    assert mt["turnover"] == pytest.approx(m.turnover(pos, ppy), rel=1e-12)
