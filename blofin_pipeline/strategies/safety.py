@@ -96,6 +96,16 @@ ALLOWED_DUNDER_DEFS: frozenset[str] = frozenset({"__init__"})
 _DUNDER_IN_TEXT = re.compile(r"__\w+__")
 
 
+def _allowed_module(dotted: str) -> bool:
+    """numpy, pandas, math, statistics and their public submodules (numpy.linalg), minus
+    any path through a forbidden name (numpy.lib, pandas.io, pandas.core...)."""
+    root, *rest = dotted.split(".")
+    return root in ALLOWED_MODULES and not any(
+        part.startswith("_") or part in FORBIDDEN_ATTRIBUTES
+        or part.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES) for part in rest
+    )
+
+
 def _is_dunder(name: str) -> bool:
     return len(name) > 4 and name.startswith("__") and name.endswith("__")
 
@@ -114,7 +124,7 @@ class _Checker(ast.NodeVisitor):
     # --- imports ---------------------------------------------------------------
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
-            if alias.name not in ALLOWED_MODULES:
+            if not _allowed_module(alias.name):
                 self._reject(node, f"import of {alias.name!r} is not allowed "
                                    f"(allowed: {', '.join(sorted(ALLOWED_MODULES))})")
         self.generic_visit(node)
@@ -130,7 +140,7 @@ class _Checker(ast.NodeVisitor):
                     self._reject(node, f"import of {alias.name!r} from {module!r} is not "
                                        f"allowed "
                                        f"(allowed: {', '.join(sorted(allowed))})")
-        elif module not in ALLOWED_MODULES:
+        elif not _allowed_module(module):
             self._reject(node, f"import from {module!r} is not allowed "
                                f"(allowed: {', '.join(sorted(ALLOWED_MODULES))}, "
                                f"blofin_pipeline.strategies for Strategy)")
@@ -314,9 +324,9 @@ def _safe_names(tree: ast.AST) -> tuple[set[str], set[str]]:
             rebound.add(node.name)
         elif isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name in ALLOWED_MODULES:
-                    modules.add(alias.asname or alias.name)
-        elif isinstance(node, ast.ImportFrom) and node.module in ALLOWED_MODULES:
+                if _allowed_module(alias.name):
+                    modules.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.ImportFrom) and _allowed_module(node.module or ""):
             for alias in node.names:
                 defined.add(alias.asname or alias.name)
         elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
