@@ -7,7 +7,7 @@ import pytest
 from blofin_pipeline.backtest import run_backtest
 from blofin_pipeline.backtest.engine import TRADE_COLUMNS, cost_rates, infer_periods_per_year
 from blofin_pipeline.exceptions import BacktestError
-from tests.backtest.conftest import make_candles, random_walk
+from tests.backtest.helpers import make_candles, random_walk
 
 FEE = 0.001
 

@@ -8,7 +8,7 @@ import pytest
 from blofin_pipeline.backtest import run_backtest, run_backtest_grid
 from blofin_pipeline.backtest.engine import GRID_METRICS
 from blofin_pipeline.exceptions import BacktestError
-from tests.backtest.conftest import make_candles, random_walk
+from tests.backtest.helpers import make_candles, random_walk
 
 PPY_HOURLY = 365 * 24
 

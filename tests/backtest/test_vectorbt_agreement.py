@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blofin_pipeline.backtest import run_backtest
-from tests.backtest.conftest import make_candles, random_walk
+from tests.backtest.helpers import make_candles, random_walk
 
 REL_TOL = 1e-9
 REPO = Path(__file__).resolve().parents[2]

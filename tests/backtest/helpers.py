@@ -1,8 +1,8 @@
+"""Candle tables and price paths shared by the backtest tests."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 
 def make_candles(close: np.ndarray | list[float], freq: str = "1h") -> pd.DataFrame:
@@ -17,8 +17,3 @@ def make_candles(close: np.ndarray | list[float], freq: str = "1h") -> pd.DataFr
 def random_walk(n: int, seed: int = 0, vol: float = 0.01) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return 100.0 * np.exp(np.cumsum(rng.normal(0.0, vol, n)))
-
-
-@pytest.fixture
-def candles_factory():
-    return make_candles
