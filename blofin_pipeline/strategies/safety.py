@@ -4,7 +4,12 @@ This is the first of three checks (static, sandboxed run, lookahead). It rejects
 a trading strategy never needs: imports outside an allow-list, dynamic code
 (exec/eval/compile/__import__), introspection (dunder attributes, frames, globals),
 and file, network or process access through numpy/pandas I/O helpers. The sandbox is
-the second line of defence for whatever slips through.
+the second line of defence for whatever slips through. Accepted code later runs in the
+pipeline's own process (scoring, tuning), so this check, not the sandbox, is what
+stands between a generated file and that process: keep it strict.
+
+Known limit: it cannot stop a strategy that burns CPU or memory only on data larger
+than the check frame; score with the task's own execution timeout.
 """
 from __future__ import annotations
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
 
 from blofin_pipeline.strategies import builtin_strategies
 from tests.strategies._candles import make_candles

@@ -1,7 +1,6 @@
 """Rate-of-change momentum: follow the N-bar return when it clears a threshold."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from blofin_pipeline.strategies import Strategy

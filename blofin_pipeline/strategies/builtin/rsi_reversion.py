@@ -1,7 +1,6 @@
 """RSI reversion: long when Wilder's RSI is oversold, short when overbought, else flat."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from blofin_pipeline.strategies import Strategy

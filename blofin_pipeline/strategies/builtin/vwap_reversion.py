@@ -1,7 +1,6 @@
 """Rolling-VWAP reversion: fade closes that stretch more than a threshold from the VWAP."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from blofin_pipeline.strategies import Strategy

@@ -1,7 +1,6 @@
 """Z-score reversion with a fractional position: -z / entry_z, clipped to [-1, 1]."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from blofin_pipeline.strategies import Strategy
