@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+import time
 
 import numpy as np
 import pandas as pd
@@ -104,10 +105,12 @@ def test_child_runs_in_another_process_and_its_group_is_killed(tmp_path):
             os.kill(grandchild_pid, 0)
         except ProcessLookupError:
             break
-        with open(f"/proc/{grandchild_pid}/stat") as fh:
-            if fh.read().split(")")[-1].split()[0] == "Z":
-                break
-        import time
+        try:
+            with open(f"/proc/{grandchild_pid}/stat") as fh:
+                if fh.read().split(")")[-1].split()[0] == "Z":  # killed, not yet reaped
+                    break
+        except FileNotFoundError:
+            break
         time.sleep(0.05)
     else:
         pytest.fail(f"grandchild {grandchild_pid} survived the sandbox")
