@@ -13,6 +13,8 @@ Conventions (DESIGN.md):
 
       equity[t] = equity[t-1] * (1 + position[t-1] * r[t]) * prod_legs(1 - rate_leg * |leg|)
 
+  floored at zero (a short through a bar that more than doubles the price is a wipe-out).
+
 * ``fee_model="linear"`` (default): ``rate_leg = fee + slippage`` for buys and sells.
 * ``fee_model="vectorbt"``: vectorbt's ``Portfolio.from_signals`` cash convention. A buy
   pays ``price * (1 + slippage)`` and the fee on top, so going all-in turns cash C into
@@ -219,6 +221,9 @@ def _simulate(r: np.ndarray, pos: np.ndarray, rate_buy: float, rate_sell: float,
     old_f, entry_f = _leg_factors(prev, new, rate_buy, rate_sell)
     cost_f = old_f * entry_f
     ret[crow, cbar] = (1.0 + ret[crow, cbar]) * cost_f - 1.0
+    # A short through a >100 % bar would lose more than everything: equity floors at zero.
+    if rows * n and ret.min() < -1.0:
+        np.maximum(ret, -1.0, out=ret)
 
     equity = np.add(ret, 1.0, out=buffers.equity)
     np.cumprod(equity, axis=1, out=equity)
@@ -243,9 +248,11 @@ def _simulate(r: np.ndarray, pos: np.ndarray, rate_buy: float, rate_sell: float,
     if x_row.size != e_row.size or not np.array_equal(x_row, e_row):
         raise BacktestError("internal error: trade entries and exits do not pair up")
     start_eq = eq_at_change[opens] / entry_f[opens]
+    with np.errstate(divide="ignore", invalid="ignore"):  # trades after a wipe-out: NaN
+        trade_return = np.where(start_eq > 0, end_eq / start_eq - 1.0, np.nan)
     return _Core(
         returns=ret, equity=equity, trade_row=e_row, entry_bar=e_bar, exit_bar=x_bar,
-        trade_size=pos[e_row, e_bar].astype(np.float64), trade_return=end_eq / start_eq - 1.0,
+        trade_size=pos[e_row, e_bar].astype(np.float64), trade_return=trade_return,
         trade_start_equity=start_eq, trade_end_equity=end_eq, trade_open=x_open,
         fees=fees, turnover_sum=turnover_sum,
     )

@@ -204,3 +204,11 @@ def test_engine_metrics_equal_the_pinned_metric_functions(seed):
     assert mt["profit_factor"] == pytest.approx(m.profit_factor(res.trades["pnl"]), rel=1e-10)
     assert mt["exposure"] == pytest.approx(m.exposure(pos))
     assert mt["turnover"] == pytest.approx(m.turnover(pos, ppy), rel=1e-12)
+
+
+def test_loss_beyond_everything_is_a_wipe_out_not_negative_equity():
+    candles = make_candles([100.0, 100.0, 250.0, 200.0, 150.0])
+    res = run_backtest(candles, np.array([0.0, -1.0, -1.0, 1.0, 1.0]), fee=0.0)
+    assert res.equity.iloc[2] == 0.0
+    assert (res.equity >= 0).all() and res.equity.iloc[-1] == 0.0
+    assert res.metrics["max_drawdown"] == -1.0
