@@ -112,16 +112,17 @@ def _validate_close(close: np.ndarray, what: str = "close") -> None:
         raise BacktestError(f"{what} must be one-dimensional, got shape {close.shape}")
     if close.size == 0:
         raise BacktestError(f"{what} is empty")
-    if not np.isfinite(close).all() or not (close > 0).all():
+    lo, hi = close.min(), close.max()  # NaN propagates into both
+    if not (lo > 0 and hi < np.inf):
         raise BacktestError(f"{what} must be finite and positive")
 
 
 def _validate_positions(pos: np.ndarray, what: str = "positions") -> np.ndarray:
     """Return float64 positions in [-1, 1]; BacktestError for NaN/inf or out of range."""
     pos = np.asarray(pos, dtype=np.float64)
-    if not np.isfinite(pos).all():
+    lo, hi = pos.min(initial=0.0), pos.max(initial=0.0)  # NaN propagates into both
+    if np.isnan(lo) or np.isnan(hi) or np.isinf(lo) or np.isinf(hi):
         raise BacktestError(f"{what} contain NaN or infinite values")
-    lo, hi = pos.min(initial=0.0), pos.max(initial=0.0)
     if lo < -1 - POSITION_TOLERANCE or hi > 1 + POSITION_TOLERANCE:
         raise BacktestError(f"{what} must lie in [-1, 1], got range [{lo}, {hi}]")
     if lo < -1 or hi > 1:
