@@ -13,7 +13,11 @@ the last test bar, paying its exit cost), so the chained folds are a real sequen
 
 The out-of-sample returns of all folds, chained, give the reported metrics. Parameters are
 never judged on the data they were chosen on. The number of distinct parameter sets tried
-and the dispersion of their (training) Sharpe ratios feed the deflated Sharpe ratio.
+and the dispersion of their (training) Sharpe ratios feed the deflated Sharpe ratio; the
+``dsr`` in the metrics counts only this run's trials. To deflate by every strategy ever
+tried (kept in the database), recompute it::
+
+    stats.deflated_sharpe_ratio(result.oos_returns, n_trials_ever, result.trial_sharpe_std)
 """
 from __future__ import annotations
 
