@@ -53,10 +53,10 @@ PPY_MINUTE = 365 * 1440
 def _ensure_peers() -> None:
     try:
         import vectorbt  # noqa: F401
-    except ImportError:
+    except ImportError as err:
         if BENCH_PYTHON.exists() and Path(sys.executable).resolve() != BENCH_PYTHON.resolve():
             os.execv(str(BENCH_PYTHON), [str(BENCH_PYTHON), *sys.argv])
-        raise SystemExit(f"vectorbt is not importable; create {BENCH_PYTHON} from bench/requirements.txt")
+        raise SystemExit(f"vectorbt is not importable; create {BENCH_PYTHON} from bench/requirements.txt") from err
 
 
 def make_close(n_bars: int, seed: int = 42) -> np.ndarray:
@@ -255,9 +255,9 @@ def main() -> None:
         return
     _ensure_peers()
 
+    import backtesting
     import pandas as pd
     import vectorbt as vbt
-    import backtesting
 
     close = make_close(args.bars)
     candles = make_candles(close)

@@ -16,7 +16,7 @@ PPY_HOURLY = 365 * 24
 def _grid_positions(n: int, k: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     cols = []
-    for j in range(k):
+    for _ in range(k):
         hold = int(rng.integers(1, 40))
         levels = rng.choice([-1.0, -0.5, 0.0, 0.25, 1.0], size=n // hold + 1)
         cols.append(np.repeat(levels, hold)[:n])

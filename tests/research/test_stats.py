@@ -33,7 +33,7 @@ def test_dsr_reproduces_bailey_lopez_de_prado_example():
 def test_expected_max_sharpe_grows_with_trials_and_matches_simulation():
     values = [stats.expected_max_sharpe(n, 1.0) for n in (1, 2, 10, 100, 1000)]
     assert values[0] == 0.0
-    assert all(b > a for a, b in zip(values, values[1:]))
+    assert all(b > a for a, b in zip(values, values[1:], strict=False))
     rng = np.random.default_rng(0)
     simulated = rng.standard_normal((20_000, 100)).max(axis=1).mean()
     assert stats.expected_max_sharpe(100, 1.0) == pytest.approx(simulated, rel=0.02)
