@@ -32,7 +32,7 @@ class MLConfig:
     ensemble_size: int = 3
     seed: int = 0
     n_jobs: int = 2
-    tree_estimators: int = 200
+    tree_estimators: int = 100
     boost_rounds: int = 200
     timeframe: str | None = None
     symbols: tuple[str, ...] | None = None  # None: every symbol given

@@ -32,7 +32,7 @@ def model_params(model_type: str, config: MLConfig) -> dict[str, Any]:
     if model_type == "extra_trees":
         return {
             "n_estimators": config.tree_estimators, "max_depth": 8, "min_samples_leaf": 100,
-            "max_features": 0.5, "bootstrap": True, "max_samples": 0.3,
+            "max_features": 0.3, "bootstrap": True, "max_samples": 0.2,
             "class_weight": "balanced", "n_jobs": config.n_jobs, "random_state": seed,
         }
     if model_type == "hist_gb":
