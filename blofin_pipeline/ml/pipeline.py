@@ -74,6 +74,7 @@ class _SymbolData:
     y: np.ndarray            # 1.0 up / 0.0 down / NaN no label
     candles: pd.DataFrame    # candles on the same rows
     folds: list[Fold]
+    feature_symbols: tuple[str, ...]  # every symbol the features were built from
 
     @property
     def labelled(self) -> np.ndarray:
@@ -106,6 +107,7 @@ def prepare_symbol(candles_by_symbol: dict[str, pd.DataFrame], symbol: str, conf
         y=labels["label"].to_numpy()[rows],
         candles=candles.iloc[rows],
         folds=folds,
+        feature_symbols=tuple(sorted(candles_by_symbol)),
     )
 
 
@@ -224,6 +226,7 @@ def _payload(estimator: Any, data: _SymbolData, config: MLConfig, train_end: pd.
         "estimator": estimator,
         "features": list(data.X.columns),
         "symbol": data.symbol,
+        "feature_symbols": list(data.feature_symbols),
         "horizon": config.horizon,
         "threshold": config.threshold,
         "train_end": _iso(train_end),
@@ -348,7 +351,8 @@ def signals_from_artefact(
 ) -> pd.Series:
     """Positions in [-1, 1] on ``symbol``'s bars from a saved model or ensemble.
 
-    Uses the artefact's own features list and threshold. Bars where a feature is unknown
+    Uses the artefact's own features list, symbol set and threshold (other symbols in
+    ``candles_by_symbol`` are ignored). Bars where a feature is unknown
     (warm-up) are flat. Bars the artefact was trained on (up to ``train_end`` plus
     ``horizon - 1`` bars, whose trade return its labels saw) are flat too unless
     ``include_in_sample``: scoring a model on its own training data would flatter it.
@@ -356,7 +360,13 @@ def signals_from_artefact(
     payload = load_artefact(artefact_path)
     if payload["symbol"] != symbol:
         raise ModelError(f"ML artefact {str(artefact_path)!r} was trained for {payload['symbol']!r}, not {symbol!r}")
-    features = build_features(candles_by_symbol, symbol)
+    # The cross-symbol features (market average) depend on the symbol set: use exactly
+    # the symbols the artefact was trained with.
+    wanted = payload["feature_symbols"]
+    absent = [s for s in wanted if s not in candles_by_symbol]
+    if absent:
+        raise ModelError(f"ML artefact {str(artefact_path)!r} needs candles of {absent} for its features")
+    features = build_features({s: candles_by_symbol[s] for s in wanted}, symbol)
     missing = [c for c in payload["features"] if c not in features.columns]
     if missing:
         raise ModelError(f"ML artefact {str(artefact_path)!r}: candles give no features {missing}")

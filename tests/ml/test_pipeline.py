@@ -224,8 +224,19 @@ def test_signals_from_artefact_refuse_another_symbol(no_edge):
     market, _, result = no_edge
     with pytest.raises(ModelError, match="ETH-USDT"):
         signals_from_artefact(result.models[0]["artefact_path"], market, "ETH-USDT")
-    with pytest.raises(ModelError, match="features"):
-        signals_from_artefact(result.models[0]["artefact_path"], {"BTC-USDT": market["BTC-USDT"]}, "BTC-USDT")
+    with pytest.raises(ModelError, match="SOL-USDT"):
+        signals_from_artefact(result.models[0]["artefact_path"],
+                              {"BTC-USDT": market["BTC-USDT"], "ETH-USDT": market["ETH-USDT"]}, "BTC-USDT")
+
+
+def test_signals_from_artefact_ignore_extra_symbols(no_edge):
+    market, _, result = no_edge
+    path = result.models[0]["artefact_path"]
+    extra = {**market, "XRP-USDT": make_market(HONESTY_BARS, seed=9)["SOL-USDT"]}
+    pd.testing.assert_series_equal(
+        signals_from_artefact(path, extra, "BTC-USDT", include_in_sample=True),
+        signals_from_artefact(path, market, "BTC-USDT", include_in_sample=True),
+    )
 
 
 # --- small pieces ----------------------------------------------------------------
