@@ -31,14 +31,12 @@ LLM_CONN_ID = "anthropic_default"
 def _connection(conn_id: str):
     """The Connection, or None when it is not defined (any other error propagates)."""
     from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowRuntimeError
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
         return BaseHook.get_connection(conn_id)
-    except AirflowRuntimeError as err:
-        if "CONNECTION_NOT_FOUND" in str(err) or "not found" in str(err).lower():
-            return None
-        raise
+    except AirflowNotFoundException:
+        return None
 
 
 def workspace() -> Path:
