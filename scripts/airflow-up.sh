@@ -116,7 +116,7 @@ setsid bash -c '
   if [ "$EXECUTOR" = CeleryExecutor ]; then
     for i in $(seq 1 "$WORKERS"); do
       BLOFIN_WORKER_NAME="worker$i" \
-      airflow celery worker --hostname "worker$i@%h" --concurrency "$CONCURRENCY" --skip-serve-logs \
+      airflow celery worker --celery-hostname "worker$i@%h" --concurrency "$CONCURRENCY" --skip-serve-logs \
         >"$LOGDIR/worker$i.log" 2>&1 &
     done
   fi
@@ -154,8 +154,21 @@ until health; do
   sleep 2
 done
 
+if [ "$EXECUTOR" = CeleryExecutor ]; then  # each worker logs "<name>@<host> ready." once connected
+  for i in $(seq 1 "$WORKERS"); do
+    until grep -q "worker$i@.* ready\." "$SERVICE_LOGS/worker$i.log" 2>/dev/null; do
+      if [ "$(date +%s)" -ge "$deadline" ] || [ -z "$(running_pids)" ]; then
+        echo "airflow-up: Celery worker $i not ready; its log: $SERVICE_LOGS/worker$i.log" >&2
+        tail -n 20 "$SERVICE_LOGS/worker$i.log" >&2 || true
+        exit 1
+      fi
+      sleep 2
+    done
+  done
+fi
+
 cat <<EOF
-==> Airflow is up: $URL   (executor $EXECUTOR, session $(cat "$PIDFILE"))
+==> Airflow is up: $URL   (executor $EXECUTOR$([ "$EXECUTOR" = CeleryExecutor ] && echo ", $WORKERS Celery workers"), session $(cat "$PIDFILE"))
     log in as '$ADMIN_USER' with password '$ADMIN_PASSWORD' (set BLOFIN_ADMIN_PASSWORD to change it)
     the DAG blofin_daily starts paused: unpause it with the toggle in the UI or
       airflow dags unpause blofin_daily

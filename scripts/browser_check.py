@@ -10,7 +10,8 @@ browser download).
 
     python scripts/browser_check.py --url http://127.0.0.1:8080 --run-id RUN_ID \\
         --report $BLOFIN_WORKSPACE/data/reports/2026-11-24.html \\
-        --out $BLOFIN_WORKSPACE/screenshots [--log-task ingest_candles] [--json-out FILE]
+        --out $BLOFIN_WORKSPACE/screenshots [--log-task ingest_candles --log-task score_strategies:0] \
+        [--json-out FILE]
 
 Exit code 0 when every page was rendered and read, 1 otherwise (the error is printed).
 """
@@ -178,8 +179,13 @@ def check(args: argparse.Namespace) -> dict:
             login(page, args.url, args.user, args.password, f"/dags/{args.dag_id}")
             result["grid"] = grid(page, args.url, args.dag_id, args.run_id, out / "01-grid.png")
             result["run"] = run_page(page, args.url, args.dag_id, args.run_id, out / "02-run.png")
-            result["log"] = task_log(page, args.url, args.dag_id, args.run_id, args.log_task, args.log_map_index,
-                                     out / f"03-log-{args.log_task}.png")
+            result["logs"] = []
+            for i, spec in enumerate(args.log_task or ["ingest_candles"]):
+                task_id, _, map_index = spec.partition(":")
+                index = int(map_index) if map_index else -1
+                name = task_id + (f"-{index}" if index >= 0 else "")
+                result["logs"].append(task_log(page, args.url, args.dag_id, args.run_id, task_id, index,
+                                               out / f"03-log-{i + 1}-{name}.png"))
             result["trigger_form"] = trigger_form(page, args.url, args.dag_id, params, out / "04-trigger-form.png")
             if args.report:
                 result["report"] = report(page, Path(args.report), out / "05-report.png")
@@ -195,8 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dag-id", default="blofin_daily")
     parser.add_argument("--user", default="admin")
     parser.add_argument("--password", default="admin")
-    parser.add_argument("--log-task", default="ingest_candles", help="task whose log page is opened")
-    parser.add_argument("--log-map-index", type=int, default=-1)
+    parser.add_argument("--log-task", action="append",
+                        help="TASK_ID or TASK_ID:MAP_INDEX whose log page is opened (repeatable; default ingest_candles)")
     parser.add_argument("--report", help="the run's HTML report, opened as file://")
     parser.add_argument("--out", required=True, help="folder for the screenshots")
     parser.add_argument("--chromium", default=CHROMIUM)

@@ -89,7 +89,7 @@ def test_browser_shows_grid_log_trigger_form_and_report(local_airflow: AirflowSe
     result_file = out / "browser_check.json"
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "browser_check.py"), "--url", srv.url, "--run-id", run_id,
-         "--password", srv.password, "--log-task", "ingest_candles", "--report", str(report_html),
+         "--password", srv.password, "--log-task", "ingest_candles", "--log-task", "score_strategies:1", "--report", str(report_html),
          "--out", str(out), "--chromium", chromium, "--json-out", str(result_file)],
         capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -108,11 +108,15 @@ def test_browser_shows_grid_log_trigger_form_and_report(local_airflow: AirflowSe
     assert "Success" in result["run"]["header"]
 
     # The task log page tells what was ingested, for which date and up to when.
-    lines = "\n".join(result["log"]["lines"])
+    ingest_log, score_log = result["logs"]
+    lines = "\n".join(ingest_log["lines"])
     assert f"step ingest_candles for {run_date} started" in lines
     for symbol in E2E_CONF["symbols"]:
         assert f"ingest {symbol} 1H:" in lines
     assert "step ingest_candles succeeded" in lines
+    # ... and the log of a mapped scoring chunk, reached through its map index.
+    assert score_log["map_index"] == 1
+    assert "step score_strategies[1] succeeded" in "\n".join(score_log["lines"])
 
     # The Trigger form shows every param with its description and its default value.
     fields = result["trigger_form"]["fields"]
@@ -141,9 +145,9 @@ def test_browser_shows_grid_log_trigger_form_and_report(local_airflow: AirflowSe
         assert section in rep["headings"], f"report section {section!r} missing: {rep['headings']}"
     assert "SYNTHETIC" in rep["text"]
 
-    for page in ("grid", "run", "log", "trigger_form", "report"):
-        shot = result[page]["screenshot"]
-        assert os.path.getsize(shot) > 10_000, f"{page}: screenshot {shot} is (nearly) empty"
+    for shot in [result[p]["screenshot"] for p in ("grid", "run", "trigger_form", "report")] + [
+            log["screenshot"] for log in result["logs"]]:
+        assert os.path.getsize(shot) > 10_000, f"screenshot {shot} is (nearly) empty"
 
 
 def test_airflow_down_stops_every_process(local_airflow: AirflowServer) -> None:
