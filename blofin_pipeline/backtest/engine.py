@@ -131,8 +131,8 @@ def _validate_positions(pos: np.ndarray, what: str = "positions") -> np.ndarray:
     return pos
 
 
-def _bar_returns(close: np.ndarray) -> np.ndarray:
-    r = np.empty_like(close)
+def _bar_returns(close: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    r = np.empty_like(close) if out is None else out
     r[0] = 0.0
     np.divide(close[1:], close[:-1], out=r[1:])
     r[1:] -= 1.0
@@ -312,7 +312,9 @@ def run_backtest(
         else float("nan")
 
     buffers = _Buffers.allocate(1, close.size)
-    core = _simulate(_bar_returns(close), pos[None, :], rate_buy, rate_sell, buffers)
+    # The bar returns are only needed by the simulation: they borrow the metrics' scratch row.
+    bar_returns = _bar_returns(close, out=buffers.scratch[0])
+    core = _simulate(bar_returns, pos[None, :], rate_buy, rate_sell, buffers)
     index = candles.index
     ret = core.returns[0]
     equity = core.equity[0] * initial_equity if initial_equity != 1 else core.equity[0]
