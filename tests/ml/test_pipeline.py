@@ -1,10 +1,11 @@
 """End-to-end checks of train_and_evaluate: row keys, artefacts, signals, and honesty.
 
 Honesty noise band: with n labelled out-of-sample bars and no skill, accuracy has a
-standard deviation of SIGMA = 0.5 / sqrt(n). No edge: every model and ensemble must stay
-within 4 SIGMA of 0.5 (a leak typically shows as accuracy far above that). Planted
-momentum of 0.2: every model and ensemble must beat 0.5 + 2 SIGMA and their mean must
-beat 0.5 + 3 SIGMA (the best achievable accuracy here is about 0.55, i.e. ~7 SIGMA).
+standard deviation of SIGMA = 0.5 / sqrt(n) (about 0.007 for the ~4,800 test bars here).
+No edge: every model and ensemble must stay within 4 SIGMA of 0.5 (a leak typically
+shows as accuracy far above that). Planted lag-1 autocorrelation of 0.2 (momentum or
+mean reversion): every model and ensemble must beat 0.5 + 3 SIGMA and their mean must
+beat 0.5 + 5 SIGMA (the sign rule's accuracy is 0.5 + arcsin(0.2)/pi ~ 0.564, ~9 SIGMA).
 """
 from __future__ import annotations
 
@@ -51,10 +52,10 @@ def no_edge(tmp_path_factory):
     return market, artefacts, train_and_evaluate(market, run_date=RUN_DATE, artefact_dir=artefacts, config=FAST_CONFIG)
 
 
-@pytest.fixture(scope="module")
-def momentum(tmp_path_factory):
-    market = make_market(HONESTY_BARS, seed=0, edge=Edge("momentum", 0.2))
-    artefacts = tmp_path_factory.mktemp("artefacts_momentum")
+@pytest.fixture(scope="module", params=["momentum", "mean_reversion"])
+def edged(request, tmp_path_factory):
+    market = make_market(HONESTY_BARS, seed=0, edge=Edge(request.param, 0.2))
+    artefacts = tmp_path_factory.mktemp(f"artefacts_{request.param}")
     return market, artefacts, train_and_evaluate(market, run_date=RUN_DATE, artefact_dir=artefacts, config=FAST_CONFIG)
 
 
@@ -77,19 +78,38 @@ def test_no_edge_accuracy_stays_within_noise(no_edge):
         assert 0.45 < row["roc_auc"] < 0.55, name
 
 
-def test_planted_momentum_is_found(momentum):
-    _, _, result = momentum
+def test_a_leak_would_break_the_noise_band(tmp_path, monkeypatch):
+    """The no-edge check is a real alarm: one feature peeking one bar ahead blows it."""
+    import blofin_pipeline.ml.pipeline as pipeline
+
+    honest = pipeline.build_features
+
+    def leaky(candles_by_symbol, symbol):
+        features = honest(candles_by_symbol, symbol)
+        close = candles_by_symbol[symbol]["close"]
+        features["peek"] = np.log(close.shift(-1) / close)
+        return features
+
+    monkeypatch.setattr(pipeline, "build_features", leaky)
+    config = replace(FAST_CONFIG, models=("logreg", "lgbm"))
+    result = train_and_evaluate(make_market(3000, seed=0), run_date=RUN_DATE, artefact_dir=tmp_path, config=config)
+    for name, row in _all_rows(result):
+        assert row["accuracy"] - 0.5 > 4 * _sigma(result.models[0]["n_test"]), name
+
+
+def test_planted_edge_is_found(edged):
+    _, _, result = edged
     n_test = result.models[0]["n_test"]
     rows = _all_rows(result)
     for name, row in rows:
-        assert row["accuracy"] > 0.5 + 2 * _sigma(n_test), f"{name}: accuracy {row['accuracy']:.4f}"
-        assert row["roc_auc"] > 0.52, name
-    assert np.mean([row["accuracy"] for _, row in rows]) > 0.5 + 3 * _sigma(n_test)
+        assert row["accuracy"] > 0.5 + 3 * _sigma(n_test), f"{name}: accuracy {row['accuracy']:.4f}"
+        assert row["roc_auc"] > 0.53, name
+    assert np.mean([row["accuracy"] for _, row in rows]) > 0.5 + 5 * _sigma(n_test)
 
 
-def test_edge_makes_money_where_noise_does_not(no_edge, momentum):
+def test_edge_makes_money_where_noise_does_not(no_edge, edged):
     """Soft voting after fees: the planted edge beats the no-edge market."""
-    by_name = {name: row for name, row in _all_rows(momentum[2])}
+    by_name = {name: row for name, row in _all_rows(edged[2])}
     noise = {name: row for name, row in _all_rows(no_edge[2])}
     key = "soft_voting_BTC-USDT"
     assert by_name[key]["backtest_return"] > noise[key]["backtest_return"]
