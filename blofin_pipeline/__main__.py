@@ -79,9 +79,13 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print("no scored strategies yet: run the DAG first")
         return 0
     print(f"{'rank':>4}  {'strategy':<36} {'category':<15} {'score':>8} {'sharpe':>7} {'dsr':>5} {'max_dd':>7}  status")
+    def num(value: object, spec: str) -> str:
+        return "n/a" if value is None else format(value, spec)
+
     for r in rows:
-        print(f"{r['rank']:>4}  {r['strategy']:<36} {r['category']:<15} {r['score']:>8.3f} {r['sharpe']:>7.2f} "
-              f"{r['deflated_sharpe']:>5.2f} {r['max_drawdown']:>7.1%}  {r['status']}")
+        print(f"{r['rank']:>4}  {r['strategy']:<36} {r['category']:<15} {num(r['score'], '8.3f'):>8} "
+              f"{num(r['sharpe'], '7.2f'):>7} {num(r['deflated_sharpe'], '5.2f'):>5} "
+              f"{num(r['max_drawdown'], '7.1%'):>7}  {r['status']}")
     return 0
 
 

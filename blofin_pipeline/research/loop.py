@@ -63,7 +63,7 @@ def design_strategies(ctx: RunContext, store: Store, *, llm: Any = None) -> dict
         return {"mode": _mode(llm), "designed": [], "note": "n_designs=0"}
     candles = load_window(ctx, store)
     regimes = detect_regimes(candles)
-    hashes, names = registry.known_hashes_and_names(store)
+    hashes, names = registry.known_hashes_and_names(store, except_run_date=ctx.run_date)
     since = (pd.Timestamp(ctx.run_date) - pd.Timedelta(days=REJECTED_FEEDBACK_DAYS)).strftime("%Y-%m-%d")
     rejected = []
     for r in store.query_named("research_rejected", {"since": since, "run_date": ctx.run_date}):
@@ -117,11 +117,12 @@ def tune_strategies(ctx: RunContext, store: Store, *, llm: Any = None) -> dict[s
     book = [s for s in portfolio(store, ctx.run_date, with_code=True) if s["score"] is not None]
     worst = pick_underperformers([{"name": s["ref"], "score": s["score"]} for s in book], cfg.n_tunes)
     by_ref = {s["ref"]: s for s in book}
-    targets = [dict(by_ref[w["name"]], name=by_ref[w["name"]]["name"]) for w in worst]
+    targets = [by_ref[w["name"]] for w in worst]
+    ref_of = {t["name"]: t["ref"] for t in targets}
     if not targets:
         return {"mode": _mode(llm), "tuned": [], "note": "no scored strategies to tune"}
     candles = load_window(ctx, store)
-    _, names = registry.known_hashes_and_names(store)
+    _, names = registry.known_hashes_and_names(store, except_run_date=ctx.run_date)
     try:
         results = tune(targets, candles, llm=llm, n_trials=cfg.tune_trials, seed=cfg.sample_seed,
                        timeframe=cfg.timeframe, fee=cfg.fee, slippage=cfg.slippage, run_date=ctx.run_date,
@@ -134,8 +135,8 @@ def tune_strategies(ctx: RunContext, store: Store, *, llm: Any = None) -> dict[s
         if res.candidate is None or res.improved is False:
             # Nothing new, or worse on the held-out part than the parent: not worth a version.
             why = "kept parameters" if res.candidate is None else "no improvement on held-out data"
-            unchanged.append(res.strategy)
-            registry.add_knowledge(store, ctx.run_date, "tuned", res.strategy, {
+            unchanged.append(ref_of.get(res.strategy, res.strategy))
+            registry.add_knowledge(store, ctx.run_date, "tuned", ref_of.get(res.strategy, res.strategy), {
                 "mode": _mode(llm), "result": why, "diagnosis": res.diagnosis,
                 "before": res.before_metrics, "after": res.after_metrics})
             logger.info("tune %s: %s (held-out %s before %s after %s)", res.strategy, why, res.objective,

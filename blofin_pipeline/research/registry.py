@@ -55,12 +55,19 @@ def _record(row: dict[str, Any]) -> StrategyRecord:
     )
 
 
-def strategies_with_status(store: Store, *statuses: str) -> list[StrategyRecord]:
-    """Every version with one of the statuses, by name then version."""
-    rows = store.query(
-        "SELECT * FROM strategies WHERE status IN (" + ", ".join(f":s{i}" for i in range(len(statuses))) + ") "
-        "ORDER BY name, version", {f"s{i}": s for i, s in enumerate(statuses)})
-    return [_record(r) for r in rows]
+def strategies_with_status(store: Store, *statuses: str, existing_before: str | None = None) -> list[StrategyRecord]:
+    """Every version with one of the statuses, by name then version.
+
+    ``existing_before``: only versions that existed before that run date (built-ins always
+    do), so a retried or backfilled date sees the portfolio as it started that day, not
+    what the day itself added.
+    """
+    params: dict[str, Any] = {f"s{i}": s for i, s in enumerate(statuses)}
+    sql = "SELECT * FROM strategies WHERE status IN (" + ", ".join(f":s{i}" for i in range(len(statuses))) + ")"
+    if existing_before is not None:
+        sql += " AND (origin = 'builtin' OR created_run_date IS NULL OR created_run_date < :before)"
+        params["before"] = existing_before
+    return [_record(r) for r in store.query(sql + " ORDER BY name, version", params)]
 
 
 def get_strategy(store: Store, name: str, version: int | None = None) -> StrategyRecord:
@@ -74,8 +81,12 @@ def get_strategy(store: Store, name: str, version: int | None = None) -> Strateg
     return _record(rows[0])
 
 
-def known_hashes_and_names(store: Store) -> tuple[set[str], set[str]]:
-    rows = store.query("SELECT name, code_hash FROM strategies")
+def known_hashes_and_names(store: Store, *, except_run_date: str | None = None) -> tuple[set[str], set[str]]:
+    """Code hashes and names already registered; those a research step registered on
+    ``except_run_date`` are left out, so a retry of that date proposes them again
+    (and `register` finds them) instead of inventing new ones."""
+    rows = store.query("SELECT name, code_hash, origin, created_run_date FROM strategies")
+    rows = [r for r in rows if not (r["created_run_date"] == except_run_date and r["origin"] in ("designer", "tuner"))]
     return {r["code_hash"] for r in rows}, {r["name"] for r in rows}
 
 

@@ -129,7 +129,7 @@ def score_strategies(ctx: RunContext, store: Store, *, chunk: int = 0, n_chunks:
         raise ValueError(f"chunk {chunk} is not in [0, {n_chunks})")
     new = registry.sync_builtins(store, ctx.run_date)
     candles = load_window(ctx, store)
-    active = registry.strategies_with_status(store, "active")
+    active = registry.strategies_with_status(store, "active", existing_before=ctx.run_date)
     mine = [r for i, r in enumerate(active) if i % n_chunks == chunk]
     logger.info("scoring %d of %d active strategies (chunk %d/%d) on %s, window %d days%s",
                 len(mine), len(active), chunk + 1, n_chunks, ", ".join(candles), ctx.config.score_window_days,

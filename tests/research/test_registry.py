@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import pytest
+
+from blofin_pipeline.exceptions import StrategyError
+from blofin_pipeline.research import registry
+from blofin_pipeline.store import open_store
+
+CODE = '''
+from blofin_pipeline.strategies import Strategy
+
+
+class Flat(Strategy):
+    name = "flat_test"
+    category = "trend"
+    params = {"n": 3}
+    param_space = {"n": (1, 10)}
+
+    def generate_signals(self, candles):
+        return candles["close"] * 0.0
+'''
+
+
+def test_register_versions_and_is_idempotent_per_code(db_url):
+    with open_store(db_url) as store:
+        a = registry.register(store, name="flat_test", category="trend", params={"n": 3}, param_space={"n": (1, 10)},
+                              code=CODE, origin="user", run_date="2026-01-01")
+        again = registry.register(store, name="flat_test", category="trend", params={"n": 3},
+                                  param_space={"n": (1, 10)}, code=CODE, origin="user", run_date="2026-01-02")
+        b = registry.register(store, name="flat_test", category="trend", params={"n": 4}, param_space={"n": (1, 10)},
+                              code=CODE.replace('"n": 3}', '"n": 4}'), origin="tuner", run_date="2026-01-02",
+                              parent=a.ref)
+        assert (a.version, again.version, b.version) == (1, 1, 2)
+        assert b.parent == "flat_test@1" and b.status == "candidate"
+        assert registry.get_strategy(store, "flat_test").version == 2
+        assert registry.get_strategy(store, "flat_test", 1).code == CODE
+        cls = registry.get_strategy(store, "flat_test", 1).load()
+        assert cls.name == "flat_test"
+
+
+def test_status_moves_and_archive_keeps_the_reason(db_url):
+    with open_store(db_url) as store:
+        rec = registry.register(store, name="flat_test", category="trend", params={}, param_space={}, code=CODE,
+                                origin="user", run_date="d")
+        registry.set_status(store, rec.name, rec.version, "active")
+        assert [r.ref for r in registry.strategies_with_status(store, "active")] == ["flat_test@1"]
+        registry.set_status(store, rec.name, rec.version, "archived", "rank 30 of 30")
+        row = store.query("SELECT status, archive_reason, archived_at FROM strategies")[0]
+        assert row["status"] == "archived" and row["archive_reason"] == "rank 30 of 30" and row["archived_at"]
+        with pytest.raises(StrategyError):
+            registry.set_status(store, rec.name, rec.version, "deleted")
+
+
+def test_builtins_sync_once_and_superseded_code_is_archived(db_url):
+    with open_store(db_url) as store:
+        added = registry.sync_builtins(store, "2026-01-01")
+        assert len(added) >= 12
+        assert registry.sync_builtins(store, "2026-01-02") == []
+        # Simulate an older stored version of a built-in: the next sync archives it.
+        store.execute("UPDATE strategies SET code = 'old', code_hash = 'old', version = 0 WHERE name = 'ema_cross'")
+        assert registry.sync_builtins(store, "2026-01-03") == ["ema_cross@1"]
+        rows = store.query("SELECT version, status, archive_reason FROM strategies WHERE name = 'ema_cross' "
+                           "ORDER BY version")
+        assert rows[0]["status"] == "archived" and "superseded" in rows[0]["archive_reason"]
+        assert rows[1]["status"] == "active"
+        categories = {r["category"] for r in store.query("SELECT DISTINCT category FROM strategies")}
+        assert len(categories) >= 5
+
+
+def test_total_trials_counts_each_item_once(db_url):
+    with open_store(db_url) as store:
+        registry.record_trials(store, "d1", [("a@1", 7), ("b@1", 7)])
+        registry.record_trials(store, "d2", [("a@1", 7), ("c@1", 3)])
+        assert registry.total_trials(store) == 17
