@@ -212,3 +212,19 @@ def test_loss_beyond_everything_is_a_wipe_out_not_negative_equity():
     assert res.equity.iloc[2] == 0.0
     assert (res.equity >= 0).all() and res.equity.iloc[-1] == 0.0
     assert res.metrics["max_drawdown"] == -1.0
+
+
+def test_single_candle_is_degenerate_not_an_error():
+    res = run_backtest(make_candles([100.0]), np.array([1.0]), fee=0.001)
+    assert res.equity.iloc[0] == pytest.approx(0.999)
+    assert res.metrics["n_trades"] == 1
+    assert np.isnan(res.metrics["sharpe"]) and np.isnan(res.metrics["cagr"])
+
+
+def test_no_position_means_no_trades_and_flat_equity():
+    res = run_backtest(make_candles(random_walk(100)), np.zeros(100))
+    assert res.trades.empty and list(res.trades.columns) == TRADE_COLUMNS
+    assert (res.equity == 1.0).all()
+    assert res.metrics["n_trades"] == 0 and res.metrics["total_return"] == 0.0
+    assert np.isnan(res.metrics["sharpe"]) and np.isnan(res.metrics["win_rate"])
+    assert res.metrics["max_drawdown"] == 0.0 and res.metrics["exposure"] == 0.0
