@@ -122,8 +122,12 @@ def _field(name: str) -> str:
     return f"[name='element_{name}'], [id='element_{name}']"
 
 
-def trigger_form(page, url: str, dag_id: str, params: dict[str, dict], shot: Path) -> dict:
-    """Open Trigger on the DAG page: every param's field, shown value and description."""
+def trigger_form(page, url: str, dag_id: str, params: dict[str, dict], shot: Path,
+                 submit: dict[str, Any] | None = None) -> dict:
+    """Open Trigger on the DAG page: every param's field, shown value and description.
+
+    With `submit`, type those values into their fields and press Trigger (a run is created).
+    """
     page.goto(f"{url}/dags/{dag_id}")
     page.click("[data-testid=trigger-dag-button]", timeout=TIMEOUT_MS)
     dialog = page.locator("[role=dialog][data-state=open]", has_text="Run Parameters")
@@ -150,8 +154,20 @@ def trigger_form(page, url: str, dag_id: str, params: dict[str, dict], shot: Pat
         fields[name] = {"in_form": found, "visible": found and el.first.is_visible(), "shown": shown, "default": spec.get("value"),
                         "description": description, "description_shown": bool(description) and description in text,
                         "label_shown": f"{name} *" in text or f"{name}*" in text or name in text}
+    # The UI marks a section as erroneous when a required field (a type without "null") is empty.
+    required_empty = [name for name in params
+                      if dialog.locator(_field(name)).count()
+                      and dialog.locator(_field(name)).first.get_attribute("required") is not None
+                      and fields[name]["shown"] == ""]
     dialog.screenshot(path=str(shot))
-    return {"fields": fields, "screenshot": str(shot)}
+    result = {"fields": fields, "required_but_empty": required_empty, "screenshot": str(shot)}
+    if submit:
+        for name, value in submit.items():
+            dialog.locator(_field(name)).first.fill(str(value))
+        dialog.get_by_role("button", name="Trigger", exact=True).click()
+        dialog.wait_for(state="detached", timeout=TIMEOUT_MS)
+        result["submitted"] = submit
+    return result
 
 
 def report(page, path: Path, shot: Path) -> dict:
@@ -186,7 +202,9 @@ def check(args: argparse.Namespace) -> dict:
                 name = task_id + (f"-{index}" if index >= 0 else "")
                 result["logs"].append(task_log(page, args.url, args.dag_id, args.run_id, task_id, index,
                                                out / f"03-log-{i + 1}-{name}.png"))
-            result["trigger_form"] = trigger_form(page, args.url, args.dag_id, params, out / "04-trigger-form.png")
+            submit = json.loads(args.submit_trigger) if args.submit_trigger else None
+            result["trigger_form"] = trigger_form(page, args.url, args.dag_id, params, out / "04-trigger-form.png",
+                                                  submit)
             if args.report:
                 result["report"] = report(page, Path(args.report), out / "05-report.png")
         finally:
@@ -205,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="TASK_ID or TASK_ID:MAP_INDEX whose log page is opened (repeatable; default ingest_candles)")
     parser.add_argument("--report", help="the run's HTML report, opened as file://")
     parser.add_argument("--out", required=True, help="folder for the screenshots")
+    parser.add_argument("--submit-trigger", metavar="JSON",
+                        help='fill these params in the Trigger form and press Trigger, e.g. \'{"n_designs": 1}\'')
     parser.add_argument("--chromium", default=CHROMIUM)
     parser.add_argument("--json-out", help="write the result here as well as to stdout")
     args = parser.parse_args(argv)

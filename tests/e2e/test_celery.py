@@ -82,6 +82,19 @@ def celery_airflow() -> Iterator[tuple[AirflowServer, str]]:
         for db in (meta_db, data_db):
             admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         admin.close()
+        _drop_queue(f"e2e_{suffix}")
+
+
+def _drop_queue(queue: str) -> None:
+    """Remove our queue's keys (the queue and kombu's bindings of it) from the broker db."""
+    import redis
+
+    client = redis.Redis(host=REDIS[0], port=REDIS[1], db=REDIS_DB, socket_timeout=10)
+    try:
+        for key in list(client.scan_iter(match=f"*{queue}*")):
+            client.delete(key)
+    finally:
+        client.close()
 
 
 def _wait_workers_ready(server: AirflowServer, timeout: float = START_TIMEOUT_S) -> None:

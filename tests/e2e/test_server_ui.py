@@ -7,6 +7,7 @@ the root folder).
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -79,36 +80,45 @@ def test_rest_trigger_without_logical_date_runs_with_the_changed_params(local_ai
     assert f"step ingest_candles for {run_date} started" in log
 
 
-def test_browser_shows_grid_log_trigger_form_and_report(local_airflow: AirflowServer, ui_run: dict,
-                                                        chromium: str) -> None:
+FORM_SUBMIT = {"n_designs": 1, "history_days": 90}
+
+
+@pytest.fixture(scope="module")
+def browser(local_airflow: AirflowServer, ui_run: dict, chromium: str) -> dict:
+    """scripts/browser_check.py on the finished run: what chromium showed, as JSON."""
     srv = local_airflow
-    run_id = ui_run["dag_run_id"]
+    # Paused, a run triggered from the form below stays queued: it is looked at, not run.
+    srv.api("PATCH", f"/dags/{DAG_ID}", json={"is_paused": True})
     run_date = ui_run["run_after"][:10]
-    report_html = srv.workspace / "data" / "reports" / f"{run_date}.html"
     out = screenshots_dir("server_ui")
     result_file = out / "browser_check.json"
     done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "browser_check.py"), "--url", srv.url, "--run-id", run_id,
-         "--password", srv.password, "--log-task", "ingest_candles", "--log-task", "score_strategies:1", "--report", str(report_html),
+        [sys.executable, str(ROOT / "scripts" / "browser_check.py"), "--url", srv.url, "--run-id", ui_run["dag_run_id"],
+         "--password", srv.password, "--log-task", "ingest_candles", "--log-task", "score_strategies:1",
+         "--report", str(srv.workspace / "data" / "reports" / f"{run_date}.html"),
+         "--submit-trigger", json.dumps(FORM_SUBMIT),
          "--out", str(out), "--chromium", chromium, "--json-out", str(result_file)],
         capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    result = read_json(result_file)
+    return read_json(result_file)
 
+
+def test_grid_and_run_page_show_every_task_succeeded(browser: dict) -> None:
     # Grid: every top-level task (and the group) in the DAG's order, all green for this run.
-    grid = result["grid"]
+    grid = browser["grid"]
     assert grid["task_ids"] == TOP_LEVEL_TASKS
     assert grid["states"] == {task: "Success" for task in TOP_LEVEL_TASKS}
-
     # The run page: its task instances, both mapped scoring chunks, all succeeded.
-    rows = result["run"]["task_instances"]
+    rows = browser["run"]["task_instances"]
     assert {r["task_id"] for r in rows} == ALL_TASKS
     assert sorted(r["map_index"] for r in rows if r["task_id"] == "score_strategies") == ["0", "1"]
     assert {r["state"] for r in rows} == {"Success"}
-    assert "Success" in result["run"]["header"]
+    assert "Success" in browser["run"]["header"]
 
-    # The task log page tells what was ingested, for which date and up to when.
-    ingest_log, score_log = result["logs"]
+
+def test_log_pages_tell_what_happened(browser: dict, ui_run: dict) -> None:
+    run_date = ui_run["run_after"][:10]
+    ingest_log, score_log = browser["logs"]
     lines = "\n".join(ingest_log["lines"])
     assert f"step ingest_candles for {run_date} started" in lines
     for symbol in E2E_CONF["symbols"]:
@@ -118,9 +128,11 @@ def test_browser_shows_grid_log_trigger_form_and_report(local_airflow: AirflowSe
     assert score_log["map_index"] == 1
     assert "step score_strategies[1] succeeded" in "\n".join(score_log["lines"])
 
-    # The Trigger form shows every param with its description and its default value.
-    fields = result["trigger_form"]["fields"]
-    details = srv.api("GET", f"/dags/{DAG_ID}/details")["params"]
+
+def test_trigger_form_shows_every_param_with_description_and_default(local_airflow: AirflowServer,
+                                                                      browser: dict) -> None:
+    fields = browser["trigger_form"]["fields"]
+    details = local_airflow.api("GET", f"/dags/{DAG_ID}/details")["params"]
     assert set(fields) == set(details)
     for name, field in fields.items():
         schema = details[name].get("schema") or {}
@@ -138,15 +150,39 @@ def test_browser_shows_grid_log_trigger_form_and_report(local_airflow: AirflowSe
         else:
             assert field["shown"] == default, name
 
-    # The HTML report of the run, opened from disk.
-    rep = result["report"]
+
+def test_trigger_form_flags_no_error_with_the_defaults(browser: dict) -> None:
+    # The UI marks "Run Parameters" as erroneous when a required field (a schema type
+    # without "null") is empty: an optional param needs type=["null", ...].
+    assert browser["trigger_form"]["required_but_empty"] == []
+
+
+def test_trigger_form_submits_a_run_with_the_changed_params(local_airflow: AirflowServer, browser: dict,
+                                                            ui_run: dict) -> None:
+    assert browser["trigger_form"]["submitted"] == FORM_SUBMIT
+    runs = [r for r in local_airflow.dag_runs() if r["dag_run_id"] != ui_run["dag_run_id"]]
+    assert len(runs) == 1, runs
+    form_run = runs[0]
+    assert form_run["run_type"] == "manual"
+    assert form_run["conf"]["n_designs"] == FORM_SUBMIT["n_designs"]
+    assert form_run["conf"]["history_days"] == FORM_SUBMIT["history_days"]
+    assert form_run["conf"]["symbols"] == ["BTC-USDT", "ETH-USDT", "SOL-USDT"]  # untouched fields keep defaults
+
+
+def test_report_page_has_its_sections(browser: dict, ui_run: dict) -> None:
+    run_date = ui_run["run_after"][:10]
+    rep = browser["report"]
     assert rep["headings"][0] == f"BloFin research report \u2014 {run_date}"
     for section in REPORT_SECTIONS:
         assert section in rep["headings"], f"report section {section!r} missing: {rep['headings']}"
     assert "SYNTHETIC" in rep["text"]
 
-    for shot in [result[p]["screenshot"] for p in ("grid", "run", "trigger_form", "report")] + [
-            log["screenshot"] for log in result["logs"]]:
+
+def test_screenshots_are_saved(browser: dict) -> None:
+    shots = [browser[p]["screenshot"] for p in ("grid", "run", "trigger_form", "report")]
+    shots += [log["screenshot"] for log in browser["logs"]]
+    assert len(shots) == 6
+    for shot in shots:
         assert os.path.getsize(shot) > 10_000, f"screenshot {shot} is (nearly) empty"
 
 
