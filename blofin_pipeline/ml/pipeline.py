@@ -111,7 +111,7 @@ def prepare_symbol(candles_by_symbol: dict[str, pd.DataFrame], symbol: str, conf
     )
 
 
-def classification_metrics(y: np.ndarray, p_up: np.ndarray) -> dict[str, float]:
+def classification_metrics(y: np.ndarray, p_up: np.ndarray, name: str = "model") -> dict[str, float]:
     """F1, accuracy, precision, recall, ROC AUC, log loss of P(up) on labelled rows.
 
     Rows with no label or no prediction are skipped; predicted class = P(up) >= 0.5.
@@ -121,7 +121,7 @@ def classification_metrics(y: np.ndarray, p_up: np.ndarray) -> dict[str, float]:
 
     mask = ~np.isnan(y) & np.isfinite(p_up)
     if not mask.any():
-        raise ModelError("no labelled out-of-sample rows to score")
+        raise ModelError(f"{name}: no labelled out-of-sample rows to score")
     y_true = y[mask].astype(int)
     p = np.clip(p_up[mask], ens.PROBA_CLIP, 1.0 - ens.PROBA_CLIP)
     pred = (p >= 0.5).astype(int)
@@ -191,7 +191,7 @@ def _evaluate(name: str, data: _SymbolData, p_up: np.ndarray, config: MLConfig) 
     oos = np.flatnonzero(np.isfinite(p_up))
     if len(oos) == 0:
         raise ModelError(f"{name}: no out-of-sample predictions")
-    metrics = classification_metrics(data.y, p_up)
+    metrics = classification_metrics(data.y, p_up, name)
     span = data.candles.iloc[oos[0]: oos[-1] + 1]
     positions = pd.Series(
         positions_from_proba(p_up[oos[0]: oos[-1] + 1], config.threshold), index=span.index, name=name
@@ -290,15 +290,20 @@ def _train_symbol(data: _SymbolData, run_date: str, artefact_dir: Path, config: 
         if method == "soft_voting":
             p_up = ens.soft_voting_oos(member_oos)
             estimator: Any = ens.SoftVotingEnsemble(member_est)
+            params: dict[str, Any] = {"members": members, "weights": "equal", "combine": "mean P(up)"}
         else:
             p_up = ens.stacking_oos(member_oos, data.y, data.folds, config.horizon)
             known = np.flatnonzero(np.isfinite(member_oos).all(axis=1) & data.labelled)
-            estimator = ens.StackingEnsemble(member_est, ens.fit_meta(member_oos[known], data.y[known]))
+            meta = ens.fit_meta(member_oos[known], data.y[known])
+            estimator = ens.StackingEnsemble(member_est, meta)
+            params = {"members": members, "meta_model": "logistic regression on member log-odds",
+                      "meta_C": ens.META_C, "meta_rows": int(len(known)),
+                      "meta_coef": [float(c) for c in meta.coef_[0]], "meta_intercept": float(meta.intercept_[0])}
         metrics, positions = _evaluate(name, data, p_up, config)
         path = save_artefact(
             artefact_dir, run_date, name, version,
             _payload(estimator, data, config, X_all.index[-1], kind="ensemble", method=method, members=members),
-            {**common, "kind": "ensemble", "method": method, "members": members,
+            {**common, "kind": "ensemble", "method": method, "members": members, "params": params,
              "test_start": metrics["test_start"], "test_end": metrics["test_end"], "metrics": metrics},
         )
         result.ensembles.append({

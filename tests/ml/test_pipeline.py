@@ -193,7 +193,9 @@ def test_artefacts_round_trip_with_sidecar(no_edge):
         if "model_name" in row:
             assert sidecar["params"] == row["params"]
         else:
-            assert sidecar["members"] == row["members"]
+            assert sidecar["members"] == row["members"] == sidecar["params"]["members"]
+            if row["method"] == "stacking":
+                assert len(sidecar["params"]["meta_coef"]) == len(row["members"])
         payload = load_artefact(path)
         proba = payload["estimator"].predict_proba(data.X.iloc[-200:])
         assert proba.shape == (200, 2)
