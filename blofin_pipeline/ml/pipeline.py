@@ -202,7 +202,9 @@ def _evaluate(name: str, data: _SymbolData, p_up: np.ndarray, config: MLConfig) 
     return metrics, positions
 
 
-def _sidecar_common(data: _SymbolData, config: MLConfig, train_index: pd.DatetimeIndex, hash_hex: str) -> dict[str, Any]:
+def _sidecar_common(
+    data: _SymbolData, config: MLConfig, train_index: pd.DatetimeIndex, hash_hex: str
+) -> dict[str, Any]:
     import lightgbm
     import sklearn
 
@@ -221,7 +223,9 @@ def _sidecar_common(data: _SymbolData, config: MLConfig, train_index: pd.Datetim
     }
 
 
-def _payload(estimator: Any, data: _SymbolData, config: MLConfig, train_end: pd.Timestamp, **extra: Any) -> dict[str, Any]:
+def _payload(
+    estimator: Any, data: _SymbolData, config: MLConfig, train_end: pd.Timestamp, **extra: Any
+) -> dict[str, Any]:
     return {
         "estimator": estimator,
         "features": list(data.X.columns),
@@ -268,7 +272,7 @@ def _train_symbol(data: _SymbolData, run_date: str, artefact_dir: Path, config: 
             "features": list(data.X.columns), "params": params,
             "train_start": common["train_start"], "train_end": common["train_end"],
             "test_start": metrics["test_start"], "test_end": metrics["test_end"],
-            "data_hash": hash_hex, "n_train": int(len(labelled)), "n_test": metrics["n_test"],
+            "data_hash": hash_hex, "n_train": len(labelled), "n_test": metrics["n_test"],
             **{k: metrics[k] for k in METRIC_KEYS}, "artefact_path": str(path),
         }
         rows.append(row)
@@ -297,7 +301,7 @@ def _train_symbol(data: _SymbolData, run_date: str, artefact_dir: Path, config: 
             meta = ens.fit_meta(member_oos[known], data.y[known])
             estimator = ens.StackingEnsemble(member_est, meta)
             params = {"members": members, "meta_model": "logistic regression on member log-odds",
-                      "meta_C": ens.META_C, "meta_rows": int(len(known)),
+                      "meta_C": ens.META_C, "meta_rows": len(known),
                       "meta_coef": [float(c) for c in meta.coef_[0]], "meta_intercept": float(meta.intercept_[0])}
         metrics, positions = _evaluate(name, data, p_up, config)
         path = save_artefact(

@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import os
 
+import pandas as pd
+import pytest
+
+from blofin_pipeline.market.sample import Edge, generate_candles
+from blofin_pipeline.ml import MLConfig
+
 # Idle OpenMP threads sleep instead of spinning. Two OpenMP runtimes end up loaded
 # (scikit-learn's and LightGBM's); on a busy shared machine their spinning threads made
-# the same fits 3-5x slower. Takes effect only if no OpenMP library is loaded yet.
+# the same fits 3-5x slower. Takes effect only if no OpenMP library is loaded yet (the
+# imports above load none: blofin_pipeline.ml imports scikit-learn lazily).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-
-from blofin_pipeline.market.sample import Edge, generate_candles  # noqa: E402
-from blofin_pipeline.ml import MLConfig  # noqa: E402
 
 SYMBOLS = ("BTC-USDT", "ETH-USDT", "SOL-USDT")
 START = pd.Timestamp("2024-01-01", tz="UTC")

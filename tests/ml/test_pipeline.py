@@ -80,7 +80,7 @@ def test_no_edge_accuracy_stays_within_noise(no_edge):
 
 def test_a_leak_would_break_the_noise_band(tmp_path, monkeypatch):
     """The no-edge check is a real alarm: one feature peeking one bar ahead blows it."""
-    import blofin_pipeline.ml.pipeline as pipeline
+    from blofin_pipeline.ml import pipeline
 
     honest = pipeline.build_features
 
@@ -274,8 +274,11 @@ def test_runs_are_deterministic(tmp_path):
     config = replace(FAST_CONFIG, models=("logreg", "lgbm", "extra_trees"), n_splits=3)
     first = train_and_evaluate(market, run_date=RUN_DATE, artefact_dir=tmp_path / "a", config=config)
     second = train_and_evaluate(market, run_date=RUN_DATE, artefact_dir=tmp_path / "b", config=config)
-    # Compared as JSON text so that NaN (a flat model has no Sharpe) equals NaN.
-    strip = lambda rows: json.dumps([{k: v for k, v in r.items() if k != "artefact_path"} for r in rows])  # noqa: E731
+
+    def strip(rows):
+        # Compared as JSON text so that NaN (a flat model has no Sharpe) equals NaN.
+        return json.dumps([{k: v for k, v in r.items() if k != "artefact_path"} for r in rows])
+
     assert strip(first.models) == strip(second.models)
     assert strip(first.ensembles) == strip(second.ensembles)
 
