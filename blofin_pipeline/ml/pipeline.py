@@ -9,7 +9,8 @@ For every symbol (models are per symbol, named ``<model_type>_<symbol>``, e.g.
    predicts that fold's test block, giving out-of-sample (OOS) P(up) for every bar after
    the first block. All metrics come from these OOS predictions: classification metrics
    on the labelled OOS bars (``n_test``), and a backtest of the OOS signals (long when
-   P(up) >= threshold, short when <= 1 - threshold, else flat) on every OOS bar, after fees;
+   P(up) >= threshold, short when P(down) >= threshold, else flat) on every OOS bar,
+   through :func:`blofin_pipeline.backtest.run_backtest` after fees;
 3. ensembles over the best ``ensemble_size`` models of the symbol by OOS F1: soft
    voting (mean OOS P(up)) and stacking (meta-model fitted on earlier folds' OOS
    predictions only, so its OOS span starts one fold later);
@@ -17,6 +18,10 @@ For every symbol (models are per symbol, named ``<model_type>_<symbol>``, e.g.
    ``train_end``) and saved with the ensembles as versioned artefacts (:mod:`.artefacts`).
    The refitted artefact is what trades from now on; ``test_start`` .. ``test_end`` is the
    OOS span the metrics were measured on, by models that never saw it.
+
+Scoring an ML model or ensemble as a strategy: over the past, use
+``MLResult.oos_positions[name]`` (walk-forward, honest); on bars after ``train_end``,
+use :func:`signals_from_artefact`, which keeps the artefact flat on its training bars.
 """
 from __future__ import annotations
 
