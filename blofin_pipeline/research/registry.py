@@ -55,19 +55,17 @@ def _record(row: dict[str, Any]) -> StrategyRecord:
     )
 
 
-def strategies_with_status(store: Store, *statuses: str, existing_before: str | None = None) -> list[StrategyRecord]:
-    """Every version with one of the statuses, by name then version.
-
-    ``existing_before``: only versions that existed before that run date (built-ins always
-    do), so a retried or backfilled date sees the portfolio as it started that day, not
-    what the day itself added.
-    """
+def strategies_with_status(store: Store, *statuses: str) -> list[StrategyRecord]:
+    """Every version with one of the statuses, by name then version."""
     params: dict[str, Any] = {f"s{i}": s for i, s in enumerate(statuses)}
     sql = "SELECT * FROM strategies WHERE status IN (" + ", ".join(f":s{i}" for i in range(len(statuses))) + ")"
-    if existing_before is not None:
-        sql += " AND (origin = 'builtin' OR created_run_date IS NULL OR created_run_date < :before)"
-        params["before"] = existing_before
     return [_record(r) for r in store.query(sql + " ORDER BY name, version", params)]
+
+
+def portfolio_at_start(store: Store, run_date: str) -> list[StrategyRecord]:
+    """The versions active when `run_date` started (see the query): what a day scores,
+    so that a retry or a backfill of that day scores the same set."""
+    return [_record(r) for r in store.query_named("registry_portfolio_at_start", {"run_date": run_date})]
 
 
 def get_strategy(store: Store, name: str, version: int | None = None) -> StrategyRecord:
@@ -178,8 +176,14 @@ def record_trials(store: Store, run_date: str, trials: Iterable[tuple[str, int]]
                  key=("run_date", "item"))
 
 
-def total_trials(store: Store) -> int:
-    """Configurations ever tried: each item counted once, at its largest trial count."""
-    value = store.scalar("SELECT COALESCE(SUM(n), 0) AS total FROM "
-                         "(SELECT MAX(n_trials) AS n FROM research_trials GROUP BY item) t")
+def total_trials(store: Store, *, before: str | None = None) -> int:
+    """Configurations ever tried (first tried before a run date, if given): each item
+    counted once, at its largest trial count."""
+    value = store.scalar("SELECT COALESCE(SUM(n), 0) AS total FROM (SELECT MAX(n_trials) AS n FROM research_trials "
+                         "GROUP BY item HAVING MIN(run_date) < :before) t", {"before": before or "9999-12-31"})
     return int(value or 0)
+
+
+def items_tried_before(store: Store, run_date: str) -> set[str]:
+    rows = store.query("SELECT item FROM research_trials GROUP BY item HAVING MIN(run_date) < :d", {"d": run_date})
+    return {r["item"] for r in rows}

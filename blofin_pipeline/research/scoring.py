@@ -6,8 +6,9 @@ walk-forward evaluation: parameters are chosen on each fold's training part and 
 only on the next, unseen part (see `research.walkforward`).
 
 Deflated Sharpe ratio: the number of trials is every parameter set of every strategy
-version ever tried (the `research_trials` table, kept across runs), so a lucky winner
-among many trials is not taken for skill. The dispersion of trial Sharpe ratios is the
+version ever tried (the `research_trials` table, kept across runs) up to and including
+the day's own strategies and candidates, so a lucky winner among many trials is not
+taken for skill. The dispersion of trial Sharpe ratios is the
 larger of the strategy's own walk-forward dispersion and the sampling error of a Sharpe
 ratio under no skill, 1/sqrt(T) per period, T being the out-of-sample bars.
 
@@ -101,11 +102,21 @@ def score_one(ctx: RunContext, record: StrategyRecord, strategy_cls: type, symbo
     }
 
 
+def trials_for_day(ctx: RunContext, store: Store, universe: list[StrategyRecord]) -> int:
+    """Trials behind the day's DSR: every configuration tried on earlier dates, plus those
+    of the day's whole universe of strategies. It does not depend on the order in which
+    chunks and candidates are scored, so a retried date gets the same scores."""
+    per_item = ctx.config.wf_candidates + 1
+    earlier = registry.items_tried_before(store, ctx.run_date)
+    new_today = {r.ref for r in universe} - earlier
+    return registry.total_trials(store, before=ctx.run_date) + per_item * len(new_today)
+
+
 def score_records(ctx: RunContext, store: Store, records: list[StrategyRecord], candles: dict[str, pd.DataFrame],
-                  phase: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
+                  phase: str, universe: list[StrategyRecord]) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Score versions on every symbol; returns the rows written and {ref: error} for failures."""
+    n_total = trials_for_day(ctx, store, universe)
     registry.record_trials(store, ctx.run_date, [(r.ref, ctx.config.wf_candidates + 1) for r in records])
-    n_total = registry.total_trials(store)
     rows, failures = [], {}
     for record in records:
         try:
@@ -129,12 +140,12 @@ def score_strategies(ctx: RunContext, store: Store, *, chunk: int = 0, n_chunks:
         raise ValueError(f"chunk {chunk} is not in [0, {n_chunks})")
     new = registry.sync_builtins(store, ctx.run_date)
     candles = load_window(ctx, store)
-    active = registry.strategies_with_status(store, "active", existing_before=ctx.run_date)
+    active = registry.portfolio_at_start(store, ctx.run_date)
     mine = [r for i, r in enumerate(active) if i % n_chunks == chunk]
-    logger.info("scoring %d of %d active strategies (chunk %d/%d) on %s, window %d days%s",
+    logger.info("scoring %d of %d strategies active at the start of the day (chunk %d/%d) on %s, window %d days%s",
                 len(mine), len(active), chunk + 1, n_chunks, ", ".join(candles), ctx.config.score_window_days,
                 " [SYNTHETIC data]" if ctx.synthetic else "")
-    rows, failures = score_records(ctx, store, mine, candles, "score")
+    rows, failures = score_records(ctx, store, mine, candles, "score", universe=active)
     for ref, error in failures.items():
         name, version = ref.rsplit("@", 1)
         registry.set_status(store, name, int(version), "archived", f"failed scoring on {ctx.run_date}: {error}")
@@ -176,7 +187,8 @@ def backtest_candidates(ctx: RunContext, store: Store, *, check_timeout: float =
                                    {"origin": record.origin, "category": record.category, "reasons": report.reasons,
                                     "stages": report.stages, "code_hash": record.code_hash})
             logger.warning("candidate %s rejected: %s", record.ref, "; ".join(report.reasons))
-    rows, failures = score_records(ctx, store, accepted, candles, "candidate")
+    universe = registry.portfolio_at_start(store, ctx.run_date) + candidates
+    rows, failures = score_records(ctx, store, accepted, candles, "candidate", universe=universe)
     for record in accepted:
         if record.ref in failures:
             registry.set_status(store, record.name, record.version, "archived",

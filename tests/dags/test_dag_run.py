@@ -1,0 +1,130 @@
+"""The real DAG run by `airflow dags test` (and one task by `airflow tasks test`) on a
+throwaway Airflow home: offline on the embedded default, and online against the local
+fake Anthropic server, including the daily budget stop."""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.anthropic_server import FakeAnthropicServer
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+AIRFLOW = ROOT / ".venv" / "bin" / "airflow"
+SMALL = {"symbols": ["BTC-USDT", "ETH-USDT"], "history_days": 120, "score_window_days": 60, "n_designs": 2,
+         "n_tunes": 1, "ml_enabled": False}
+TABLES = ("candles", "strategies", "strategy_backtest_results", "daily_reports", "ranking_history",
+          "knowledge_base", "pipeline_runs", "llm_usage")
+
+
+@pytest.fixture(scope="module")
+def airflow_env(tmp_path_factory):
+    home = tmp_path_factory.mktemp("airflow_home")
+    workspace = tmp_path_factory.mktemp("workspace")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
+    env.update({
+        "AIRFLOW_HOME": str(home), "BLOFIN_WORKSPACE": str(workspace),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "PYTHONPATH": f"{ROOT / 'plugins'}:{ROOT}",
+        "AIRFLOW_CONN_BLOFIN_DB": json.dumps({"conn_type": "sqlite",
+                                              "host": str(workspace / "data" / "blofin_monitor.db")}),
+    })
+    subprocess.run([str(AIRFLOW), "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
+    subprocess.run([str(AIRFLOW), "pools", "set", "anthropic_api", "3", "Claude API"], env=env, check=True,
+                   capture_output=True, timeout=300)
+    return env, workspace
+
+
+def airflow(env: dict, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([str(AIRFLOW), *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def db(workspace: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(workspace / "data" / "blofin_monitor.db")
+    con.row_factory = sqlite3.Row
+    return con
+
+
+def counts(workspace: Path) -> dict[str, int]:
+    with db(workspace) as con:
+        return {t: con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES}
+
+
+def test_tasks_test_runs_one_step(airflow_env):
+    env, workspace = airflow_env
+    r = airflow(env, "tasks", "test", "blofin_daily", "ingest_candles", "2026-03-01")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "SYNTHETIC sample market" in r.stdout + r.stderr
+    with db(workspace) as con:
+        symbols = {row[0] for row in con.execute("SELECT DISTINCT symbol FROM candles")}
+    assert symbols == {"BTC-USDT", "ETH-USDT", "SOL-USDT"}
+
+
+def test_dag_offline_end_to_end_and_same_date_twice(airflow_env):
+    env, workspace = airflow_env
+    conf = json.dumps(SMALL)
+    r = airflow(env, "dags", "test", "blofin_daily", "2026-03-02", "-c", conf)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    first = counts(workspace)
+    with db(workspace) as con:
+        steps = dict(con.execute("SELECT step, status FROM pipeline_runs WHERE run_date = '2026-03-02'").fetchall())
+        designed = con.execute("SELECT COUNT(*) FROM strategies WHERE origin = 'designer'").fetchone()[0]
+        review = json.loads(con.execute("SELECT ai_review FROM daily_reports WHERE run_date = '2026-03-02'")
+                            .fetchone()[0])
+    assert set(steps.values()) == {"success"} and len(steps) == 10, steps  # 9 tasks, scoring in 2 chunks
+    assert designed == 2
+    assert review["mode"] == "rule-based"
+    assert first["llm_usage"] == 0
+    assert (workspace / "data" / "reports" / "2026-03-02.html").exists()
+    r = airflow(env, "dags", "test", "blofin_daily", "2026-03-02", "-c", conf)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    assert counts(workspace) == first
+
+
+def test_dag_online_through_the_hook_then_stops_at_the_budget(airflow_env):
+    env, workspace = airflow_env
+    with FakeAnthropicServer(auto=True) as server:
+        online = dict(env, AIRFLOW_CONN_ANTHROPIC_DEFAULT=json.dumps({
+            "conn_type": "anthropic", "password": "sk-ant-test-SECRET-KEY", "host": server.base_url,
+            "extra": {"anthropic_client_kwargs": {"max_retries": 2, "timeout": 60}}}))
+        r = airflow(online, "dags", "test", "blofin_daily", "2026-03-03", "-c", json.dumps(SMALL))
+        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+        assert "sk-ant-test-SECRET-KEY" not in r.stdout + r.stderr
+        with db(workspace) as con:
+            usage = con.execute("SELECT step, model, input_tokens, output_tokens, usd FROM llm_usage "
+                                "WHERE run_date = '2026-03-03'").fetchall()
+            review = json.loads(con.execute("SELECT ai_review FROM daily_reports WHERE run_date = '2026-03-03'")
+                                .fetchone()[0])
+            designed = con.execute("SELECT COUNT(*) FROM knowledge_base WHERE run_date = '2026-03-03' "
+                                   "AND kind = 'designed' AND detail LIKE '%\"mode\": \"llm\"%'").fetchone()[0]
+        steps_called = {u["step"] for u in usage}
+        assert {"design", "tune", "review"} <= steps_called
+        assert all(u["usd"] > 0 and u["input_tokens"] > 0 for u in usage)
+        assert {u["model"] for u in usage if u["step"] == "design"} == {"claude-opus-5"}
+        assert {u["model"] for u in usage if u["step"] == "tune"} == {"claude-sonnet-5"}
+        assert review["mode"] == "llm"
+        assert designed >= 1
+        spent = sum(u["usd"] for u in usage)
+        print(f"\nsimulated online day: {len(usage)} calls, "
+              f"{sum(u['input_tokens'] for u in usage)} in / {sum(u['output_tokens'] for u in usage)} out tokens, "
+              f"${spent:.4f}")
+
+        # A budget below what one call costs: every LLM step stops cleanly and says so.
+        n_requests = len(server.requests)
+        tight = dict(SMALL, llm_budget_usd=0.0)
+        r = airflow(online, "dags", "test", "blofin_daily", "2026-03-04", "-c", json.dumps(tight))
+        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+        assert len(server.requests) == n_requests  # not one request sent
+    with db(workspace) as con:
+        summaries = {row[0]: json.loads(row[1]) for row in con.execute(
+            "SELECT step, summary FROM pipeline_runs WHERE run_date = '2026-03-04'")}
+        review = json.loads(con.execute("SELECT ai_review FROM daily_reports WHERE run_date = '2026-03-04'")
+                            .fetchone()[0])
+    assert "budget" in summaries["design_strategies"]["stopped"]
+    assert "budget" in summaries["tune_strategies"]["stopped"]
+    assert review["mode"] == "rule-based" and "budget" in review["note"]
