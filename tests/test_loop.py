@@ -14,8 +14,9 @@ TABLES = ["candles", "strategies", "strategy_backtest_results", "ml_model_result
 
 
 def make_ctx(tmp_path, day: str, **cfg) -> RunContext:
-    config = PipelineConfig(symbols=("BTC-USDT", "ETH-USDT"), history_days=120, score_window_days=90, n_designs=2,
-                            n_tunes=2, tune_trials=6, top_strategies=12, **cfg)
+    settings = dict(symbols=("BTC-USDT", "ETH-USDT"), history_days=120, score_window_days=90, n_designs=2,
+                    n_tunes=2, tune_trials=6, top_strategies=12)
+    config = PipelineConfig(**{**settings, **cfg})
     return RunContext.create(logical_date=day, data_end=day, config=config,
                              db_url=f"sqlite:///{tmp_path / 'data' / 'blofin_monitor.db'}", workspace=tmp_path)
 
@@ -99,6 +100,13 @@ def test_ml_models_and_ensembles_are_trained_ranked_and_reported(tmp_path):
     assert sum(m["status"] == "active" for m in models) == 5
     assert sum(e["status"] == "active" for e in ens) == 3
     assert report["models"] and report["ensembles"]
+    # The best ensemble is scored and ranked as a strategy beside the rule files.
+    ref = out["train_ml_models"]["ensemble_as_strategy"]
+    assert ref.startswith("ml_")
+    with open_store(ctx.db_url) as store:
+        ranked = store.query("SELECT item, decision FROM ranking_history WHERE item_type = 'strategy' AND item = :i",
+                             {"i": ref})
+    assert len(ranked) == 1
 
 
 def test_the_loop_runs_on_postgresql_too(pg_url, tmp_path):

@@ -180,10 +180,69 @@ def train_ml_models(ctx: RunContext, store: Store) -> dict[str, Any]:
     ensembles = [dict(e, run_date=ctx.run_date, status="active", archive_reason=None) for e in result.ensembles]
     store.upsert("ml_model_results", models, key=("run_date", "model_name"))
     store.upsert("ml_ensembles", ensembles, key=("run_date", "ensemble_name"))
+    as_strategy = score_best_ensemble(ctx, store, result, candles) if result.ensembles else None
     best = sorted(result.models, key=lambda m: -(m["f1"] or 0))[:3]
-    return {"models": len(models), "ensembles": len(ensembles),
+    return {"models": len(models), "ensembles": len(ensembles), "ensemble_as_strategy": as_strategy,
             "best_models": [{"model": m["model_name"], "f1": round(m["f1"], 4), "accuracy": round(m["accuracy"], 4)}
                             for m in best]}
+
+
+ML_STRATEGY_CODE = '''"""ML ensemble {ensemble} ({method}) on {symbol}, trained on {run_date}.
+
+Not a rule file: its positions come from the saved artefact below. Over the scoring
+window it is judged on its walk-forward out-of-sample positions; from here on:
+    signals_from_artefact(ARTEFACT, candles_by_symbol, SYMBOL)
+"""
+from blofin_pipeline.ml.pipeline import signals_from_artefact
+
+ARTEFACT = {artefact!r}
+SYMBOL = {symbol!r}
+'''
+
+
+def score_best_ensemble(ctx: RunContext, store: Store, result: Any, candles: dict[str, pd.DataFrame]) -> str:
+    """The day's most accurate ensemble, scored as a strategy beside the others.
+
+    Its positions are the walk-forward out-of-sample ones (no bar judged by a model that
+    saw it), backtested with the run's fee and slippage; the DSR counts it as one more
+    trial. It joins the ranking as origin 'ml', category 'ml'.
+    """
+    from blofin_pipeline.backtest import run_backtest
+    from blofin_pipeline.research import stats
+    from blofin_pipeline.research.scoring import CURVE_POINTS, trials_for_day
+
+    cfg = ctx.config
+    best = max(result.ensembles, key=lambda e: (e["accuracy"] or 0.0, e["ensemble_name"]))
+    symbol = best["symbol"]
+    positions = result.oos_positions[best["ensemble_name"]]
+    window = candles[symbol].loc[positions.index]
+    bt = run_backtest(window, positions, cfg.fee, cfg.slippage, timeframe=cfg.timeframe)
+    name = "ml_" + "".join(ch if ch.isalnum() else "_" for ch in best["ensemble_name"].lower())
+    code = ML_STRATEGY_CODE.format(ensemble=best["ensemble_name"], method=best["method"], symbol=symbol,
+                                   run_date=ctx.run_date, artefact=best["artefact_path"])
+    record = registry.register(store, name=name, category="ml", params={"ensemble": best["ensemble_name"]},
+                               param_space={}, code=code, origin="ml", run_date=ctx.run_date, status="active",
+                               rationale=f"most accurate ensemble of {ctx.run_date} ({best['accuracy']:.3f})")
+    returns = bt.returns.to_numpy()
+    n_trials = trials_for_day(ctx, store, registry.portfolio_at_start(store, ctx.run_date)) + 1
+    metrics = dict(bt.metrics)
+    metrics["dsr"] = stats.deflated_sharpe_ratio(returns, n_trials, 1.0 / np.sqrt(max(len(returns), 1)))
+    metrics["dsr_n_trials"] = n_trials
+    step = max(1, len(bt.equity) // CURVE_POINTS)
+    store.upsert("strategy_backtest_results", [{
+        "run_date": ctx.run_date, "strategy": record.name, "version": record.version, "symbol": symbol,
+        "timeframe": cfg.timeframe, "phase": "score", "window_start": positions.index[0].isoformat(),
+        "window_end": ctx.data_end.isoformat(), "score": stats.composite_score(metrics), "sharpe": metrics["sharpe"],
+        "deflated_sharpe": metrics["dsr"], "sortino": metrics["sortino"], "total_return": metrics["total_return"],
+        "cagr": metrics["cagr"], "max_drawdown": metrics["max_drawdown"], "calmar": metrics["calmar"],
+        "win_rate": metrics["win_rate"], "profit_factor": metrics["profit_factor"],
+        "n_trades": int(metrics["n_trades"]), "exposure": metrics["exposure"], "turnover": metrics["turnover"],
+        "params": {"ensemble": best["ensemble_name"], "members": best["members"]}, "metrics": metrics,
+        "equity_curve": [[ts.isoformat(), round(float(v), 6)] for ts, v in bt.equity.iloc[::step].items()],
+    }], key=("run_date", "strategy", "version", "symbol"))
+    logger.info("ML ensemble %s scored as strategy %s on %s: sharpe %.2f, DSR %.2f", best["ensemble_name"],
+                record.ref, symbol, metrics["sharpe"], metrics["dsr"])
+    return record.ref
 
 
 def _require_scores(store: Store, run_date: str) -> None:
