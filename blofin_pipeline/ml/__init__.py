@@ -17,11 +17,10 @@ from blofin_pipeline.ml.pipeline import (
     signals_from_artefact,
     train_and_evaluate,
 )
-from blofin_pipeline.ml.ranking import MLRanking, rank_ml_results
 from blofin_pipeline.ml.validation import purged_walk_forward_splits
 
 __all__ = [
-    "ENSEMBLE_ROW_KEYS", "MODEL_ROW_KEYS", "MODEL_TYPES", "MLConfig", "MLRanking", "MLResult",
-    "build_features", "make_labels", "purged_walk_forward_splits", "rank_ml_results",
+    "ENSEMBLE_ROW_KEYS", "MODEL_ROW_KEYS", "MODEL_TYPES", "MLConfig", "MLResult",
+    "build_features", "make_labels", "purged_walk_forward_splits",
     "signals_from_artefact", "train_and_evaluate",
 ]
