@@ -164,9 +164,13 @@ def trigger_form(page, url: str, dag_id: str, params: dict[str, dict], shot: Pat
     if submit:
         for name, value in submit.items():
             dialog.locator(_field(name)).first.fill(str(value))
-        dialog.get_by_role("button", name="Trigger", exact=True).click()
-        dialog.wait_for(state="detached", timeout=TIMEOUT_MS)
-        result["submitted"] = submit
+        button = dialog.locator("[data-testid=trigger-dag-submit]")
+        page.wait_for_timeout(500)  # the form validates as it changes
+        result["submit_enabled"] = button.is_enabled()
+        if result["submit_enabled"]:
+            button.click()
+            dialog.wait_for(state="detached", timeout=TIMEOUT_MS)
+            result["submitted"] = submit
     return result
 
 

@@ -159,7 +159,10 @@ def test_trigger_form_flags_no_error_with_the_defaults(browser: dict) -> None:
 
 def test_trigger_form_submits_a_run_with_the_changed_params(local_airflow: AirflowServer, browser: dict,
                                                             ui_run: dict) -> None:
-    assert browser["trigger_form"]["submitted"] == FORM_SUBMIT
+    form = browser["trigger_form"]
+    assert form["submit_enabled"], (f"the Trigger button stays disabled with the defaults; required but empty: "
+                                    f"{form['required_but_empty']}")
+    assert form["submitted"] == FORM_SUBMIT
     runs = [r for r in local_airflow.dag_runs() if r["dag_run_id"] != ui_run["dag_run_id"]]
     assert len(runs) == 1, runs
     form_run = runs[0]
