@@ -34,6 +34,8 @@ default_args = {
     "retry_delay": timedelta(seconds=30),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=10),
+    # Accepted strategy code runs in the worker: no task may hang a run forever.
+    "execution_timeout": timedelta(hours=2),
 }
 
 params = {

@@ -61,8 +61,6 @@ UsageSink = Callable[[dict[str, Any]], None]
 LLMCaller = Callable[..., "LLMResult[Any]"]
 
 #: Today's spend for the budget. Kept beside the ledger that writes the rows it sums.
-SPENT_ON_RUN_DATE_SQL = "SELECT COALESCE(SUM(usd), 0) AS usd FROM llm_usage WHERE run_date = :run_date"
-
 DEFAULT_MAX_TOKENS: Mapping[str, int] = {"design": 12000, "tune": 8000, "review": 4000, "summary": 1000}
 #: Ceiling for the retry of a reply cut at max_tokens (its budget is doubled up to this).
 MAX_RETRY_TOKENS = 32000
@@ -401,7 +399,8 @@ class StoreUsageLedger:
         from blofin_pipeline.store import open_store
 
         with open_store(self.db_url) as store:
-            return float(store.scalar(SPENT_ON_RUN_DATE_SQL, {"run_date": self.run_date}) or 0.0)
+            rows = store.query_named("llm_spent_on_run_date", {"run_date": self.run_date})
+            return float(rows[0]["usd"] or 0.0)
 
 
 def _feedback_turns(reply: Mapping[str, Any], error: str) -> list[dict[str, Any]]:
