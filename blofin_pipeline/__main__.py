@@ -61,7 +61,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 def cmd_check_strategy(args: argparse.Namespace) -> int:
     from blofin_pipeline.strategies.checks import check_strategy_file
 
-    code, out = check_strategy_file(Path(args.file), as_json=args.json)
+    path = Path(args.file)
+    if not path.is_file():  # an operator error, not a verdict on a strategy
+        raise FileNotFoundError(f"no strategy file {str(path)!r}")
+    code, out = check_strategy_file(path, as_json=args.json)
     print(out)
     return code
 
