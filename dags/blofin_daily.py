@@ -50,8 +50,9 @@ params = {
     "score_window_days": Param(180, type="integer", minimum=14, maximum=3650,
                                description="Window scored out of sample (walk-forward) each run."),
     "sample_seed": Param(0, type="integer", description="Seed of the synthetic market."),
-    "sample_edge": Param("", type="string",
-                         description="Plant a known edge in the synthetic market, e.g. 'momentum:0.1'. Empty = none."),
+    # Nullable: the Trigger form treats an empty required string as missing.
+    "sample_edge": Param(None, type=["null", "string"],
+                         description="Plant a known edge in the synthetic market, e.g. 'momentum:0.3'. Empty = none."),
     "fee": Param(0.0006, type="number", minimum=0, maximum=0.01, description="Fee per unit of position change (taker 0.06%)."),
     "slippage": Param(0.0001, type="number", minimum=0, maximum=0.01, description="Slippage per unit of position change."),
     "n_designs": Param(3, type="integer", minimum=0, maximum=10, description="New strategies to design."),
