@@ -45,5 +45,5 @@ if ! wait_gone "$TIMEOUT"; then
     wait_gone 10 || { echo "airflow-down: processes left in session $SID: $(left | tr '\n' ' ')" >&2; exit 1; }
   fi
 fi
-rm -f "$PIDFILE"
+rm -f "$PIDFILE" "$AIRFLOW_HOME/airflow-up.url"
 echo "==> Airflow stopped"

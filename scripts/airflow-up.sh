@@ -65,7 +65,8 @@ running_pids() {  # processes of the session started by this script, if any
 }
 
 if [ -n "$(running_pids)" ]; then
-  echo "==> Airflow is already running (session $(cat "$PIDFILE")): $URL  (stop: scripts/airflow-down.sh)"
+  echo "==> Airflow is already running (session $(cat "$PIDFILE")): $(cat "$AIRFLOW_HOME/airflow-up.url" 2>/dev/null)" \
+       "(stop: scripts/airflow-down.sh)"
   exit 0
 fi
 
@@ -124,6 +125,7 @@ setsid bash -c '
 ' </dev/null >"$SERVICE_LOGS/supervisor.log" 2>&1 &
 
 for _ in $(seq 1 50); do [ -s "$PIDFILE" ] && break; sleep 0.1; done
+echo "$URL" > "$AIRFLOW_HOME/airflow-up.url"
 
 health() {
   python - "$URL" "$TRIGGERER" <<'EOF'
