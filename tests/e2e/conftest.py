@@ -214,7 +214,10 @@ def throwaway_dir(prefix: str) -> Iterator[Path]:
     try:
         yield base
     finally:
-        shutil.rmtree(base, ignore_errors=True)
+        if os.environ.get("BLOFIN_E2E_KEEP"):  # for a post-mortem of the logs
+            print(f"kept {base}")
+        else:
+            shutil.rmtree(base, ignore_errors=True)
 
 
 @contextmanager

@@ -28,6 +28,10 @@ PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 REDIS = ("127.0.0.1", 6379)
 REDIS_DB = 14
 WORKERS = ["worker1", "worker2"]
+# Longer scoring windows than E2E_CONF: each mapped chunk then runs for seconds, so the
+# two chunks overlap and each worker (one task slot each) must take one.
+CELERY_CONF = {**E2E_CONF, "symbols": ["BTC-USDT", "ETH-USDT", "SOL-USDT"], "history_days": 200,
+               "score_window_days": 180}
 
 
 def _postgres_admin():
@@ -69,7 +73,8 @@ def celery_airflow() -> Iterator[tuple[AirflowServer, str]]:
                 "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://postgres@127.0.0.1:5432/{meta_db}",
                 # A queue of our own: other runs on the same Redis never take our tasks.
                 "AIRFLOW__OPERATORS__DEFAULT_QUEUE": f"e2e_{suffix}",
-                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.e2e.worker_hostname.worker_hostname",
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.e2e.celery_settings.worker_hostname",
+                "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "tests.e2e.celery_settings.CELERY_CONFIG",
                 "AIRFLOW_CONN_BLOFIN_DB": json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "port": 5432,
                                                       "login": "postgres", "schema": data_db}),
                 "BLOFIN_WORKER_CONCURRENCY": "1",
@@ -114,7 +119,7 @@ def _wait_workers_ready(server: AirflowServer, timeout: float = START_TIMEOUT_S)
 def test_dag_runs_on_two_celery_workers_with_postgres(celery_airflow: tuple[AirflowServer, str]) -> None:
     srv, data_db = celery_airflow
     srv.unpause()
-    run = srv.trigger(E2E_CONF)
+    run = srv.trigger(CELERY_CONF)
     run_id = run["dag_run_id"]
     assert srv.wait_runs([run_id])[run_id] == "success", srv.describe_failures(run_id)
 
@@ -123,7 +128,8 @@ def test_dag_runs_on_two_celery_workers_with_postgres(celery_airflow: tuple[Airf
     assert {t["hostname"] for t in tis} <= set(WORKERS), [(t["task_id"], t["hostname"]) for t in tis]
     chunks = {t["map_index"]: t["hostname"] for t in tis if t["task_id"] == "score_strategies"}
     assert sorted(chunks) == [0, 1]
-    assert set(chunks.values()) == set(WORKERS), f"mapped scoring ran on {chunks}, not on both workers"
+    assert set(chunks.values()) == set(WORKERS), (f"mapped scoring ran on {chunks}, not on both workers: "
+                                                  f"{[(t['task_id'], t['map_index'], t['hostname'], t['start_date'], t['end_date']) for t in tis]}")
 
     # The data went to the PostgreSQL data database, not to a SQLite file.
     import psycopg
@@ -136,7 +142,7 @@ def test_dag_runs_on_two_celery_workers_with_postgres(celery_airflow: tuple[Airf
                              (run_date,)).fetchone()[0]
     assert steps and set(steps.values()) == {"success"}, steps
     assert {"ingest_candles", "generate_report"} <= set(steps)
-    assert candles >= len(E2E_CONF["symbols"]) * (E2E_CONF["history_days"] - 1) * 24
+    assert candles >= len(CELERY_CONF["symbols"]) * (CELERY_CONF["history_days"] - 1) * 24
     assert pd.Timestamp(last_ms, unit="ms", tz="UTC") < pd.Timestamp(run["run_after"])
     assert scored > 0
     sqlite_default = srv.workspace / "data" / "blofin_monitor.db"

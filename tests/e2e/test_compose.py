@@ -48,6 +48,7 @@ def test_airflow_services_share_config_mounts_and_secrets_from_env(compose: dict
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://"), name
         assert "@postgres:5432/airflow" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], name
         assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:6379/"), name
+        assert env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] == "blofin_celery_config.CELERY_CONFIG", name
         assert '"conn_type": "postgres"' in env["AIRFLOW_CONN_BLOFIN_DB"] and '"schema": "blofin"' in env["AIRFLOW_CONN_BLOFIN_DB"]
         targets = {v.split(":")[1] for v in svc["volumes"]}
         assert {"/opt/blofin/dags", "/opt/blofin/plugins", "/opt/blofin/include", "/opt/blofin/workspace"} <= targets
@@ -77,10 +78,21 @@ def test_dockerfile_installs_the_pinned_requirements_and_the_library() -> None:
     assert "-r /tmp/requirements.txt" in dockerfile
     assert "COPY --chown=50000:0 blofin_pipeline" in dockerfile
     assert "PYTHONPATH=/opt/blofin/plugins:/opt/blofin" in dockerfile
+    assert "docker/blofin_celery_config.py /opt/blofin/blofin_celery_config.py" in dockerfile
     example = (ROOT / "docker" / ".env.example").read_text()
     used = set(re.findall(r"(?<!\$)\$\{([A-Z_]+)[:}?-]", COMPOSE.read_text()))  # not $${...}: container-side
     documented = set(re.findall(r"^#?\s*([A-Z_]+)=", example, flags=re.M))
     assert used <= documented, f"variables missing from docker/.env.example: {used - documented}"
+
+
+def test_celery_config_module_disables_prefetch() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("blofin_celery_config", ROOT / "docker" / "blofin_celery_config.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.CELERY_CONFIG["worker_disable_prefetch"] is True
+    assert module.CELERY_CONFIG["task_acks_late"] is True  # Airflow's defaults are kept
 
 
 def _docker_compose() -> bool:
