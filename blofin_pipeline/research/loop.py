@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 REJECTED_FEEDBACK_DAYS = 30
 SIGNIFICANT_DSR = 0.95
+DAY_METRICS = ("sharpe", "deflated_sharpe", "total_return", "max_drawdown", "win_rate", "n_trades", "turnover")
 ML_TREES = 100  # trees and boosting rounds per model in the daily run (bench/ml.py measures more)
 
 
@@ -31,24 +32,24 @@ def _mode(llm: Any) -> str:
 
 
 def portfolio(store: Store, run_date: str, *, with_code: bool = False) -> list[dict[str, Any]]:
-    """Active strategies with the run date's per-symbol scores and metrics."""
-    rows = store.query_named("research_portfolio", {"run_date": run_date})
-    by_ref: dict[str, dict[str, Any]] = {}
+    """The strategies active as the run date started, with that date's per-symbol scores."""
+    rows = store.query_named("research_day_scores", {"run_date": run_date})
+    scored: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        ref = f"{r['name']}@{r['version']}"
-        entry = by_ref.setdefault(ref, {
-            "name": r["name"], "version": r["version"], "ref": ref, "category": r["category"], "origin": r["origin"],
-            "params": json.loads(r["params"]), "param_space": json.loads(r["param_space"]),
-            "scores": {}, "metrics": {}, **({"code": r["code"]} if with_code else {}),
+        scored.setdefault(f"{r['strategy']}@{r['version']}", []).append(r)
+    out = []
+    for record in registry.portfolio_at_start(store, run_date):
+        mine = scored.get(record.ref, [])
+        scores = [r["score"] for r in mine if r["score"] is not None]
+        out.append({
+            "name": record.name, "version": record.version, "ref": record.ref, "category": record.category,
+            "origin": record.origin, "params": record.params, "param_space": record.param_space,
+            "scores": {r["symbol"]: r["score"] for r in mine},
+            "metrics": {r["symbol"]: {k: r[k] for k in DAY_METRICS} for r in mine},
+            "score": float(np.mean(scores)) if scores else None,
+            **({"code": record.code} if with_code else {}),
         })
-        if r["symbol"] is not None:
-            entry["scores"][r["symbol"]] = r["score"]
-            entry["metrics"][r["symbol"]] = {k: r[k] for k in ("sharpe", "deflated_sharpe", "total_return",
-                                                               "max_drawdown", "win_rate", "n_trades", "turnover")}
-    for entry in by_ref.values():
-        scores = [v for v in entry["scores"].values() if v is not None]
-        entry["score"] = float(np.mean(scores)) if scores else None
-    return list(by_ref.values())
+    return out
 
 
 def design_strategies(ctx: RunContext, store: Store, *, llm: Any = None) -> dict[str, Any]:
