@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from blofin_pipeline.exceptions import ConfigError
-from blofin_pipeline.market.timeframes import timeframe_minutes
+from blofin_pipeline.timeframes import timeframe_minutes
 
 DATA_SOURCES = ("sample", "blofin")
 LLM_MODES = ("auto", "offline", "online")

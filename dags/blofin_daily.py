@@ -67,10 +67,8 @@ params = {
 }
 
 
-def _run(step: str, **kwargs):
-    from blofin_airflow import run_task
-
-    return run_task(step, **kwargs)
+# Each task body imports its step lazily (nothing heavy at parse time) and hands it to the
+# adapter, which builds the run's context: task -> step function -> domain code.
 
 
 with DAG(
@@ -88,25 +86,40 @@ with DAG(
 
     @task(task_id="ingest_candles")
     def ingest_candles():
-        return _run("ingest_candles")
+        from blofin_airflow import run
+        from blofin_pipeline.steps import ingest_candles as step
+
+        return run(step)
 
     @task(task_id="score_strategies")
     def score_strategies(chunk: int):
-        return _run("score_strategies", chunk=chunk, n_chunks=SCORE_CHUNKS)
+        from blofin_airflow import run
+        from blofin_pipeline.steps import score_strategies as step
+
+        return run(step, chunk=chunk, n_chunks=SCORE_CHUNKS)
 
     with TaskGroup("research", tooltip="design, tune and ML in parallel") as research:
 
         @task(task_id="design_strategies", pool="anthropic_api")
         def design_strategies():
-            return _run("design_strategies")
+            from blofin_airflow import run
+            from blofin_pipeline.steps import design_strategies as step
+
+            return run(step, llm=True)
 
         @task(task_id="tune_strategies", pool="anthropic_api")
         def tune_strategies():
-            return _run("tune_strategies")
+            from blofin_airflow import run
+            from blofin_pipeline.steps import tune_strategies as step
+
+            return run(step, llm=True)
 
         @task(task_id="train_ml_models")
         def train_ml_models():
-            return _run("train_ml_models")
+            from blofin_airflow import run
+            from blofin_pipeline.steps import train_ml_models as step
+
+            return run(step)
 
         design_strategies()
         tune_strategies()
@@ -114,19 +127,31 @@ with DAG(
 
     @task(task_id="backtest_candidates", trigger_rule=TriggerRule.ALL_DONE)
     def backtest_candidates():
-        return _run("backtest_candidates")
+        from blofin_airflow import run
+        from blofin_pipeline.steps import backtest_candidates as step
+
+        return run(step)
 
     @task(task_id="rank_and_update", trigger_rule=TriggerRule.ALL_DONE)
     def rank_and_update():
-        return _run("rank_and_update")
+        from blofin_airflow import run
+        from blofin_pipeline.steps import rank_and_update as step
+
+        return run(step)
 
     @task(task_id="generate_report", trigger_rule=TriggerRule.ALL_DONE)
     def generate_report():
-        return _run("generate_report")
+        from blofin_airflow import run
+        from blofin_pipeline.steps import generate_report as step
+
+        return run(step)
 
     @task(task_id="ai_review", pool="anthropic_api", trigger_rule=TriggerRule.ALL_DONE)
     def ai_review():
-        return _run("ai_review")
+        from blofin_airflow import run
+        from blofin_pipeline.steps import ai_review as step
+
+        return run(step, llm=True)
 
     scored = score_strategies.expand(chunk=list(range(SCORE_CHUNKS)))
     ingest_candles() >> scored >> research >> backtest_candidates() >> rank_and_update() >> generate_report() >> ai_review()

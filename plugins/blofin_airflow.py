@@ -1,7 +1,7 @@
 """Airflow adapter for the `blofin_daily` DAG: turns a task's context into a RunContext.
 
 It is the only place that reads Airflow things (params, logical date, data interval,
-connections) and hands plain values to `blofin_pipeline.steps`. Nothing runs at import
+connections) and hands plain values to the step functions of `blofin_pipeline.steps`. Nothing runs at import
 time: the DAG file imports this module while being parsed.
 
 Connections:
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -105,21 +106,20 @@ def llm_available() -> bool:
     return _connection(LLM_CONN_ID) is not None
 
 
-def run_task(step: str, **kwargs: Any) -> dict[str, Any]:
-    """Run the step named like the task, with this task's context."""
+def run(step_fn: Callable[..., dict[str, Any]], *, llm: bool = False, **kwargs: Any) -> dict[str, Any]:
+    """Call a step of `blofin_pipeline.steps` with this task's RunContext.
+
+    ``llm=True`` hands the step the LLM caller (or None in offline mode); the ingest step
+    gets the exchange client factory when the run reads from BloFin.
+    """
     from airflow.sdk import get_current_context
 
-    from blofin_pipeline import steps
-
-    context = get_current_context()
-    ctx = run_context(context)
-    if step == "ingest_candles":
-        return steps.ingest_candles(ctx, blofin_client_factory() if ctx.config.data_source == "blofin" else None)
-    if step in ("design_strategies", "tune_strategies", "ai_review"):
-        return getattr(steps, step)(ctx, llm=_llm_for(ctx, step))
-    if step == "score_strategies":
-        return steps.score_strategies(ctx, chunk=kwargs["chunk"], n_chunks=kwargs["n_chunks"])
-    return getattr(steps, step)(ctx)
+    ctx = run_context(get_current_context())
+    if llm:
+        kwargs["llm"] = _llm_for(ctx, step_fn.__name__)
+    if step_fn.__name__ == "ingest_candles" and ctx.config.data_source == "blofin":
+        kwargs["client_factory"] = blofin_client_factory()
+    return step_fn(ctx, **kwargs)
 
 
 def _llm_for(ctx: RunContext, step: str):

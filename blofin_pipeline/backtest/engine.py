@@ -41,8 +41,8 @@ import pandas as pd
 
 from blofin_pipeline.backtest import metrics as m
 from blofin_pipeline.exceptions import BacktestError, ConfigError
-from blofin_pipeline.market.timeframes import TIMEFRAME_MINUTES
-from blofin_pipeline.market.timeframes import periods_per_year as tf_periods_per_year
+from blofin_pipeline.timeframes import TIMEFRAME_MINUTES
+from blofin_pipeline.timeframes import periods_per_year as tf_periods_per_year
 
 log = logging.getLogger(__name__)
 

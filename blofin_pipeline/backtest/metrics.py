@@ -2,7 +2,7 @@
 
 Every function takes simple (non-cumulative) per-bar returns as a 1-D array-like and, where
 annualisation applies, the number of bars in a 365-day year (crypto trades every day; see
-:func:`blofin_pipeline.market.timeframes.periods_per_year`). Degenerate input (too few
+:func:`blofin_pipeline.timeframes.periods_per_year`). Degenerate input (too few
 returns, zero dispersion, no losing trade, ...) gives NaN; a bad argument raises ValueError.
 Ratios follow empyrical's definitions, so they can be pinned against empyrical-reloaded:
 the sample standard deviation uses ``ddof=1``, the drawdown is measured from the running
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from blofin_pipeline.market.timeframes import DAYS_PER_YEAR
+from blofin_pipeline.timeframes import DAYS_PER_YEAR
 
 MINUTES_PER_DAY = 1440
 # Bars per 365-day year for common bar sizes (the canonical source is market.timeframes).

@@ -8,7 +8,7 @@ import pandas as pd
 
 from blofin_pipeline.exceptions import DataValidationError
 from blofin_pipeline.market.candles import store_candles, stored_ts
-from blofin_pipeline.market.timeframes import timeframe_ms
+from blofin_pipeline.timeframes import timeframe_ms
 from blofin_pipeline.market.validation import ValidationReport
 from blofin_pipeline.store import Store
 

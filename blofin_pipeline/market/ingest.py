@@ -10,7 +10,7 @@ import pandas as pd
 from blofin_pipeline.config import RunContext
 from blofin_pipeline.market import sample
 from blofin_pipeline.market.candles import last_candle_ts, store_candles, to_ms
-from blofin_pipeline.market.timeframes import timeframe_ms
+from blofin_pipeline.timeframes import timeframe_ms
 from blofin_pipeline.market.validation import frame_to_ms_index
 from blofin_pipeline.store import Store
 
@@ -68,7 +68,7 @@ def make_source(ctx: RunContext, client_factory: Callable[[], object] | None = N
     return BlofinSource(client_factory)
 
 
-def ingest_candles(ctx: RunContext, store: Store, source: CandleSource) -> dict:
+def ingest(ctx: RunContext, store: Store, source: CandleSource) -> dict:
     """Fetch, validate and upsert candles for every configured symbol. Returns a summary."""
     cfg = ctx.config
     step = pd.Timedelta(milliseconds=timeframe_ms(cfg.timeframe))

@@ -33,7 +33,7 @@ import pandas as pd
 from scipy.signal import lfilter
 
 from blofin_pipeline.exceptions import ConfigError
-from blofin_pipeline.market.timeframes import timeframe_minutes, timeframe_ms
+from blofin_pipeline.timeframes import timeframe_minutes, timeframe_ms
 
 SOURCE_NAME = "sample"
 SYNTHETIC_LABEL = "SYNTHETIC sample market (deterministic, not exchange data)"

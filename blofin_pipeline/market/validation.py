@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from blofin_pipeline.exceptions import DataValidationError
-from blofin_pipeline.market.timeframes import timeframe_ms
+from blofin_pipeline.timeframes import timeframe_ms
 
 logger = logging.getLogger(__name__)
 

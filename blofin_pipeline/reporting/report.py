@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blofin_pipeline.exceptions import PipelineError, StoreError
-from blofin_pipeline.research.ranking import finite_or_none, mean_of_finite, strategy_item
+from blofin_pipeline.ranking.ranker import finite_or_none, mean_of_finite, strategy_item
 from blofin_pipeline.store import to_json, utc_now
 
 if TYPE_CHECKING:

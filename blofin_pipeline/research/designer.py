@@ -364,7 +364,7 @@ def design_online(context: DesignContext, n: int, llm: LLMCall) -> list[Candidat
     return out
 
 
-def design_strategies(context: DesignContext, n: int = 3, *, llm: LLMCall | None = None,
+def design(context: DesignContext, n: int = 3, *, llm: LLMCall | None = None,
                       seed: int = 0) -> list[Candidate]:
     """New candidates for the run: offline from building blocks, or through the LLM."""
     if llm is None:

@@ -286,7 +286,7 @@ def walk_forward_objective(
     The parameters are fixed (empty search space), so each fold's training window serves
     only to warm the indicators; the first WF_WARMUP share of the data is that warm-up.
     """
-    from blofin_pipeline.research.walkforward import walk_forward
+    from blofin_pipeline.backtest.walkforward import walk_forward
 
     values = []
     for candles in candles_by_symbol.values():
@@ -551,7 +551,7 @@ def tune_online(
     return out
 
 
-def tune_strategies(
+def tune(
     targets: Sequence[Mapping[str, Any]],
     candles_by_symbol: Mapping[str, pd.DataFrame],
     *,

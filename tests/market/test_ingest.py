@@ -63,7 +63,7 @@ def test_blofin_ingest_through_the_real_client_drops_the_forming_candle(db_url, 
                                          pd.Timestamp("2026-03-10 01:00", tz="UTC")) for s in SYMBOLS}
     with FakeBlofinServer(candles_by_inst=data, unclosed_last=True) as srv:
         ctx = ctx_for(db_url, tmp_path, day, data_source="blofin")
-        summary = steps.ingest_candles(ctx, _client_factory(srv))
+        summary = steps.ingest_candles(ctx, client_factory=_client_factory(srv))
     assert summary["synthetic"] is False and summary["source"] == "blofin"
     # 30 days of closed bars ending at the data end; the server's later bar is not taken.
     assert summary["symbols"]["ETH-USDT"]["rows"] == 30 * 24
@@ -80,7 +80,7 @@ def test_exchange_gap_is_recorded_not_filled(sqlite_url, tmp_path):
     data = {("BTC-USDT", "1H"): holed, ("ETH-USDT", "1H"): full}
     with FakeBlofinServer(candles_by_inst=data) as srv:
         summary = steps.ingest_candles(ctx_for(sqlite_url, tmp_path, "2026-03-10", data_source="blofin"),
-                                       _client_factory(srv))
+                                       client_factory=_client_factory(srv))
     assert summary["symbols"]["BTC-USDT"]["missing_bars"] == 5
     with open_store(sqlite_url) as store:
         gaps = store.query("SELECT symbol, missing_bars FROM candle_gaps")
@@ -95,7 +95,8 @@ def test_exchange_error_fails_the_step_and_is_logged(sqlite_url, tmp_path):
     with FakeBlofinServer(candles_by_inst=data) as srv:
         srv.add_fault(Fault.code("152014", "Instrument does not exist"), times=None)
         with pytest.raises(ExchangeError, match="152014"):
-            steps.ingest_candles(ctx_for(sqlite_url, tmp_path, "2026-03-10", data_source="blofin"), _client_factory(srv))
+            steps.ingest_candles(ctx_for(sqlite_url, tmp_path, "2026-03-10", data_source="blofin"),
+                                client_factory=_client_factory(srv))
     with open_store(sqlite_url) as store:
         row = store.query("SELECT status, error FROM pipeline_runs")[0]
         assert store.scalar("SELECT COUNT(*) AS n FROM candles") == 0
@@ -110,6 +111,6 @@ def test_invalid_exchange_candles_store_nothing(sqlite_url, tmp_path):
         run = RunContext.create(logical_date="2026-03-10", data_end="2026-03-10", config=ctx, db_url=sqlite_url,
                                 workspace=tmp_path)
         with pytest.raises(DataValidationError, match="BTC-USDT 1H: OHLC"):
-            steps.ingest_candles(run, _client_factory(srv))
+            steps.ingest_candles(run, client_factory=_client_factory(srv))
     with open_store(sqlite_url) as store:
         assert store.scalar("SELECT COUNT(*) AS n FROM candles") == 0

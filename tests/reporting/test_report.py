@@ -12,7 +12,7 @@ from blofin_pipeline.config import PipelineConfig
 from blofin_pipeline.exceptions import PipelineError
 from blofin_pipeline.reporting import build_report, merge_ai_review, write_report
 from blofin_pipeline.reporting.html import SECTIONS, render_report
-from blofin_pipeline.research.ranking import keep_top_models, keep_top_strategies
+from blofin_pipeline.ranking.ranker import keep_top_models, keep_top_strategies
 from blofin_pipeline.store import Store, utc_now
 from tests.reporting.seed import add_ensemble, add_model, add_result, add_scored
 

@@ -22,7 +22,7 @@ from blofin_pipeline.research.designer import (
     Candidate,
     DesignContext,
     design_prompt_context,
-    design_strategies,
+    design,
     tried_sets,
 )
 from blofin_pipeline.research.regime import detect_regimes
@@ -70,7 +70,7 @@ def test_every_block_combination_passes_the_static_and_lookahead_checks(candles)
 
 
 def test_offline_design_fills_the_gap_categories_with_distinct_checked_candidates(context):
-    cands = design_strategies(context, 3, seed=7)
+    cands = design(context, 3, seed=7)
     assert len(cands) == 3
     assert len({c.name for c in cands}) == 3 and len({c.code_hash for c in cands}) == 3
     gaps = context.resolved_gaps()
@@ -87,20 +87,20 @@ def test_offline_design_fills_the_gap_categories_with_distinct_checked_candidate
 
 
 def test_same_seed_same_candidates_other_day_or_seed_differs(context):
-    first = design_strategies(context, 3, seed=1)
-    again = design_strategies(context, 3, seed=1)
+    first = design(context, 3, seed=1)
+    again = design(context, 3, seed=1)
     assert [c.to_dict() for c in first] == [c.to_dict() for c in again]
-    next_day = design_strategies(
+    next_day = design(
         replace(context, run_date="2024-02-01"), 3, seed=1)
     assert {c.name for c in next_day}.isdisjoint({c.name for c in first})
-    other_seed = design_strategies(context, 3, seed=2)
+    other_seed = design(context, 3, seed=2)
     assert [c.name for c in other_seed] != [c.name for c in first]
 
 
 def test_tried_names_and_hashes_are_never_proposed_again(context):
-    first = design_strategies(context, 3, seed=1)
+    first = design(context, 3, seed=1)
     names, hashes = tried_sets([{"name": c.name, "code": c.code} for c in first])
-    retry = design_strategies(
+    retry = design(
         replace(context, tried_names=names, tried_hashes=hashes), 3, seed=1)
     assert len(retry) == 3
     assert {c.name for c in retry}.isdisjoint(names)
@@ -108,7 +108,7 @@ def test_tried_names_and_hashes_are_never_proposed_again(context):
 
 
 def test_bottom_performer_blocks_are_avoided_and_screening_drops_idle_rules(context):
-    cands = design_strategies(context, 6, seed=11)
+    cands = design(context, 6, seed=11)
     momentum = [c for c in cands if c.category == "momentum"]
     assert momentum and all(c.meta["signal"] != "roc" for c in momentum)
     for cand in cands:
@@ -117,7 +117,7 @@ def test_bottom_performer_blocks_are_avoided_and_screening_drops_idle_rules(cont
 
 
 def test_rewrite_class_attrs_keeps_the_rest_of_the_file(context):
-    cand = design_strategies(context, 1, seed=3)[0]
+    cand = design(context, 1, seed=3)[0]
     new_params = {k: v for k, v in cand.params.items()}
     first_key = next(iter(new_params))
     low, high = load_strategy_source(cand.code).param_space[first_key]
@@ -162,7 +162,7 @@ def test_online_design_maps_the_reply_and_drops_tried_duplicates(context):
 
     ctx = replace(context, tried_hashes=tried_sets([{"code": old_code}])[1],
                   rejected=({"name": "bad_one", "reasons": ["lookahead: peeks"]},))
-    cands = design_strategies(ctx, 3, llm=fake_llm, seed=0)
+    cands = design(ctx, 3, llm=fake_llm, seed=0)
     assert [c.name for c in cands] == ["llm_trend"]
     assert isinstance(cands[0], Candidate) and cands[0].params == {"span": 20}
     assert cands[0].origin == "designer" and cands[0].meta["mode"] == "llm"
@@ -175,11 +175,11 @@ def test_online_design_maps_the_reply_and_drops_tried_duplicates(context):
 
 def test_online_design_accepts_payload_dicts_and_rejects_garbage(context):
     payload = {"strategies": [{"name": "llm_trend", "category": "trend", "rationale": "r", "code": VALID_CODE}]}
-    assert [c.name for c in design_strategies(context, 1, llm=lambda *a: payload)] == ["llm_trend"]
+    assert [c.name for c in design(context, 1, llm=lambda *a: payload)] == ["llm_trend"]
     with pytest.raises(LLMResponseError):
-        design_strategies(context, 1, llm=lambda *a: {"strategies": []})
+        design(context, 1, llm=lambda *a: {"strategies": []})
     with pytest.raises(LLMResponseError):
-        design_strategies(context, 1, llm=lambda *a: "not a reply")
+        design(context, 1, llm=lambda *a: "not a reply")
 
 
 def test_prompt_context_shows_gaps_regimes_and_performers(context):
@@ -198,7 +198,7 @@ def test_validation_hints_reach_an_llm_callable_that_accepts_them(context):
         seen["categories"] = categories
         return {"strategies": [{"name": "llm_trend", "category": "trend", "rationale": "r", "code": VALID_CODE}]}
 
-    design_strategies(context, 1, llm=hook_like)
+    design(context, 1, llm=hook_like)
     assert seen["categories"] == list(context.categories)
 
 

@@ -123,9 +123,9 @@ def test_design_tune_and_review_through_the_real_hook_and_the_fake_messages_api(
 
     pytest.importorskip("airflow")
     from blofin_pipeline.market.sample import generate_candles
-    from blofin_pipeline.research.designer import DesignContext, design_strategies
+    from blofin_pipeline.research.designer import DesignContext, design
     from blofin_pipeline.research.regime import detect_regimes
-    from blofin_pipeline.research.tuner import tune_strategies
+    from blofin_pipeline.research.tuner import tune
     from blofin_pipeline.strategies import builtin_strategy_sources
     from tests.fakes.anthropic_server import FakeAnthropicServer
 
@@ -147,8 +147,8 @@ def test_design_tune_and_review_through_the_real_hook_and_the_fake_messages_api(
                           for n in names)
         ctx = DesignContext(run_date="2024-06-01", symbols=("BTC-USDT",), regimes=detect_regimes(candles),
                             strategies=portfolio)
-        designed = design_strategies(ctx, 2, llm=llm)
-        tuned = tune_strategies([{"name": n, "code": sources[n], "version": 1} for n in names], candles,
+        designed = design(ctx, 2, llm=llm)
+        tuned = tune([{"name": n, "code": sources[n], "version": 1} for n in names], candles,
                                 llm=llm, timeframe="1H")
         review = llm_review(_day(), llm)
 

@@ -14,7 +14,7 @@ from blofin_pipeline.research.tuner import (
     diagnose,
     pick_underperformers,
     split_candles,
-    tune_strategies,
+    tune,
     tune_strategy,
     tuned_name,
 )
@@ -153,7 +153,7 @@ def test_tune_strategies_skips_a_broken_target_and_tunes_the_rest(edge_market):
     small = {"BTC-USDT": edge_market["BTC-USDT"].iloc[:900]}
     targets = [{"name": "broken", "code": "this is not python", "version": 1},
                {"name": "lag_momentum", "code": LAG_MOMENTUM, "version": 2}]
-    results = tune_strategies(targets, small, n_trials=3, seed=0, timeframe="1H", fee=0.0002)
+    results = tune(targets, small, n_trials=3, seed=0, timeframe="1H", fee=0.0002)
     assert [r.strategy for r in results] == ["lag_momentum"]
 
 
@@ -176,7 +176,7 @@ def test_online_tuning_maps_proposals_to_candidates_with_parent_links(edge_marke
 
     targets = [{"name": "lag_momentum", "code": LAG_MOMENTUM, "version": 7,
                 "metrics": {"sharpe": -0.5}}]
-    results = tune_strategies(targets, small, llm=fake_llm, timeframe="1H", fee=0.0002)
+    results = tune(targets, small, llm=fake_llm, timeframe="1H", fee=0.0002)
     assert seen["step"] == "tune" and seen["reply_type"] is TuneReply
     assert "lag_momentum" in seen["user"] and "param_space" in seen["user"]
     assert len(results) == 2
@@ -203,7 +203,7 @@ def test_online_tuning_passes_param_bounds_and_rejects_an_out_of_bounds_payload(
                 "params": {"lookback": 120, "threshold": 0.0},
                 "param_space": {"lookback": (1, 150), "threshold": (0.0, 0.01)}, "diagnosis": ["x"]}]
     with pytest.raises(LLMResponseError, match="lookback"):
-        tune_strategies(targets, {}, llm=hook_like)
+        tune(targets, {}, llm=hook_like)
     assert seen["param_bounds"] == {"lag_momentum": {"lookback": (1, 150), "threshold": (0.0, 0.01)}}
 
 
@@ -222,8 +222,8 @@ def test_tune_strategies_seeds_by_run_date(edge_market):
     small = {"BTC-USDT": edge_market["BTC-USDT"].iloc[:1500]}
     target = [{"name": "lag_momentum", "code": LAG_MOMENTUM, "version": 1}]
     kwargs = {"n_trials": 4, "seed": 0, "timeframe": "1H", "fee": 0.0002}
-    day1 = tune_strategies(target, small, run_date="2024-06-01", **kwargs)[0]
-    day1_again = tune_strategies(target, small, run_date="2024-06-01", **kwargs)[0]
-    day2 = tune_strategies(target, small, run_date="2024-06-02", **kwargs)[0]
+    day1 = tune(target, small, run_date="2024-06-01", **kwargs)[0]
+    day1_again = tune(target, small, run_date="2024-06-01", **kwargs)[0]
+    day2 = tune(target, small, run_date="2024-06-02", **kwargs)[0]
     assert day1.tuning["seed"] == day1_again.tuning["seed"] and day1.params == day1_again.params
     assert day1.tuning["seed"] != day2.tuning["seed"]

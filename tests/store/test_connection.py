@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from blofin_pipeline.exceptions import ConfigError, StoreError
-from blofin_pipeline.store import SQL_DIR, Store, open_store
+from blofin_pipeline.store.connection import SQL_DIR, Store, open_store
 
 SPEC_TABLES = ("strategy_backtest_results", "ml_model_results", "ml_ensembles", "daily_reports", "ranking_history")
 OWN_TABLES = ("strategies", "candles", "knowledge_base", "llm_usage", "pipeline_runs", "candle_gaps", "research_trials")
@@ -35,7 +35,7 @@ def test_existing_database_upgrades_in_place(db_url, tmp_path, monkeypatch):
         (extra / "migrations" / path.name).write_text(path.read_text())
     (extra / "migrations" / "999_test_upgrade.sql").write_text(
         "-- a later version adds a column\nALTER TABLE knowledge_base ADD COLUMN tag TEXT;\n")
-    monkeypatch.setattr("blofin_pipeline.store.SQL_DIR", extra)
+    monkeypatch.setattr("blofin_pipeline.store.connection.SQL_DIR", extra)
     with open_store(db_url) as store:
         assert store.schema_version() == 999
         rows = store.query("SELECT subject, tag FROM knowledge_base")

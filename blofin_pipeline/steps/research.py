@@ -1,8 +1,7 @@
-"""The research steps that sit on the data database: design, tune, ML, rank, report, review.
+"""The research steps: `design_strategies`, `tune_strategies`, `train_ml_models`.
 
-Each function takes the run's context and an open Store, calls the pure domain code
-(designer, tuner, ml, ranking, reporting, review) and persists what it produced, keyed
-by the run date. `llm` is the hook's caller, or None for the offline mode.
+Each takes the run's context and an open Store, calls the domain code (designer,
+tuner, ml) and persists what it produced, keyed by the run date. `llm` is the hook's caller, or None for the offline mode.
 """
 from __future__ import annotations
 
@@ -15,8 +14,9 @@ import pandas as pd
 
 from blofin_pipeline.config import RunContext
 from blofin_pipeline.exceptions import LLMBudgetExceeded, PipelineError
-from blofin_pipeline.research import registry
-from blofin_pipeline.research.scoring import load_window
+from blofin_pipeline.strategies import registry
+from blofin_pipeline.market.window import load_window
+from blofin_pipeline.steps.runner import step
 from blofin_pipeline.store import Store
 
 logger = logging.getLogger(__name__)
@@ -52,11 +52,12 @@ def portfolio(store: Store, run_date: str, *, with_code: bool = False) -> list[d
     return out
 
 
+@step
 def design_strategies(ctx: RunContext, store: Store, *, llm: Any = None) -> dict[str, Any]:
     """Design `n_designs` new candidates from the portfolio's gaps, the regime and the
     performers; register them for `backtest_candidates`."""
     from blofin_pipeline.research.designer import DesignContext
-    from blofin_pipeline.research.designer import design_strategies as design
+    from blofin_pipeline.research.designer import design
     from blofin_pipeline.research.regime import detect_regimes
 
     n = ctx.config.n_designs
@@ -107,10 +108,11 @@ def _param_space_of(code: str) -> dict[str, Any]:
     return space if isinstance(space, dict) else {}
 
 
+@step
 def tune_strategies(ctx: RunContext, store: Store, *, llm: Any = None) -> dict[str, Any]:
     """Tune the `n_tunes` worst-scoring active strategies; register tuned versions."""
     from blofin_pipeline.research.tuner import pick_underperformers
-    from blofin_pipeline.research.tuner import tune_strategies as tune
+    from blofin_pipeline.research.tuner import tune
 
     cfg = ctx.config
     if cfg.n_tunes == 0:
@@ -165,6 +167,7 @@ def _fmt(value: Any) -> str:
         return "n/a"
 
 
+@step
 def train_ml_models(ctx: RunContext, store: Store) -> dict[str, Any]:
     """Train and evaluate the ML models and ensembles; upsert their rows."""
     from blofin_pipeline.ml.config import MLConfig
@@ -209,8 +212,9 @@ def score_best_ensemble(ctx: RunContext, store: Store, result: Any, candles: dic
     trial. It joins the ranking as origin 'ml', category 'ml'.
     """
     from blofin_pipeline.backtest import run_backtest
-    from blofin_pipeline.research import stats
-    from blofin_pipeline.research.scoring import CURVE_POINTS, trials_for_day
+    from blofin_pipeline.backtest import stats
+    from blofin_pipeline.backtest.scoring import CURVE_POINTS
+    from blofin_pipeline.steps.scoring import trials_for_day
 
     cfg = ctx.config
     best = max(result.ensembles, key=lambda e: (e["accuracy"] or 0.0, e["ensemble_name"]))
@@ -244,67 +248,3 @@ def score_best_ensemble(ctx: RunContext, store: Store, result: Any, candles: dic
     logger.info("ML ensemble %s scored as strategy %s on %s: sharpe %.2f, DSR %.2f", best["ensemble_name"],
                 record.ref, symbol, metrics["sharpe"], metrics["dsr"])
     return record.ref
-
-
-def _require_scores(store: Store, run_date: str) -> None:
-    """Ranking on stale scores would be a lie: the day's scoring must have succeeded."""
-    rows = store.query("SELECT step, status FROM pipeline_runs WHERE run_date = :d AND step LIKE 'score_strategies%'",
-                       {"d": run_date})
-    bad = [r["step"] for r in rows if r["status"] != "success"]
-    if not rows or bad:
-        raise PipelineError(f"score_strategies did not succeed for {run_date} ({', '.join(bad) or 'not run'}): "
-                            "refusing to rank or report on stale scores")
-
-
-def rank_and_update(ctx: RunContext, store: Store) -> dict[str, Any]:
-    from blofin_pipeline.research.ranking import rank_and_update as rank
-
-    _require_scores(store, ctx.run_date)
-    return rank(store, ctx.run_date, ctx.config)
-
-
-def generate_report(ctx: RunContext, store: Store) -> dict[str, Any]:
-    from blofin_pipeline.reporting.report import build_report, write_report
-
-    _require_scores(store, ctx.run_date)
-    report = build_report(store, ctx.run_date, synthetic=ctx.synthetic, config_dict=ctx.config.to_dict())
-    json_path, html_path = write_report(store, ctx.run_date, report, ctx.reports_dir)
-    logger.info("report written: %s and %s", json_path, html_path)
-    return {"json": str(json_path), "html": str(html_path), "synthetic": ctx.synthetic}
-
-
-def review_facts(ctx: RunContext, store: Store) -> dict[str, Any]:
-    """The day as the review sees it: per-symbol results, activity, regimes."""
-    from blofin_pipeline.research.regime import detect_regimes
-
-    rows = store.query_named("research_review_rows", {"run_date": ctx.run_date})
-    strategies = [dict(r, name=f"{r['name']}@{r['version']}",
-                       significant=bool(r["deflated_sharpe"] is not None and r["deflated_sharpe"] >= SIGNIFICANT_DSR))
-                  for r in rows]
-    kb = store.query("SELECT kind, subject, detail FROM knowledge_base WHERE run_date = :d", {"d": ctx.run_date})
-    count = {k: sum(1 for r in kb if r["kind"] == k) for k in ("designed", "tuned", "archived")}
-    archived = store.scalar("SELECT COUNT(*) AS n FROM ranking_history WHERE run_date = :d AND decision = 'archived'",
-                            {"d": ctx.run_date})
-    rejected = [{"name": r["subject"], "reasons": json.loads(r["detail"]).get("reasons", [])}
-                for r in kb if r["kind"] == "rejected"]
-    return {"run_date": ctx.run_date, "strategies": strategies, "designed": count["designed"],
-            "tuned": count["tuned"], "archived": int(archived or 0) + count["archived"], "rejected": rejected,
-            "regimes": detect_regimes(load_window(ctx, store)), "synthetic": ctx.synthetic}
-
-
-def ai_review(ctx: RunContext, store: Store, *, llm: Any = None) -> dict[str, Any]:
-    """Strategic review of the day (LLM, or rule-based offline), merged into the report."""
-    from blofin_pipeline.reporting.report import merge_ai_review
-    from blofin_pipeline.research.review import review_day
-
-    _require_scores(store, ctx.run_date)
-    facts = review_facts(ctx, store)
-    try:
-        review = review_day(facts, llm=llm)
-    except LLMBudgetExceeded as err:
-        # The budget stops the LLM, not the day's review: say so, and review by rule.
-        logger.warning("ai_review: %s; writing the rule-based review instead", err)
-        review = dict(review_day(facts, llm=None), note=f"LLM budget spent: {err}")
-    json_path, html_path = merge_ai_review(store, ctx.run_date, review, ctx.reports_dir)
-    return {"mode": review.get("mode"), "report": str(html_path),
-            "recommendations": len(review.get("recommendations") or [])}

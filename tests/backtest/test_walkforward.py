@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from blofin_pipeline.exceptions import BacktestError, StrategyError
-from blofin_pipeline.research.walkforward import (
+from blofin_pipeline.backtest.walkforward import (
     fold_bounds,
     sample_candidates,
     walk_forward,

@@ -29,7 +29,7 @@ from blofin_pipeline.exceptions import ConfigError, StoreError
 
 logger = logging.getLogger(__name__)
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "include" / "sql"
+SQL_DIR = Path(__file__).resolve().parents[2] / "include" / "sql"
 BUSY_TIMEOUT_MS = 60_000
 _PARAM = re.compile(r"(?<!:):([A-Za-z_][A-Za-z0-9_]*)")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

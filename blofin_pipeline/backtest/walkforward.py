@@ -33,7 +33,7 @@ import pandas as pd
 from blofin_pipeline.backtest import metrics as m
 from blofin_pipeline.backtest.engine import DEFAULT_FEE, BacktestResult, infer_periods_per_year, run_backtest
 from blofin_pipeline.exceptions import BacktestError, PipelineError
-from blofin_pipeline.research import stats
+from blofin_pipeline.backtest import stats
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ The specification's ``ranker.py`` API as functions over the data database:
 - :func:`keep_top_models` ranks the run date's ML models (by F1 by default),
 - :func:`keep_top_ensembles` ranks the run date's ensembles (by accuracy by default),
 - :func:`archive_bottom` archives named items with a reason (a manual decision),
-- :func:`rank_and_update` runs the three with the run's configuration,
+- :func:`rank` runs the three with the run's configuration,
 - :func:`leaderboard` reads the latest ranking back for the CLI.
 
 How a strategy gets its value: a strategy version has one row per symbol in
@@ -378,7 +378,7 @@ def _archive_targets(store: Store, run_date: str, item_type: str, raw: str) -> l
 
 
 # -- the step and the leaderboard ------------------------------------------------------
-def rank_and_update(store: Store, run_date: str, config: PipelineConfig) -> dict[str, Any]:
+def rank(store: Store, run_date: str, config: PipelineConfig) -> dict[str, Any]:
     """The ``rank_and_update`` step: strategies, models and ensembles with the run's counts and metrics."""
     strategies = keep_top_strategies(store, run_date, config.top_strategies, config.strategy_metric)
     models = keep_top_models(store, run_date, config.top_models, config.model_metric)

@@ -62,12 +62,10 @@ def test_next_day_does_not_repeat_designs_and_learns_from_the_first(tmp_path):
 
 
 def test_a_failing_research_branch_does_not_stop_ranking_and_reporting(tmp_path, monkeypatch):
-    from blofin_pipeline.research import loop
-
     def broken(*args, **kwargs):
         raise RuntimeError("designer exploded")
 
-    monkeypatch.setattr(loop, "design_strategies", broken)
+    monkeypatch.setattr("blofin_pipeline.research.designer.design", broken)
     ctx = make_ctx(tmp_path, "2026-04-10", ml_enabled=False)
     out = steps.run_all(ctx)
     assert "designer exploded" in out["design_strategies"]["error"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from blofin_pipeline.exceptions import StrategyError
-from blofin_pipeline.research import registry
+from blofin_pipeline.strategies import registry
 from blofin_pipeline.store import open_store
 
 CODE = '''

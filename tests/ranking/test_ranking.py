@@ -7,14 +7,14 @@ import pytest
 
 from blofin_pipeline.config import PipelineConfig
 from blofin_pipeline.exceptions import ConfigError, PipelineError
-from blofin_pipeline.research.ranking import (
+from blofin_pipeline.ranking.ranker import (
     LEADERBOARD_KEYS,
     archive_bottom,
     keep_top_ensembles,
     keep_top_models,
     keep_top_strategies,
     leaderboard,
-    rank_and_update,
+    rank,
     rank_items,
 )
 from blofin_pipeline.store import Store
@@ -228,16 +228,16 @@ def test_rank_and_update_uses_the_config(store):
     for i in range(4):
         add_model(store, DAY, f"m{i}", f1=i / 10)
     add_ensemble(store, DAY, "e0", accuracy=0.5)
-    summary = rank_and_update(store, DAY, PipelineConfig(top_strategies=4, top_models=1, top_ensembles=3))
+    summary = rank(store, DAY, PipelineConfig(top_strategies=4, top_models=1, top_ensembles=3))
     assert summary["strategies"]["kept"] == ["s1@1", "s2@1", "s3@1", "s4@1"]
     assert summary["models"]["kept"] == ["m3"] and summary["models"]["metric"] == "f1"
     assert summary["ensembles"]["ranked"] == 1 and summary["ensembles"]["archived"] == []
-    summary = rank_and_update(store, DAY, PipelineConfig(top_strategies=1, strategy_metric="deflated_sharpe"))
+    summary = rank(store, DAY, PipelineConfig(top_strategies=1, strategy_metric="deflated_sharpe"))
     assert summary["strategies"]["metric"] == "deflated_sharpe" and len(summary["strategies"]["kept"]) == 1
 
 
 def test_rank_and_update_runs_on_an_empty_day(store):
-    summary = rank_and_update(store, DAY, PipelineConfig())
+    summary = rank(store, DAY, PipelineConfig())
     assert summary["strategies"]["ranked"] == 0 and summary["models"]["ranked"] == 0
 
 

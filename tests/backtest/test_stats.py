@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from blofin_pipeline.research import stats
+from blofin_pipeline.backtest import stats
 
 
 def test_psr_hand_computed():

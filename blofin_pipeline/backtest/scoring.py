@@ -1,0 +1,76 @@
+"""`score_strategies` and `backtest_candidates`: out-of-sample scores into the database.
+
+Each strategy is scored per symbol on the run's own window (the `score_window_days`
+before the run's data end, so a backfilled date is scored on its own data) by
+walk-forward evaluation: parameters are chosen on each fold's training part and judged
+only on the next, unseen part (see `research.walkforward`).
+
+Deflated Sharpe ratio: the number of trials is every parameter set of every strategy
+version ever tried (the `research_trials` table, kept across runs) up to and including
+the day's own strategies and candidates, so a lucky winner among many trials is not
+taken for skill. The dispersion of trial Sharpe ratios is the
+larger of the strategy's own walk-forward dispersion and the sampling error of a Sharpe
+ratio under no skill, 1/sqrt(T) per period, T being the out-of-sample bars.
+
+The score is `research.stats.composite_score` of the out-of-sample metrics with that DSR.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any
+
+import pandas as pd
+
+from blofin_pipeline.backtest import stats
+from blofin_pipeline.backtest.walkforward import walk_forward
+from blofin_pipeline.config import RunContext
+
+CURVE_POINTS = 400  # equity curve points kept per result, for the report's charts
+
+
+def _seed(ref: str) -> int:
+    return int.from_bytes(hashlib.sha256(ref.encode()).digest()[:4], "little")
+
+
+def _curve(equity: pd.Series) -> list[list[Any]]:
+    step = max(1, math.ceil(len(equity) / CURVE_POINTS))
+    sampled = equity.iloc[::step]
+    if sampled.index[-1] != equity.index[-1]:
+        sampled = pd.concat([sampled, equity.iloc[-1:]])
+    return [[ts.isoformat(), round(float(v), 6)] for ts, v in sampled.items()]
+
+
+def score_one(ctx: RunContext, name: str, version: int, strategy_cls: type, symbol: str, candles: pd.DataFrame,
+              n_total_trials: int, phase: str, window: tuple[pd.Timestamp, pd.Timestamp]) -> dict[str, Any]:
+    """Walk-forward score of one strategy version on one symbol, as a result row."""
+    cfg = ctx.config
+
+    def signal_fn(frame: pd.DataFrame, params: dict) -> pd.Series:
+        return strategy_cls(params).signals(frame)
+
+    wf = walk_forward(candles, signal_fn, dict(strategy_cls.params), dict(strategy_cls.param_space),
+                      n_folds=cfg.wf_folds, n_candidates=cfg.wf_candidates, seed=_seed(f"{name}@{version}"),
+                      fee=cfg.fee, slippage=cfg.slippage, timeframe=cfg.timeframe)
+    metrics = dict(wf.metrics)
+    oos = wf.oos_returns.to_numpy()
+    noise_std = 1.0 / math.sqrt(max(len(oos), 1))
+    trial_std = max(float(wf.trial_sharpe_std), noise_std)
+    n_trials = max(n_total_trials, wf.n_trials)
+    metrics["dsr"] = stats.deflated_sharpe_ratio(oos, n_trials, trial_std)
+    metrics["dsr_n_trials"] = n_trials
+    metrics["dsr_trial_sharpe_std"] = trial_std
+    score = stats.composite_score(metrics)
+    start, end = window
+    return {
+        "run_date": ctx.run_date, "strategy": name, "version": version, "symbol": symbol,
+        "timeframe": cfg.timeframe, "phase": phase, "window_start": start.isoformat(), "window_end": end.isoformat(),
+        "score": score, "sharpe": metrics["sharpe"], "deflated_sharpe": metrics["dsr"],
+        "sortino": metrics["sortino"], "total_return": metrics["total_return"], "cagr": metrics["cagr"],
+        "max_drawdown": metrics["max_drawdown"], "calmar": metrics["calmar"], "win_rate": metrics["win_rate"],
+        "profit_factor": metrics["profit_factor"], "n_trades": int(metrics["n_trades"]),
+        "exposure": metrics["exposure"], "turnover": metrics["turnover"],
+        "params": [{"fold": f.fold, "test_start": f.test_start.isoformat(), "params": f.params} for f in wf.folds],
+        "metrics": metrics, "equity_curve": _curve(wf.oos_equity),
+    }
+

@@ -1,0 +1,212 @@
+"""Command line: ``python -m blofin_pipeline <command>`` (also ``blofin-pipeline``).
+
+Commands: init-db, import-candles, backtest, check-strategy, leaderboard, where.
+The data database defaults to ``$BLOFIN_WORKSPACE/data/blofin_monitor.db``; ``--db URL``
+(sqlite:///path or postgresql://...) overrides it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from blofin_pipeline.exceptions import DataValidationError, PipelineError
+
+logger = logging.getLogger("blofin_pipeline")
+
+
+def _db_url(args: argparse.Namespace) -> str:
+    from blofin_pipeline.config import default_db_url, default_workspace
+
+    return args.db or default_db_url(default_workspace())
+
+
+def cmd_init_db(args: argparse.Namespace) -> int:
+    from blofin_pipeline.store import open_store
+
+    with open_store(_db_url(args)) as store:
+        print(f"data database at schema version {store.schema_version()}: {store.path or store.dialect}")
+    return 0
+
+
+def cmd_import_candles(args: argparse.Namespace) -> int:
+    from blofin_pipeline.market.csv_import import import_csv
+    from blofin_pipeline.store import open_store
+
+    with open_store(_db_url(args)) as store:
+        report = import_csv(store, Path(args.file), args.symbol, args.timeframe)
+    print(report.summary())
+    for gap in report.gaps:
+        print(f"  gap: {gap.missing_bars} missing bars from {_iso(gap.start)} to {_iso(gap.end)} (not filled)")
+    return 0
+
+
+def _iso(ms: int) -> str:
+    import pandas as pd
+
+    return pd.Timestamp(ms, unit="ms", tz="UTC").isoformat()
+
+
+BACKTEST_METRICS = ("score", "sharpe", "deflated_sharpe", "sortino", "total_return", "cagr", "max_drawdown", "calmar",
+           "win_rate", "profit_factor", "n_trades", "exposure", "turnover")
+
+
+def backtest_file(path: Path, *, symbol: str, timeframe: str, fee: float, slippage: float, db_url: str,
+                  days: int, as_json: bool) -> tuple[int, str]:
+    """Check the file (static, sandbox, lookahead), then score it out of sample on the last
+    `days` of stored candles. Exit code 0, or 1 when the checks reject it."""
+    import pandas as pd
+
+    from blofin_pipeline.backtest.scoring import score_one
+    from blofin_pipeline.config import PipelineConfig, RunContext
+    from blofin_pipeline.market.candles import last_candle_ts
+    from blofin_pipeline.market.window import load_window, score_window
+    from blofin_pipeline.store import open_store
+    from blofin_pipeline.strategies import check_strategy
+    from blofin_pipeline.timeframes import timeframe_ms
+
+    code = Path(path).read_text(encoding="utf-8")
+    with open_store(db_url) as store:
+        last = last_candle_ts(store, symbol, timeframe)
+        if last is None:
+            raise DataValidationError(f"no stored {symbol} {timeframe} candles: run the DAG or import-candles first")
+        end = pd.Timestamp(last, unit="ms", tz="UTC") + pd.Timedelta(milliseconds=timeframe_ms(timeframe))
+        config = PipelineConfig(symbols=(symbol,), timeframe=timeframe, fee=fee, slippage=slippage,
+                                history_days=max(days, 1), score_window_days=days)
+        ctx = RunContext.create(logical_date=end, data_end=end, config=config, db_url=db_url, workspace=Path("."))
+        candles = load_window(ctx, store)[symbol]
+        report = check_strategy(code, candles, origin=str(path))
+        if not report.accepted:
+            out = {"accepted": False, "reasons": report.reasons} if as_json else report.to_text()
+            return 1, json.dumps(out, indent=2) if as_json else out
+        from blofin_pipeline.strategies import load_strategy_source
+
+        cls = load_strategy_source(code, origin=str(path))
+        row = score_one(ctx, cls.name, 0, cls, symbol, candles, n_total_trials=1, phase="candidate",
+                        window=score_window(ctx))
+    result = {"strategy": cls.name, "symbol": symbol, "timeframe": timeframe, "window_start": row["window_start"],
+              "window_end": row["window_end"], **{k: row[k] for k in BACKTEST_METRICS}, "folds": row["params"]}
+    if as_json:
+        return 0, json.dumps(result, indent=2, default=str)
+    lines = [f"{cls.name} on {symbol} {timeframe}, {row['window_start']} .. {row['window_end']} "
+             f"(walk-forward, out of sample; fee {fee:g}, slippage {slippage:g})"]
+    lines += [f"  {k:<16} {_fmt_metric(row[k])}" for k in BACKTEST_METRICS]
+    return 0, "\n".join(lines)
+
+
+def _fmt_metric(value: object) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, int):
+        return str(value)
+    return f"{float(value):.4f}"
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    code, out = backtest_file(Path(args.file), symbol=args.symbol, timeframe=args.timeframe, fee=args.fee,
+                              slippage=args.slippage, db_url=_db_url(args), days=args.days, as_json=args.json)
+    print(out)
+    return code
+
+
+def cmd_check_strategy(args: argparse.Namespace) -> int:
+    from blofin_pipeline.strategies.checks import check_strategy_file
+
+    path = Path(args.file)
+    if not path.is_file():  # an operator error, not a verdict on a strategy
+        raise FileNotFoundError(f"no strategy file {str(path)!r}")
+    code, out = check_strategy_file(path, as_json=args.json)
+    print(out)
+    return code
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from blofin_pipeline.ranking.ranker import leaderboard
+    from blofin_pipeline.store import open_store
+
+    with open_store(_db_url(args)) as store:
+        rows = leaderboard(store, run_date=args.date)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    if not rows:
+        print("no scored strategies yet: run the DAG first")
+        return 0
+    print(f"{'rank':>4}  {'strategy':<36} {'category':<15} {'score':>8} {'sharpe':>7} {'dsr':>5} {'max_dd':>7}  status")
+    def num(value: object, spec: str) -> str:
+        return "n/a" if value is None else format(value, spec)
+
+    for r in rows:
+        print(f"{r['rank']:>4}  {r['strategy']:<36} {r['category']:<15} {num(r['score'], '8.3f'):>8} "
+              f"{num(r['sharpe'], '7.2f'):>7} {num(r['deflated_sharpe'], '5.2f'):>5} "
+              f"{num(r['max_drawdown'], '7.1%'):>7}  {r['status']}")
+    return 0
+
+
+def cmd_where(args: argparse.Namespace) -> int:
+    from blofin_pipeline.config import default_workspace
+
+    reports = default_workspace() / "data" / "reports"
+    print(f"data database : {_db_url(args)}")
+    for ext in ("json", "html"):
+        path = reports / f"{args.date}.{ext}"
+        print(f"report ({ext:4}): {path}{'' if path.exists() else '  (missing)'}")
+    print("leaderboard  : python -m blofin_pipeline leaderboard")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="blofin-pipeline", description=__doc__.split("\n")[0])
+    parser.add_argument("--db", help="data database URL (default: $BLOFIN_WORKSPACE/data/blofin_monitor.db)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("init-db", help="create or upgrade the data database schema")
+    p.set_defaults(func=cmd_init_db)
+
+    p = sub.add_parser("import-candles", help="load candles from CSV (ts,open,high,low,close,volume)")
+    p.add_argument("--symbol", required=True)
+    p.add_argument("--timeframe", required=True)
+    p.add_argument("file")
+    p.set_defaults(func=cmd_import_candles)
+
+    p = sub.add_parser("backtest", help="walk-forward backtest of a strategy file on stored candles")
+    p.add_argument("file")
+    p.add_argument("--symbol", required=True)
+    p.add_argument("--timeframe", default="1H")
+    p.add_argument("--fee", type=float, default=0.0006)
+    p.add_argument("--slippage", type=float, default=0.0001)
+    p.add_argument("--days", type=int, default=180, help="window length, ending at the last stored candle")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_backtest)
+
+    p = sub.add_parser("check-strategy", help="static check, sandboxed run, lookahead check")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check_strategy)
+
+    p = sub.add_parser("leaderboard", help="the latest ranking of strategies")
+    p.add_argument("--date", help="run date YYYY-MM-DD (default: the latest)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("where", help="where the results of a run are")
+    p.add_argument("--date", required=True)
+    p.set_defaults(func=cmd_where)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except PipelineError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

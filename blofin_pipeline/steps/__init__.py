@@ -1,0 +1,41 @@
+"""The DAG's steps, one function per task id, each taking a RunContext.
+
+A DAG task imports its step here and calls it (through the Airflow adapter, which builds
+the RunContext); the step orchestrates the domain code. Every step writes the step log
+(`steps.runner.step`).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from blofin_pipeline.config import RunContext
+from blofin_pipeline.steps.market import ingest_candles
+from blofin_pipeline.steps.ranking import rank_and_update
+from blofin_pipeline.steps.reporting import ai_review, generate_report
+from blofin_pipeline.steps.research import design_strategies, train_ml_models, tune_strategies
+from blofin_pipeline.steps.scoring import backtest_candidates, score_strategies
+
+__all__ = ["ai_review", "backtest_candidates", "design_strategies", "generate_report", "ingest_candles",
+           "rank_and_update", "run_all", "score_strategies", "train_ml_models", "tune_strategies"]
+
+
+def run_all(ctx: RunContext, *, llm: Any = None, n_chunks: int = 1) -> dict[str, Any]:
+    """Every step in DAG order, in this process (tests and the CLI; Airflow runs the DAG).
+
+    As in the DAG, a failing research branch does not stop the steps after it.
+    """
+    out: dict[str, Any] = {"ingest_candles": ingest_candles(ctx)}
+    out["score_strategies"] = [score_strategies(ctx, chunk=i, n_chunks=n_chunks) for i in range(n_chunks)]
+    research = (("design_strategies", lambda: design_strategies(ctx, llm=llm)),
+                ("tune_strategies", lambda: tune_strategies(ctx, llm=llm)),
+                ("train_ml_models", lambda: train_ml_models(ctx)))
+    for name, fn in research:
+        try:
+            out[name] = fn()
+        except Exception as err:  # recorded in pipeline_runs by the step log; the run goes on
+            out[name] = {"error": f"{type(err).__name__}: {err}"}
+    out["backtest_candidates"] = backtest_candidates(ctx)
+    out["rank_and_update"] = rank_and_update(ctx)
+    out["generate_report"] = generate_report(ctx)
+    out["ai_review"] = ai_review(ctx, llm=llm)
+    return out

@@ -1,0 +1,64 @@
+"""`generate_report` and `ai_review`: the day's report and its strategic review."""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from blofin_pipeline.config import RunContext
+from blofin_pipeline.exceptions import LLMBudgetExceeded
+from blofin_pipeline.market.window import load_window
+from blofin_pipeline.steps.runner import require_scores, step
+from blofin_pipeline.store import Store
+
+logger = logging.getLogger(__name__)
+SIGNIFICANT_DSR = 0.95
+
+
+@step
+def generate_report(ctx: RunContext, store: Store) -> dict[str, Any]:
+    from blofin_pipeline.reporting.report import build_report, write_report
+
+    require_scores(store, ctx.run_date)
+    report = build_report(store, ctx.run_date, synthetic=ctx.synthetic, config_dict=ctx.config.to_dict())
+    json_path, html_path = write_report(store, ctx.run_date, report, ctx.reports_dir)
+    logger.info("report written: %s and %s", json_path, html_path)
+    return {"json": str(json_path), "html": str(html_path), "synthetic": ctx.synthetic}
+
+
+def review_facts(ctx: RunContext, store: Store) -> dict[str, Any]:
+    """The day as the review sees it: per-symbol results, activity, regimes."""
+    from blofin_pipeline.research.regime import detect_regimes
+
+    rows = store.query_named("research_review_rows", {"run_date": ctx.run_date})
+    strategies = [dict(r, name=f"{r['name']}@{r['version']}",
+                       significant=bool(r["deflated_sharpe"] is not None and r["deflated_sharpe"] >= SIGNIFICANT_DSR))
+                  for r in rows]
+    kb = store.query("SELECT kind, subject, detail FROM knowledge_base WHERE run_date = :d", {"d": ctx.run_date})
+    count = {k: sum(1 for r in kb if r["kind"] == k) for k in ("designed", "tuned", "archived")}
+    archived = store.scalar("SELECT COUNT(*) AS n FROM ranking_history WHERE run_date = :d AND decision = 'archived'",
+                            {"d": ctx.run_date})
+    rejected = [{"name": r["subject"], "reasons": json.loads(r["detail"]).get("reasons", [])}
+                for r in kb if r["kind"] == "rejected"]
+    return {"run_date": ctx.run_date, "strategies": strategies, "designed": count["designed"],
+            "tuned": count["tuned"], "archived": int(archived or 0) + count["archived"], "rejected": rejected,
+            "regimes": detect_regimes(load_window(ctx, store)), "synthetic": ctx.synthetic}
+
+
+@step
+def ai_review(ctx: RunContext, store: Store, *, llm: Any = None) -> dict[str, Any]:
+    """Strategic review of the day (LLM, or rule-based offline), merged into the report."""
+    from blofin_pipeline.reporting.report import merge_ai_review
+    from blofin_pipeline.research.review import review_day
+
+    require_scores(store, ctx.run_date)
+    facts = review_facts(ctx, store)
+    try:
+        review = review_day(facts, llm=llm)
+    except LLMBudgetExceeded as err:
+        # The budget stops the LLM, not the day's review: say so, and review by rule.
+        logger.warning("ai_review: %s; writing the rule-based review instead", err)
+        review = dict(review_day(facts, llm=None), note=f"LLM budget spent: {err}")
+    json_path, html_path = merge_ai_review(store, ctx.run_date, review, ctx.reports_dir)
+    return {"mode": review.get("mode"), "report": str(html_path),
+            "recommendations": len(review.get("recommendations") or [])}
