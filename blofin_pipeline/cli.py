@@ -12,6 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
+from blofin_pipeline.costs import DEFAULT_FEE, DEFAULT_SLIPPAGE
 from blofin_pipeline.exceptions import DataValidationError, PipelineError
 
 logger = logging.getLogger("blofin_pipeline")
@@ -176,8 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--symbol", required=True)
     p.add_argument("--timeframe", default="1H")
-    p.add_argument("--fee", type=float, default=0.0006)
-    p.add_argument("--slippage", type=float, default=0.0001)
+    p.add_argument("--fee", type=float, default=DEFAULT_FEE)
+    p.add_argument("--slippage", type=float, default=DEFAULT_SLIPPAGE)
     p.add_argument("--days", type=int, default=180, help="window length, ending at the last stored candle")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_backtest)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from blofin_pipeline.costs import DEFAULT_FEE, DEFAULT_SLIPPAGE, Costs
 from blofin_pipeline.exceptions import ConfigError
 from blofin_pipeline.timeframes import timeframe_minutes
 
@@ -26,8 +27,8 @@ class PipelineConfig:
     score_window_days: int = 180         # window scored out of sample each run
     sample_seed: int = 0
     sample_edge: str = ""                # e.g. "momentum:0.1" plants a known edge
-    fee: float = 0.0006                  # BloFin taker fee per unit of position change
-    slippage: float = 0.0001
+    fee: float = DEFAULT_FEE             # BloFin taker fee per unit of position change
+    slippage: float = DEFAULT_SLIPPAGE
     wf_folds: int = 4                    # walk-forward folds
     wf_candidates: int = 6               # parameter sets tried per fold
     top_strategies: int = 20
@@ -76,6 +77,10 @@ class PipelineConfig:
 
     def with_(self, **changes: Any) -> PipelineConfig:
         return replace(self, **changes)
+
+    @property
+    def costs(self) -> Costs:
+        return Costs(fee=self.fee, slippage=self.slippage, timeframe=self.timeframe)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -87,6 +87,7 @@ with DAG(
     @task(task_id="ingest_candles")
     def ingest_candles():
         from blofin_airflow import run
+
         from blofin_pipeline.steps import ingest_candles as step
 
         return run(step)
@@ -94,6 +95,7 @@ with DAG(
     @task(task_id="score_strategies")
     def score_strategies(chunk: int):
         from blofin_airflow import run
+
         from blofin_pipeline.steps import score_strategies as step
 
         return run(step, chunk=chunk, n_chunks=SCORE_CHUNKS)
@@ -103,6 +105,7 @@ with DAG(
         @task(task_id="design_strategies", pool="anthropic_api")
         def design_strategies():
             from blofin_airflow import run
+
             from blofin_pipeline.steps import design_strategies as step
 
             return run(step, llm=True)
@@ -110,6 +113,7 @@ with DAG(
         @task(task_id="tune_strategies", pool="anthropic_api")
         def tune_strategies():
             from blofin_airflow import run
+
             from blofin_pipeline.steps import tune_strategies as step
 
             return run(step, llm=True)
@@ -117,6 +121,7 @@ with DAG(
         @task(task_id="train_ml_models")
         def train_ml_models():
             from blofin_airflow import run
+
             from blofin_pipeline.steps import train_ml_models as step
 
             return run(step)
@@ -128,6 +133,7 @@ with DAG(
     @task(task_id="backtest_candidates", trigger_rule=TriggerRule.ALL_DONE)
     def backtest_candidates():
         from blofin_airflow import run
+
         from blofin_pipeline.steps import backtest_candidates as step
 
         return run(step)
@@ -135,6 +141,7 @@ with DAG(
     @task(task_id="rank_and_update", trigger_rule=TriggerRule.ALL_DONE)
     def rank_and_update():
         from blofin_airflow import run
+
         from blofin_pipeline.steps import rank_and_update as step
 
         return run(step)
@@ -142,6 +149,7 @@ with DAG(
     @task(task_id="generate_report", trigger_rule=TriggerRule.ALL_DONE)
     def generate_report():
         from blofin_airflow import run
+
         from blofin_pipeline.steps import generate_report as step
 
         return run(step)
@@ -149,6 +157,7 @@ with DAG(
     @task(task_id="ai_review", pool="anthropic_api", trigger_rule=TriggerRule.ALL_DONE)
     def ai_review():
         from blofin_airflow import run
+
         from blofin_pipeline.steps import ai_review as step
 
         return run(step, llm=True)

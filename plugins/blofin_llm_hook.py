@@ -44,10 +44,19 @@ from blofin_pipeline.llm.budget import (
     check_budget,
     usage_record,
 )
-from blofin_pipeline.llm.models import ModelPrice, resolve_model, supports_forced_tool_use
+from blofin_pipeline.llm.models import (
+    ModelPrice,
+    resolve_model,
+    supports_forced_tool_use,
+)
 from blofin_pipeline.llm.parsing import message_to_dict, parse_reply
 from blofin_pipeline.llm.prompts import PROMPT_BUILDERS, validation_feedback
-from blofin_pipeline.llm.schemas import REPLY_TYPES, json_schema, tool_definition, tool_name
+from blofin_pipeline.llm.schemas import (
+    REPLY_TYPES,
+    json_schema,
+    tool_definition,
+    tool_name,
+)
 
 if TYPE_CHECKING:
     from blofin_pipeline.config import RunContext

@@ -40,13 +40,13 @@ import numpy as np
 import pandas as pd
 
 from blofin_pipeline.backtest import metrics as m
+from blofin_pipeline.costs import DEFAULT_FEE
 from blofin_pipeline.exceptions import BacktestError, ConfigError
 from blofin_pipeline.timeframes import TIMEFRAME_MINUTES
 from blofin_pipeline.timeframes import periods_per_year as tf_periods_per_year
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FEE = 0.0006  # BloFin taker fee, 0.06 %
 FEE_MODELS = ("linear", "vectorbt")
 # Positions a hair outside [-1, 1] (float noise from a strategy's arithmetic) are clipped.
 POSITION_TOLERANCE = 1e-9

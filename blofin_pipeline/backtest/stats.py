@@ -24,6 +24,8 @@ from statistics import NormalDist
 import numpy as np
 import numpy.typing as npt
 
+from blofin_pipeline.numeric import finite_or
+
 EULER_GAMMA = 0.5772156649015329
 NORMAL = NormalDist()
 SIGNIFICANCE = 0.95
@@ -124,14 +126,6 @@ def deflated_sharpe_ratio(returns: npt.ArrayLike, n_trials: int, trial_sharpe_st
     return psr_from_returns(returns, expected_max_sharpe(n_trials, trial_sharpe_std ** 2))
 
 
-def _finite(value: object, default: float) -> float:
-    try:
-        x = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return default
-    return x if math.isfinite(x) else default
-
-
 def composite_score(metrics: Mapping[str, object]) -> float:
     """One number to rank strategies by, from out-of-sample metrics (higher is better).
 
@@ -149,11 +143,11 @@ def composite_score(metrics: Mapping[str, object]) -> float:
     but never softens a negative one. The result lies in about [-1.8, 1].
     """
     cap = SCORE_RATIO_CAP
-    sharpe = _finite(metrics.get("sharpe"), 0.0)
-    calmar = _finite(metrics.get("calmar"), 0.0)
-    dsr = _finite(metrics.get("dsr"), 0.5)
-    mdd = abs(_finite(metrics.get("max_drawdown"), 0.0))
-    n_trades = max(_finite(metrics.get("n_trades"), 0.0), 0.0)
+    sharpe = finite_or(metrics.get("sharpe"), 0.0)
+    calmar = finite_or(metrics.get("calmar"), 0.0)
+    dsr = finite_or(metrics.get("dsr"), 0.5)
+    mdd = abs(finite_or(metrics.get("max_drawdown"), 0.0))
+    n_trades = max(finite_or(metrics.get("n_trades"), 0.0), 0.0)
 
     raw = (SCORE_SHARPE_WEIGHT * min(max(sharpe, -cap), cap) / cap
            + SCORE_CALMAR_WEIGHT * min(max(calmar, -cap), cap) / cap

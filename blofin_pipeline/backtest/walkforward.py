@@ -31,9 +31,14 @@ import numpy as np
 import pandas as pd
 
 from blofin_pipeline.backtest import metrics as m
-from blofin_pipeline.backtest.engine import DEFAULT_FEE, BacktestResult, infer_periods_per_year, run_backtest
-from blofin_pipeline.exceptions import BacktestError, PipelineError
 from blofin_pipeline.backtest import stats
+from blofin_pipeline.backtest.engine import (
+    DEFAULT_FEE,
+    BacktestResult,
+    infer_periods_per_year,
+    run_backtest,
+)
+from blofin_pipeline.exceptions import BacktestError, PipelineError
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from blofin_pipeline.exceptions import ConfigError
-from blofin_pipeline.llm.schemas import CATEGORIES, DesignReply, ReviewReply, SummaryReply, TuneReply, tool_name
+from blofin_pipeline.llm.schemas import (
+    CATEGORIES,
+    DesignReply,
+    ReviewReply,
+    SummaryReply,
+    TuneReply,
+    tool_name,
+)
 
 CACHE_CONTROL: dict[str, str] = {"type": "ephemeral"}
 

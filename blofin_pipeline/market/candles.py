@@ -6,7 +6,11 @@ import logging
 import numpy as np
 import pandas as pd
 
-from blofin_pipeline.market.validation import ValidationReport, ms_index_to_frame, validate_candles
+from blofin_pipeline.market.validation import (
+    ValidationReport,
+    ms_index_to_frame,
+    validate_candles,
+)
 from blofin_pipeline.store import Store, utc_now
 
 logger = logging.getLogger(__name__)

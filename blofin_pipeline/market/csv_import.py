@@ -8,9 +8,9 @@ import pandas as pd
 
 from blofin_pipeline.exceptions import DataValidationError
 from blofin_pipeline.market.candles import store_candles, stored_ts
-from blofin_pipeline.timeframes import timeframe_ms
 from blofin_pipeline.market.validation import ValidationReport
 from blofin_pipeline.store import Store
+from blofin_pipeline.timeframes import timeframe_ms
 
 CSV_COLUMNS = ("ts", "open", "high", "low", "close", "volume")
 MIN_EPOCH_MS = 10**11  # below this a number is seconds, not milliseconds (1973 in ms)

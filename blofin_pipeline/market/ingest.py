@@ -10,9 +10,9 @@ import pandas as pd
 from blofin_pipeline.config import RunContext
 from blofin_pipeline.market import sample
 from blofin_pipeline.market.candles import last_candle_ts, store_candles, to_ms
-from blofin_pipeline.timeframes import timeframe_ms
 from blofin_pipeline.market.validation import frame_to_ms_index
 from blofin_pipeline.store import Store
+from blofin_pipeline.timeframes import timeframe_ms
 
 logger = logging.getLogger(__name__)
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from blofin_pipeline.costs import DEFAULT_FEE
 from blofin_pipeline.exceptions import ConfigError
-from blofin_pipeline.ml.labels import DEFAULT_BAND, DEFAULT_FEE
+from blofin_pipeline.ml.labels import DEFAULT_BAND
 
 MODEL_TYPES = ("logreg", "extra_trees", "hist_gb", "lgbm")
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from blofin_pipeline.costs import DEFAULT_FEE
 from blofin_pipeline.exceptions import ConfigError
 
-DEFAULT_FEE = 0.0006
 DEFAULT_BAND = 2 * DEFAULT_FEE  # round trip: in and out
 
 

@@ -35,7 +35,12 @@ import pandas as pd
 
 from blofin_pipeline.exceptions import BacktestError, ModelError
 from blofin_pipeline.ml import ensembles as ens
-from blofin_pipeline.ml.artefacts import data_hash, load_artefact, make_version, save_artefact
+from blofin_pipeline.ml.artefacts import (
+    data_hash,
+    load_artefact,
+    make_version,
+    save_artefact,
+)
 from blofin_pipeline.ml.config import MLConfig
 from blofin_pipeline.ml.features import build_features
 from blofin_pipeline.ml.labels import make_labels
@@ -122,7 +127,14 @@ def classification_metrics(y: np.ndarray, p_up: np.ndarray, name: str = "model")
     Rows with no label or no prediction are skipped; predicted class = P(up) >= 0.5.
     ROC AUC is NaN when only one class is present.
     """
-    from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_score, recall_score, roc_auc_score
+    from sklearn.metrics import (
+        accuracy_score,
+        f1_score,
+        log_loss,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
 
     mask = ~np.isnan(y) & np.isfinite(p_up)
     if not mask.any():

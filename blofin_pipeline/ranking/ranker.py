@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from blofin_pipeline.exceptions import ConfigError, PipelineError
+from blofin_pipeline.numeric import finite_or_none, mean_of_finite
 from blofin_pipeline.store import utc_now
 
 if TYPE_CHECKING:
@@ -105,23 +105,6 @@ class RankingOutcome:
 
 
 # -- pure ranking ----------------------------------------------------------------------
-def finite_or_none(value: Any) -> float | None:
-    """A finite float, or None for NULL, NaN, inf and non-numbers."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def mean_of_finite(values: Iterable[Any]) -> float | None:
-    """Mean of the finite values, None when there is none."""
-    numbers = [v for v in (finite_or_none(x) for x in values) if v is not None]
-    return sum(numbers) / len(numbers) if numbers else None
-
-
 def format_value(value: float | None) -> str:
     return "no value" if value is None else f"{value:.4g}"
 

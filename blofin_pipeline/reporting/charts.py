@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from blofin_pipeline.numeric import is_finite
+
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 WIDTH, HEIGHT = 820, 280
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 250, 16, 40
@@ -37,10 +39,6 @@ def parse_time(text: str) -> float | None:
     if t.tzinfo is None:
         t = t.replace(tzinfo=timezone.utc)
     return t.timestamp()
-
-
-def _finite(v: float | None) -> bool:
-    return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
 
 
 def _nice_ticks(lo: float, hi: float, n: int) -> list[float]:
@@ -72,7 +70,7 @@ def line_chart(
     x_labels: Sequence[str] | None = None,
 ) -> str:
     """An SVG line chart; ``x_kind`` is "time" (epoch seconds) or "index" (labels from ``x_labels``)."""
-    points = [(x, y) for s in series for x, y in zip(s.xs, s.ys) if _finite(x) and _finite(y)]
+    points = [(x, y) for s in series for x, y in zip(s.xs, s.ys) if is_finite(x) and is_finite(y)]
     if not points:
         return f'<p class="empty">{html.escape(title)}: no data to chart.</p>'
     x_lo, x_hi = min(p[0] for p in points), max(p[0] for p in points)
@@ -119,7 +117,7 @@ def line_chart(
         segment: list[str] = []
         segments = []
         for x, y in zip(s.xs, s.ys):
-            if _finite(x) and _finite(y):
+            if is_finite(x) and is_finite(y):
                 segment.append(f"{sx(x):.1f},{sy(y):.1f}")
             elif segment:
                 segments.append(segment)

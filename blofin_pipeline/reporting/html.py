@@ -7,10 +7,10 @@ through :func:`html.escape` (via :func:`esc`) before it reaches the page.
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from blofin_pipeline.numeric import is_finite
 from blofin_pipeline.reporting.charts import Series, line_chart, parse_time
 
 MISSING = "\u2013"
@@ -56,16 +56,12 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def num(fmt: str) -> Callable[[Any], str]:
-    return lambda v: format(v, fmt) if _finite(v) else MISSING
+    return lambda v: format(v, fmt) if is_finite(v) else MISSING
 
 
 def pct(v: Any) -> str:
-    return f"{v:.1%}" if _finite(v) else MISSING
+    return f"{v:.1%}" if is_finite(v) else MISSING
 
 
 def text(v: Any) -> str:
@@ -90,7 +86,7 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], *, empty
         cells = []
         for key, _, fmt in columns:
             value = r.get(key)
-            klass = ' class="num"' if _finite(value) else ""
+            klass = ' class="num"' if is_finite(value) else ""
             cells.append(f"<td{klass}>{esc(fmt(value))}</td>")
         title = f' title="{esc(r.get(row_title))}"' if row_title and r.get(row_title) else ""
         body.append(f'<tr class="{esc(cls)}"{title}>' + "".join(cells) + "</tr>")
@@ -144,13 +140,13 @@ def _equity(r: Mapping[str, Any]) -> str:
     series = []
     for curve in r.get("equity_curves") or []:
         xs, ys = [], []
-        first = next((p[1] for p in curve["points"] if _finite(p[1]) and p[1] != 0), None)
+        first = next((p[1] for p in curve["points"] if is_finite(p[1]) and p[1] != 0), None)
         for t, eq in curve["points"]:
             x = parse_time(t)
             if x is None:
                 continue
             xs.append(x)
-            ys.append(eq / first if first and _finite(eq) else None)
+            ys.append(eq / first if first and is_finite(eq) else None)
         series.append(Series(f"{curve['strategy']} ({curve['symbol']})", xs, ys))
     chart = line_chart(series, title="Equity of the top strategies on their best symbol (start = 1)",
                        y_format=lambda v: f"{v:.2f}")

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blofin_pipeline.exceptions import PipelineError, StoreError
-from blofin_pipeline.ranking.ranker import finite_or_none, mean_of_finite, strategy_item
+from blofin_pipeline.numeric import finite_or_none, mean_of_finite
+from blofin_pipeline.ranking.ranker import strategy_item
 from blofin_pipeline.store import to_json, utc_now
 
 if TYPE_CHECKING:

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from blofin_pipeline.exceptions import DataValidationError
+from blofin_pipeline.numeric import finite_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -122,11 +123,6 @@ def label_regimes(
     )
 
 
-def _finite(value: Any) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 def detect_regime(candles: pd.DataFrame, *, periods_per_year: float | None = None) -> dict[str, Any]:
     """Regime of one symbol as of its last bar, with the numbers behind the labels.
 
@@ -154,17 +150,17 @@ def detect_regime(candles: pd.DataFrame, *, periods_per_year: float | None = Non
                            slope_lag=slope_lag, vol_window=vol_window)
     last = labels.iloc[-1]
     recent = labels["trend"].iloc[-er_window:]
-    sigma = _finite(last["realised_vol"]) if pd.notna(last["realised_vol"]) else None
+    sigma = finite_or_none(last["realised_vol"]) if pd.notna(last["realised_vol"]) else None
     annual = sigma * math.sqrt(periods_per_year) if (sigma is not None and periods_per_year) else None
     out = {
         "trend": str(last["trend"]),
         "volatility": str(last["volatility"]),
         "regime": f"{last['trend']}/{last['volatility']}",
-        "efficiency_ratio": _finite(last["efficiency_ratio"]) if pd.notna(last["efficiency_ratio"]) else None,
-        "ma_slope": _finite(last["ma_slope"]) if pd.notna(last["ma_slope"]) else None,
+        "efficiency_ratio": finite_or_none(last["efficiency_ratio"]) if pd.notna(last["efficiency_ratio"]) else None,
+        "ma_slope": finite_or_none(last["ma_slope"]) if pd.notna(last["ma_slope"]) else None,
         "realised_vol": sigma,
         "realised_vol_annual": annual,
-        "vol_percentile": _finite(last["vol_percentile"]) if pd.notna(last["vol_percentile"]) else None,
+        "vol_percentile": finite_or_none(last["vol_percentile"]) if pd.notna(last["vol_percentile"]) else None,
         "trend_share": float((recent != "range").mean()),
         "bars": n,
         "as_of": candles.index[-1].isoformat(),

@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from blofin_pipeline.numeric import finite_or_none
 from blofin_pipeline.research.designer import LLMCall, call_llm
 
 logger = logging.getLogger(__name__)
@@ -33,31 +34,23 @@ CONCENTRATION_SHARE = 0.5  # one category (or symbol) holding more than this sha
 TOP_N = 5
 
 
-def _num(value: Any) -> float | None:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
 def _count(value: Any) -> int:
     if isinstance(value, (list, tuple, set)):
         return len(value)
-    number = _num(value)
+    number = finite_or_none(value)
     return int(number) if number is not None else 0
 
 
 def _rank_key(row: Mapping[str, Any]) -> float:
     for key in ("score", "sharpe"):
-        value = _num(row.get(key))
+        value = finite_or_none(row.get(key))
         if value is not None:
             return value
     return -math.inf
 
 
 def _sharpe_or_score(row: Mapping[str, Any]) -> float:
-    sharpe = _num(row.get("sharpe"))
+    sharpe = finite_or_none(row.get("sharpe"))
     return sharpe if sharpe is not None else _rank_key(row)
 
 
@@ -68,7 +61,7 @@ def _label(row: Mapping[str, Any]) -> str:
     facts = []
     for key, fmt in (("score", "{:.2f}"), ("sharpe", "{:.2f}"), ("total_return", "{:+.1%}"),
                      ("max_drawdown", "{:.1%}")):
-        value = _num(row.get(key))
+        value = finite_or_none(row.get(key))
         if value is not None:
             facts.append(f"{key} {fmt.format(value)}")
     return " ".join(parts) + (f" ({', '.join(facts)})" if facts else "")
@@ -82,13 +75,13 @@ def day_facts(day: Mapping[str, Any]) -> dict[str, Any]:
     bottom = [r for r in reversed(ranked[-TOP_N:]) if r not in top] if len(ranked) > TOP_N else []
     top_categories = Counter(str(r.get("category")) for r in top if r.get("category"))
     top_symbols = Counter(str(r.get("symbol")) for r in top if r.get("symbol"))
-    drawdowns = sorted(((r, _num(r.get("max_drawdown"))) for r in rows), key=lambda x: x[1] or 0.0)
+    drawdowns = sorted(((r, finite_or_none(r.get("max_drawdown"))) for r in rows), key=lambda x: x[1] or 0.0)
     deep = [r for r, dd in drawdowns if dd is not None and dd <= DEEP_DRAWDOWN]
     significant = [r for r in rows if r.get("significant") is True]
     categories = Counter(str(r.get("category")) for r in rows if r.get("category"))
     by_category: dict[str, list[float]] = {}
     for r in rows:
-        value = _num(r.get("score"))
+        value = finite_or_none(r.get("score"))
         if r.get("category") and value is not None:
             by_category.setdefault(str(r["category"]), []).append(value)
     category_scores = {c: sum(v) / len(v) for c, v in sorted(by_category.items())}
@@ -131,7 +124,7 @@ def rule_based_review(day: Mapping[str, Any]) -> dict[str, Any]:
                        f"{facts['archived']} archived")
 
     for row in facts["bottom"]:
-        value = _num(row.get("sharpe"))
+        value = finite_or_none(row.get("sharpe"))
         if value is None or value <= BAD_SHARPE:
             not_working.append(f"{_label(row)} loses out of sample")
     if facts["n_strategies"] and not facts["significant"]:

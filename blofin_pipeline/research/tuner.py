@@ -30,14 +30,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from blofin_pipeline.costs import DEFAULT_FEE
 from blofin_pipeline.exceptions import BacktestError, ConfigError, StrategyError
-from blofin_pipeline.research.blocks import merge_params, rewrite_class_attrs, short_hash
+from blofin_pipeline.research.blocks import (
+    merge_params,
+    rewrite_class_attrs,
+    short_hash,
+)
 from blofin_pipeline.research.designer import Candidate, LLMCall, call_llm, rng_for
 from blofin_pipeline.research.regime import label_regimes
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_FEE = 0.0006
 HOLDOUT = 0.3               # share of each symbol's bars held out from tuning
 N_FOLDS = 3                 # walk-forward folds inside the tuning part
 WF_WARMUP = 0.2             # share of the tuning part that only warms indicators up

@@ -12,7 +12,11 @@ from blofin_pipeline.config import RunContext
 from blofin_pipeline.steps.market import ingest_candles
 from blofin_pipeline.steps.ranking import rank_and_update
 from blofin_pipeline.steps.reporting import ai_review, generate_report
-from blofin_pipeline.steps.research import design_strategies, train_ml_models, tune_strategies
+from blofin_pipeline.steps.research import (
+    design_strategies,
+    train_ml_models,
+    tune_strategies,
+)
 from blofin_pipeline.steps.scoring import backtest_candidates, score_strategies
 
 __all__ = ["ai_review", "backtest_candidates", "design_strategies", "generate_report", "ingest_candles",

@@ -14,10 +14,10 @@ import pandas as pd
 
 from blofin_pipeline.config import RunContext
 from blofin_pipeline.exceptions import LLMBudgetExceeded, PipelineError
-from blofin_pipeline.strategies import registry
 from blofin_pipeline.market.window import load_window
 from blofin_pipeline.steps.runner import step
 from blofin_pipeline.store import Store
+from blofin_pipeline.strategies import registry
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +56,7 @@ def portfolio(store: Store, run_date: str, *, with_code: bool = False) -> list[d
 def design_strategies(ctx: RunContext, store: Store, *, llm: Any = None) -> dict[str, Any]:
     """Design `n_designs` new candidates from the portfolio's gaps, the regime and the
     performers; register them for `backtest_candidates`."""
-    from blofin_pipeline.research.designer import DesignContext
-    from blofin_pipeline.research.designer import design
+    from blofin_pipeline.research.designer import DesignContext, design
     from blofin_pipeline.research.regime import detect_regimes
 
     n = ctx.config.n_designs
@@ -111,8 +110,7 @@ def _param_space_of(code: str) -> dict[str, Any]:
 @step
 def tune_strategies(ctx: RunContext, store: Store, *, llm: Any = None) -> dict[str, Any]:
     """Tune the `n_tunes` worst-scoring active strategies; register tuned versions."""
-    from blofin_pipeline.research.tuner import pick_underperformers
-    from blofin_pipeline.research.tuner import tune
+    from blofin_pipeline.research.tuner import pick_underperformers, tune
 
     cfg = ctx.config
     if cfg.n_tunes == 0:
@@ -211,8 +209,7 @@ def score_best_ensemble(ctx: RunContext, store: Store, result: Any, candles: dic
     saw it), backtested with the run's fee and slippage; the DSR counts it as one more
     trial. It joins the ranking as origin 'ml', category 'ml'.
     """
-    from blofin_pipeline.backtest import run_backtest
-    from blofin_pipeline.backtest import stats
+    from blofin_pipeline.backtest import run_backtest, stats
     from blofin_pipeline.backtest.scoring import CURVE_POINTS
     from blofin_pipeline.steps.scoring import trials_for_day
 

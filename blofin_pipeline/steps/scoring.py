@@ -17,9 +17,9 @@ from blofin_pipeline.config import RunContext
 from blofin_pipeline.exceptions import PipelineError
 from blofin_pipeline.market.window import load_window, score_window
 from blofin_pipeline.steps.runner import step
+from blofin_pipeline.store import Store
 from blofin_pipeline.strategies import registry
 from blofin_pipeline.strategies.registry import StrategyRecord
-from blofin_pipeline.store import Store
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from blofin_pipeline.exceptions import DataValidationError, StrategyError, StrategyRejected
+from blofin_pipeline.exceptions import (
+    DataValidationError,
+    StrategyError,
+    StrategyRejected,
+)
 from blofin_pipeline.strategies.base import CANDLE_COLUMNS, validate_signals
 from blofin_pipeline.strategies.safety import declared_name, static_check
 

@@ -18,7 +18,13 @@ from blofin_pipeline.ranking.ranker import (
     rank_items,
 )
 from blofin_pipeline.store import Store
-from tests.reporting.seed import add_ensemble, add_model, add_result, add_scored, add_strategy
+from tests.reporting.seed import (
+    add_ensemble,
+    add_model,
+    add_result,
+    add_scored,
+    add_strategy,
+)
 
 DAY = "2026-01-05"
 

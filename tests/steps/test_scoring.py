@@ -1,7 +1,6 @@
 """Out-of-sample scoring on the synthetic market: honest on noise, finds a planted edge."""
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from blofin_pipeline import steps

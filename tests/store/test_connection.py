@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import math
-import sqlite3
 import sys
 import threading
 
