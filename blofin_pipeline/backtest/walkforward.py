@@ -174,47 +174,22 @@ def walk_forward(
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
-    ppy = infer_periods_per_year(candles.index, timeframe)
+    costs = (fee, slippage, timeframe)
     candidates = sample_candidates(defaults, param_space, n_candidates, seed)
     bounds = fold_bounds(len(candles), n_folds, train_frac, anchored)
     trial_sharpes = np.full((n_folds, len(candidates)), np.nan)
     folds: list[FoldResult] = []
-    oos_parts: list[pd.Series] = []
-    trade_parts: list[tuple[pd.DataFrame, float]] = []
-    oos_positions: list[np.ndarray] = []
-    fees_paid = 0.0
+    tests: list[tuple[BacktestResult, float]] = []  # each fold's test backtest, equity level before it
     equity_level = 1.0
-
     for k, (tr0, tr1, te0, te1) in enumerate(bounds):
         train = candles.iloc[tr0:tr1]
-        scores = np.full(len(candidates), np.nan)
-        for i, params in enumerate(candidates):
-            try:
-                res = run_backtest(train, _signals(signal_fn, train, params), fee, slippage, timeframe=timeframe)
-            except (PipelineError, ValueError) as err:
-                if i == 0:
-                    raise BacktestError(f"default parameters {params!r} failed on fold {k}: {err}") from err
-                log.warning("walk-forward fold %d: candidate %r skipped: %s", k, params, err)
-                continue
-            scores[i] = _objective_value(res, objective)
-            trial_sharpes[k, i] = res.metrics["sharpe"]
+        scores = _train_scores(train, signal_fn, candidates, costs, objective, trial_sharpes[k], k)
         best = int(np.nanargmax(scores)) if np.isfinite(scores).any() else 0
         chosen = candidates[best]
-
-        # Warm-up history (the train window) + the unseen test window; keep the test part.
-        history = candles.iloc[tr0:te1]
-        full_signal = _signals(signal_fn, history, chosen)
-        if len(full_signal) != len(history) or not full_signal.index.equals(history.index):
-            raise BacktestError(f"signal for params {chosen!r} is not on the candles' index")
-        test = candles.iloc[te0:te1]
-        test_signal = full_signal.iloc[te0 - tr0:].copy()
-        test_signal.iloc[-1] = 0.0  # close at the window's end: each fold pays its own exit
-        test_res = run_backtest(test, test_signal, fee, slippage, timeframe=timeframe)
-        oos_parts.append(test_res.returns)
-        trade_parts.append((test_res.trades, equity_level))
-        oos_positions.append(test_res.positions.to_numpy())
-        fees_paid += test_res.metrics["fees_paid"] * equity_level
+        test_res = _test_fold(candles, signal_fn, chosen, (tr0, te0, te1), costs)
+        tests.append((test_res, equity_level))
         equity_level *= float(test_res.equity.iloc[-1])
+        test = candles.iloc[te0:te1]
         folds.append(FoldResult(
             fold=k, train_start=train.index[0], train_end=train.index[-1],
             test_start=test.index[0], test_end=test.index[-1], params=dict(chosen),
@@ -222,21 +197,73 @@ def walk_forward(
         ))
         log.info("walk-forward fold %d: chose %r (train %s %.4g), test sharpe %.4g",
                  k, chosen, objective, scores[best], test_res.metrics["sharpe"])
-
-    oos_returns = pd.concat(oos_parts).rename("oos_returns")
-    r = oos_returns.to_numpy()
-    oos_equity = pd.Series(np.cumprod(1.0 + r), index=oos_returns.index, name="oos_equity")
-    positions = np.concatenate(oos_positions)
-    trades = [(t, level) for t, level in trade_parts if len(t)]
-    trade_returns = np.concatenate([t["return"].to_numpy() for t, _ in trades]) if trades else np.empty(0)
-    trade_pnl = np.concatenate([t["pnl"].to_numpy() * lvl for t, lvl in trades]) if trades else np.empty(0)
-
+    ppy = infer_periods_per_year(candles.index, timeframe)
+    oos_returns, oos_equity, metrics = _chained_metrics(tests, ppy)
     # Per-period Sharpe dispersion across trials, averaged over folds.
     per_period = trial_sharpes / math.sqrt(ppy)
     fold_vars = [np.nanvar(row, ddof=1) for row in per_period if np.isfinite(row).sum() >= 2]
     trial_sharpe_std = float(math.sqrt(np.mean(fold_vars))) if fold_vars else 0.0
     n_trials = len(candidates)
+    r = oos_returns.to_numpy()
+    metrics.update({
+        "psr": stats.psr_from_returns(r),
+        "dsr": stats.deflated_sharpe_ratio(r, n_trials, trial_sharpe_std),
+        "n_trials": n_trials,
+        "trial_sharpe_std": trial_sharpe_std,
+        "n_folds": n_folds,
+        "oos_bars": int(r.size),
+    })
+    return WalkForwardResult(
+        oos_returns=oos_returns, oos_equity=oos_equity, metrics=metrics, folds=folds,
+        n_trials=n_trials, trial_sharpes=trial_sharpes, trial_sharpe_std=trial_sharpe_std,
+        candidates=candidates,
+    )
 
+
+def _train_scores(train: pd.DataFrame, signal_fn: SignalFn, candidates: list[dict[str, Any]],
+                  costs: tuple[float, float, str | None], objective: str, sharpes_out: np.ndarray,
+                  fold: int) -> np.ndarray:
+    """Objective of every candidate on a fold's training window (NaN when it failed)."""
+    fee, slippage, timeframe = costs
+    scores = np.full(len(candidates), np.nan)
+    for i, params in enumerate(candidates):
+        try:
+            res = run_backtest(train, _signals(signal_fn, train, params), fee, slippage, timeframe=timeframe)
+        except (PipelineError, ValueError) as err:
+            if i == 0:
+                raise BacktestError(f"default parameters {params!r} failed on fold {fold}: {err}") from err
+            log.warning("walk-forward fold %d: candidate %r skipped: %s", fold, params, err)
+            continue
+        scores[i] = _objective_value(res, objective)
+        sharpes_out[i] = res.metrics["sharpe"]
+    return scores
+
+
+def _test_fold(candles: pd.DataFrame, signal_fn: SignalFn, chosen: dict[str, Any], span: tuple[int, int, int],
+               costs: tuple[float, float, str | None]) -> BacktestResult:
+    """Backtest the chosen parameters on the unseen test window, the train window as warm-up."""
+    tr0, te0, te1 = span
+    fee, slippage, timeframe = costs
+    history = candles.iloc[tr0:te1]
+    full_signal = _signals(signal_fn, history, chosen)
+    if len(full_signal) != len(history) or not full_signal.index.equals(history.index):
+        raise BacktestError(f"signal for params {chosen!r} is not on the candles' index")
+    test_signal = full_signal.iloc[te0 - tr0:].copy()
+    test_signal.iloc[-1] = 0.0  # close at the window's end: each fold pays its own exit
+    return run_backtest(candles.iloc[te0:te1], test_signal, fee, slippage, timeframe=timeframe)
+
+
+def _chained_metrics(tests: list[tuple[BacktestResult, float]], ppy: float
+                     ) -> tuple[pd.Series, pd.Series, dict[str, float]]:
+    """Chain the folds' test results: out-of-sample returns, equity and their metrics."""
+    oos_returns = pd.concat([t.returns for t, _ in tests]).rename("oos_returns")
+    r = oos_returns.to_numpy()
+    oos_equity = pd.Series(np.cumprod(1.0 + r), index=oos_returns.index, name="oos_equity")
+    positions = np.concatenate([t.positions.to_numpy() for t, _ in tests])
+    trades = [(t.trades, level) for t, level in tests if len(t.trades)]
+    trade_returns = np.concatenate([t["return"].to_numpy() for t, _ in trades]) if trades else np.empty(0)
+    trade_pnl = np.concatenate([t["pnl"].to_numpy() * lvl for t, lvl in trades]) if trades else np.empty(0)
+    fees_paid = sum(t.metrics["fees_paid"] * level for t, level in tests)
     metrics: dict[str, float] = {
         "total_return": float(oos_equity.iloc[-1] - 1.0),
         "cagr": m.cagr(r, ppy),
@@ -251,18 +278,8 @@ def walk_forward(
         "exposure": m.exposure(positions),
         "turnover": m.turnover(positions, ppy),
         "fees_paid": float(fees_paid),
-        "psr": stats.psr_from_returns(r),
-        "dsr": stats.deflated_sharpe_ratio(r, n_trials, trial_sharpe_std),
-        "n_trials": n_trials,
-        "trial_sharpe_std": trial_sharpe_std,
-        "n_folds": n_folds,
-        "oos_bars": int(r.size),
     }
-    return WalkForwardResult(
-        oos_returns=oos_returns, oos_equity=oos_equity, metrics=metrics, folds=folds,
-        n_trials=n_trials, trial_sharpes=trial_sharpes, trial_sharpe_std=trial_sharpe_std,
-        candidates=candidates,
-    )
+    return oos_returns, oos_equity, metrics
 
 
 def walk_forward_strategy(candles: pd.DataFrame, strategy_cls: Any, **kwargs: Any) -> WalkForwardResult:

@@ -82,6 +82,19 @@ def validate_candles(
     if len(frame) == 0:
         return frame, report
     step = timeframe_ms(timeframe)
+    _check_values(frame, symbol, timeframe, step)
+
+    frame = _sorted_unique(frame, symbol, timeframe, report)
+    report.gaps = _gaps(np.asarray(frame.index, dtype="int64"), step, previous_ts, known_ts)
+    report.rows_out = len(frame)
+    if report.gaps:
+        logger.warning("%s %s: %d gaps, %d missing bars (recorded, not filled)",
+                       symbol, timeframe, len(report.gaps), report.missing_bars)
+    return frame, report
+
+
+def _check_values(frame: pd.DataFrame, symbol: str, timeframe: str, step: int) -> None:
+    """Reject a batch with non-finite, non-positive or inconsistent values, or off-grid times."""
     ts = np.asarray(frame.index, dtype="int64")
     values = frame[list(CANDLE_COLUMNS)].to_numpy(dtype="float64")
 
@@ -106,7 +119,10 @@ def validate_candles(
             f"{symbol} {timeframe}: timestamps not on the {timeframe} bar grid in {_where(frame, bad)}"
         )
 
-    report.out_of_order = int((np.diff(ts) < 0).sum())
+
+def _sorted_unique(frame: pd.DataFrame, symbol: str, timeframe: str, report: ValidationReport) -> pd.DataFrame:
+    """Sort by time; drop exact duplicates (counted), refuse conflicting ones."""
+    report.out_of_order = int((np.diff(np.asarray(frame.index, dtype="int64")) < 0).sum())
     frame = frame.sort_index(kind="stable")
     dup = frame.index.duplicated(keep="first")
     if dup.any():
@@ -121,21 +137,20 @@ def validate_candles(
         report.duplicates_dropped = int(dup.sum())
         frame = frame[~dup]
 
-    ts = np.asarray(frame.index, dtype="int64")
+    return frame
+
+
+def _gaps(ts: np.ndarray, step: int, previous_ts: int | None, known_ts: np.ndarray | None) -> list[Gap]:
+    """Missing bars between the batch, the last stored bar and other stored bars."""
     extra = [np.asarray([previous_ts], dtype="int64")] if previous_ts is not None else []
     if known_ts is not None:
         extra.append(np.asarray(known_ts, dtype="int64"))
     ts_all = np.unique(np.concatenate([ts, *extra])) if extra else ts
     jumps = np.flatnonzero(np.diff(ts_all) > step)
-    report.gaps = [
+    return [
         Gap(int(ts_all[i] + step), int(ts_all[i + 1] - step), int((ts_all[i + 1] - ts_all[i]) // step - 1))
         for i in jumps
     ]
-    report.rows_out = len(frame)
-    if report.gaps:
-        logger.warning("%s %s: %d gaps, %d missing bars (recorded, not filled)",
-                       symbol, timeframe, len(report.gaps), report.missing_bars)
-    return frame, report
 
 
 def frame_to_ms_index(frame: pd.DataFrame) -> pd.DataFrame:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from blofin_pipeline.ml.config import MODEL_TYPES, MLConfig
 from blofin_pipeline.ml.features import build_features
+from blofin_pipeline.ml.inference import signals_from_artefact
 from blofin_pipeline.ml.labels import make_labels
 from blofin_pipeline.ml.pipeline import (
     ENSEMBLE_ROW_KEYS,
     MODEL_ROW_KEYS,
     MLResult,
-    signals_from_artefact,
     train_and_evaluate,
 )
 from blofin_pipeline.ml.validation import purged_walk_forward_splits

@@ -37,12 +37,12 @@ from blofin_pipeline.exceptions import BacktestError, ModelError
 from blofin_pipeline.ml import ensembles as ens
 from blofin_pipeline.ml.artefacts import (
     data_hash,
-    load_artefact,
     make_version,
     save_artefact,
 )
 from blofin_pipeline.ml.config import MLConfig
 from blofin_pipeline.ml.features import build_features
+from blofin_pipeline.ml.inference import positions_from_proba
 from blofin_pipeline.ml.labels import make_labels
 from blofin_pipeline.ml.models import make_model, model_params
 from blofin_pipeline.ml.validation import Fold, purged_walk_forward_splits
@@ -152,16 +152,6 @@ def classification_metrics(y: np.ndarray, p_up: np.ndarray, name: str = "model")
         "log_loss": float(log_loss(y_true, p, labels=[0, 1])),
         "n_test": int(mask.sum()),
     }
-
-
-def positions_from_proba(p_up: np.ndarray, threshold: float) -> np.ndarray:
-    """+1 where P(up) >= threshold, -1 where P(down) = 1 - P(up) >= threshold, else 0 (NaN -> 0)."""
-    p = np.asarray(p_up, dtype=np.float64)
-    pos = np.zeros(len(p))
-    pos[p >= threshold] = 1.0
-    # P(down) compared directly, so 0.45 is short at threshold 0.55 (1 - 0.55 < 0.45 in floats).
-    pos[(1.0 - p >= threshold) & (pos == 0)] = -1.0
-    return pos
 
 
 def backtest_signals(candles: pd.DataFrame, positions: pd.Series, config: MLConfig) -> dict[str, float]:
@@ -299,10 +289,19 @@ def _train_symbol(data: _SymbolData, run_date: str, artefact_dir: Path, config: 
         logger.info("ML %s: OOS f1=%.3f acc=%.3f auc=%.3f sharpe=%.2f", name, row["f1"], row["accuracy"],
                     row["roc_auc"], row["backtest_sharpe"])
     result.models.extend(rows)
-
     if len(rows) < 2:
         logger.info("ML %s: fewer than 2 models, no ensembles", symbol)
         return
+    _train_ensembles(data, rows, oos_by_model, fitted, (run_date, artefact_dir, version, common), config, result)
+
+
+def _train_ensembles(data: _SymbolData, rows: list[dict[str, Any]], oos_by_model: dict[str, np.ndarray],
+                     fitted: dict[str, Any], where: tuple[str, Path, str, dict[str, Any]], config: MLConfig,
+                     result: MLResult) -> None:
+    """Soft-voting and stacking ensembles over the symbol's best models."""
+    run_date, artefact_dir, version, common = where
+    symbol = data.symbol
+    X_all = data.X.iloc[np.flatnonzero(data.labelled)]
     members = [r["model_name"] for r in sorted(rows, key=_rank_key)[: config.ensemble_size]]
     member_oos = np.column_stack([oos_by_model[m] for m in members])
     member_est = {m: fitted[m] for m in members}
@@ -366,44 +365,3 @@ def train_and_evaluate(
             data = prepare_symbol(candles_by_symbol, symbol, config)
             _train_symbol(data, run_date, Path(artefact_dir), config, result)
     return result
-
-
-def signals_from_artefact(
-    artefact_path: Path | str,
-    candles_by_symbol: dict[str, pd.DataFrame],
-    symbol: str,
-    *,
-    include_in_sample: bool = False,
-) -> pd.Series:
-    """Positions in [-1, 1] on ``symbol``'s bars from a saved model or ensemble.
-
-    Uses the artefact's own features list, symbol set and threshold (other symbols in
-    ``candles_by_symbol`` are ignored). Bars where a feature is unknown
-    (warm-up) are flat. Bars the artefact was trained on (up to ``train_end`` plus
-    ``horizon - 1`` bars, whose trade return its labels saw) are flat too unless
-    ``include_in_sample``: scoring a model on its own training data would flatter it.
-    """
-    payload = load_artefact(artefact_path)
-    if payload["symbol"] != symbol:
-        raise ModelError(f"ML artefact {str(artefact_path)!r} was trained for {payload['symbol']!r}, not {symbol!r}")
-    # The cross-symbol features (market average) depend on the symbol set: use exactly
-    # the symbols the artefact was trained with.
-    wanted = payload["feature_symbols"]
-    absent = [s for s in wanted if s not in candles_by_symbol]
-    if absent:
-        raise ModelError(f"ML artefact {str(artefact_path)!r} needs candles of {absent} for its features")
-    features = build_features({s: candles_by_symbol[s] for s in wanted}, symbol)
-    missing = [c for c in payload["features"] if c not in features.columns]
-    if missing:
-        raise ModelError(f"ML artefact {str(artefact_path)!r}: candles give no features {missing}")
-    X = features[payload["features"]]
-    usable = X.notna().all(axis=1).to_numpy()
-    p_up = np.full(len(X), np.nan)
-    if usable.any():
-        p_up[usable] = payload["estimator"].predict_proba(X[usable])[:, 1]
-    positions = positions_from_proba(p_up, payload["threshold"])
-    if not include_in_sample:
-        in_sample = np.flatnonzero(X.index <= pd.Timestamp(payload["train_end"]))
-        if len(in_sample):
-            positions[: in_sample[-1] + payload["horizon"]] = 0.0
-    return pd.Series(positions, index=X.index, name=f"ml:{Path(artefact_path).stem}")

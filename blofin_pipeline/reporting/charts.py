@@ -100,40 +100,52 @@ def line_chart(
     if y_lo < 0 < y_hi:
         out.append(f'<line x1="{MARGIN_LEFT}" x2="{MARGIN_LEFT + plot_w}" y1="{sy(0):.1f}" y2="{sy(0):.1f}" '
                    'stroke="#999" stroke-dasharray="3 3"/>')
-    if x_kind == "time":
-        fmt = _time_formatter(x_lo, x_hi)
-        x_ticks = [x_lo + (x_hi - x_lo) * i / (X_TICKS - 1) for i in range(X_TICKS)]
-        labels = [fmt(x) for x in x_ticks]
-    else:
-        n = int(round(x_hi)) + 1
-        stride = max(1, math.ceil(n / 7))
-        x_ticks = [float(i) for i in range(0, n, stride)]
-        labels = [str(x_labels[i]) if x_labels and i < len(x_labels) else str(i) for i in range(0, n, stride)]
+    x_ticks, labels = _x_ticks(x_lo, x_hi, x_kind, x_labels)
     for x, label in zip(x_ticks, labels):
         out.append(f'<text x="{sx(x):.1f}" y="{HEIGHT - MARGIN_BOTTOM + 16}" text-anchor="middle" class="tick">'
                    f"{html.escape(label)}</text>")
     for i, s in enumerate(series):
-        color = PALETTE[i % len(PALETTE)]
-        segment: list[str] = []
-        segments = []
-        for x, y in zip(s.xs, s.ys):
-            if is_finite(x) and is_finite(y):
-                segment.append(f"{sx(x):.1f},{sy(y):.1f}")
-            elif segment:
-                segments.append(segment)
-                segment = []
-        if segment:
-            segments.append(segment)
-        for seg in segments:
-            if len(seg) == 1:
-                cx, cy = seg[0].split(",")
-                out.append(f'<circle cx="{cx}" cy="{cy}" r="3" fill="{color}"/>')
-            else:
-                out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="{" ".join(seg)}"/>')
-        ly = MARGIN_TOP + 14 + i * 18
-        lx = WIDTH - MARGIN_RIGHT + 12
-        out.append(f'<rect x="{lx}" y="{ly - 9}" width="12" height="4" fill="{color}"/>')
-        label = s.label if len(s.label) <= LEGEND_CHARS else s.label[:LEGEND_CHARS - 1] + "\u2026"
-        out.append(f'<text x="{lx + 18}" y="{ly - 3}" class="legend">{html.escape(label)}</text>')
+        out += _series_svg(s, PALETTE[i % len(PALETTE)], i, sx, sy)
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _x_ticks(x_lo: float, x_hi: float, x_kind: str, x_labels: Sequence[str] | None
+             ) -> tuple[list[float], list[str]]:
+    """Tick positions and labels of the x axis: evenly spaced times, or every k-th index."""
+    if x_kind == "time":
+        fmt = _time_formatter(x_lo, x_hi)
+        x_ticks = [x_lo + (x_hi - x_lo) * i / (X_TICKS - 1) for i in range(X_TICKS)]
+        return x_ticks, [fmt(x) for x in x_ticks]
+    n = int(round(x_hi)) + 1
+    stride = max(1, math.ceil(n / 7))
+    x_ticks = [float(i) for i in range(0, n, stride)]
+    return x_ticks, [str(x_labels[i]) if x_labels and i < len(x_labels) else str(i) for i in range(0, n, stride)]
+
+
+def _series_svg(s: Series, color: str, i: int, sx: Callable[[float], float], sy: Callable[[float], float]
+                ) -> list[str]:
+    """One series: polylines over its finite runs (a lone point is a dot) and its legend entry."""
+    out: list[str] = []
+    segment: list[str] = []
+    segments = []
+    for x, y in zip(s.xs, s.ys):
+        if is_finite(x) and is_finite(y):
+            segment.append(f"{sx(x):.1f},{sy(y):.1f}")
+        elif segment:
+            segments.append(segment)
+            segment = []
+    if segment:
+        segments.append(segment)
+    for seg in segments:
+        if len(seg) == 1:
+            cx, cy = seg[0].split(",")
+            out.append(f'<circle cx="{cx}" cy="{cy}" r="3" fill="{color}"/>')
+        else:
+            out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="{" ".join(seg)}"/>')
+    ly = MARGIN_TOP + 14 + i * 18
+    lx = WIDTH - MARGIN_RIGHT + 12
+    out.append(f'<rect x="{lx}" y="{ly - 9}" width="12" height="4" fill="{color}"/>')
+    label = s.label if len(s.label) <= LEGEND_CHARS else s.label[:LEGEND_CHARS - 1] + "\u2026"
+    out.append(f'<text x="{lx + 18}" y="{ly - 3}" class="legend">{html.escape(label)}</text>')
+    return out

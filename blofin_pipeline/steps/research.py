@@ -195,7 +195,7 @@ Not a rule file: its positions come from the saved artefact below. Over the scor
 window it is judged on its walk-forward out-of-sample positions; from here on:
     signals_from_artefact(ARTEFACT, candles_by_symbol, SYMBOL)
 """
-from blofin_pipeline.ml.pipeline import signals_from_artefact
+from blofin_pipeline.ml.inference import signals_from_artefact
 
 ARTEFACT = {artefact!r}
 SYMBOL = {symbol!r}

@@ -29,7 +29,8 @@ from blofin_pipeline.ml import (
     train_and_evaluate,
 )
 from blofin_pipeline.ml.artefacts import data_hash, load_artefact, load_sidecar
-from blofin_pipeline.ml.pipeline import positions_from_proba, prepare_symbol
+from blofin_pipeline.ml.inference import positions_from_proba
+from blofin_pipeline.ml.pipeline import prepare_symbol
 
 from .conftest import FAST_CONFIG, RUN_DATE, make_market
 

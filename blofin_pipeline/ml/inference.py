@@ -1,0 +1,62 @@
+"""What a saved model or ensemble says: positions from its probabilities, on new candles."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from blofin_pipeline.exceptions import ModelError
+from blofin_pipeline.ml.artefacts import load_artefact
+from blofin_pipeline.ml.features import build_features
+
+
+def positions_from_proba(p_up: np.ndarray, threshold: float) -> np.ndarray:
+    """+1 where P(up) >= threshold, -1 where P(down) = 1 - P(up) >= threshold, else 0 (NaN -> 0)."""
+    p = np.asarray(p_up, dtype=np.float64)
+    pos = np.zeros(len(p))
+    pos[p >= threshold] = 1.0
+    # P(down) compared directly, so 0.45 is short at threshold 0.55 (1 - 0.55 < 0.45 in floats).
+    pos[(1.0 - p >= threshold) & (pos == 0)] = -1.0
+    return pos
+
+
+def signals_from_artefact(
+    artefact_path: Path | str,
+    candles_by_symbol: dict[str, pd.DataFrame],
+    symbol: str,
+    *,
+    include_in_sample: bool = False,
+) -> pd.Series:
+    """Positions in [-1, 1] on ``symbol``'s bars from a saved model or ensemble.
+
+    Uses the artefact's own features list, symbol set and threshold (other symbols in
+    ``candles_by_symbol`` are ignored). Bars where a feature is unknown
+    (warm-up) are flat. Bars the artefact was trained on (up to ``train_end`` plus
+    ``horizon - 1`` bars, whose trade return its labels saw) are flat too unless
+    ``include_in_sample``: scoring a model on its own training data would flatter it.
+    """
+    payload = load_artefact(artefact_path)
+    if payload["symbol"] != symbol:
+        raise ModelError(f"ML artefact {str(artefact_path)!r} was trained for {payload['symbol']!r}, not {symbol!r}")
+    # The cross-symbol features (market average) depend on the symbol set: use exactly
+    # the symbols the artefact was trained with.
+    wanted = payload["feature_symbols"]
+    absent = [s for s in wanted if s not in candles_by_symbol]
+    if absent:
+        raise ModelError(f"ML artefact {str(artefact_path)!r} needs candles of {absent} for its features")
+    features = build_features({s: candles_by_symbol[s] for s in wanted}, symbol)
+    missing = [c for c in payload["features"] if c not in features.columns]
+    if missing:
+        raise ModelError(f"ML artefact {str(artefact_path)!r}: candles give no features {missing}")
+    X = features[payload["features"]]
+    usable = X.notna().all(axis=1).to_numpy()
+    p_up = np.full(len(X), np.nan)
+    if usable.any():
+        p_up[usable] = payload["estimator"].predict_proba(X[usable])[:, 1]
+    positions = positions_from_proba(p_up, payload["threshold"])
+    if not include_in_sample:
+        in_sample = np.flatnonzero(X.index <= pd.Timestamp(payload["train_end"]))
+        if len(in_sample):
+            positions[: in_sample[-1] + payload["horizon"]] = 0.0
+    return pd.Series(positions, index=X.index, name=f"ml:{Path(artefact_path).stem}")
