@@ -20,6 +20,7 @@ import hashlib
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from blofin_pipeline.backtest import stats
@@ -52,25 +53,41 @@ def score_one(ctx: RunContext, name: str, version: int, strategy_cls: type, symb
     wf = walk_forward(candles, signal_fn, dict(strategy_cls.params), dict(strategy_cls.param_space),
                       n_folds=cfg.wf_folds, n_candidates=cfg.wf_candidates, seed=_seed(f"{name}@{version}"),
                       fee=cfg.fee, slippage=cfg.slippage, timeframe=cfg.timeframe)
-    metrics = dict(wf.metrics)
-    oos = wf.oos_returns.to_numpy()
-    noise_std = 1.0 / math.sqrt(max(len(oos), 1))
-    trial_std = max(float(wf.trial_sharpe_std), noise_std)
-    n_trials = max(n_total_trials, wf.n_trials)
-    metrics["dsr"] = stats.deflated_sharpe_ratio(oos, n_trials, trial_std)
-    metrics["dsr_n_trials"] = n_trials
-    metrics["dsr_trial_sharpe_std"] = trial_std
-    score = stats.composite_score(metrics)
+    metrics = with_deflated_sharpe(wf.metrics, wf.oos_returns.to_numpy(), n_total_trials, wf.n_trials,
+                                   wf.trial_sharpe_std)
+    folds = [{"fold": f.fold, "test_start": f.test_start.isoformat(), "params": f.params} for f in wf.folds]
+    return result_row(ctx, (name, version, symbol, phase), window, metrics, folds, wf.oos_equity)
+
+
+def with_deflated_sharpe(metrics: dict[str, Any], oos: np.ndarray, n_total_trials: int, n_own_trials: int = 1,
+                         own_trial_sharpe_std: float = 0.0) -> dict[str, Any]:
+    """The metrics plus the deflated Sharpe ratio over every trial of the day.
+
+    The trial count is the larger of the day's total and the item's own; the dispersion
+    of trial Sharpe ratios the larger of the item's own and the sampling error of a
+    Sharpe ratio under no skill, 1/sqrt(T) per period for T out-of-sample bars.
+    """
+    out = dict(metrics)
+    trial_std = max(float(own_trial_sharpe_std), 1.0 / math.sqrt(max(len(oos), 1)))
+    n_trials = max(n_total_trials, n_own_trials)
+    out["dsr"] = stats.deflated_sharpe_ratio(oos, n_trials, trial_std)
+    out["dsr_n_trials"] = n_trials
+    out["dsr_trial_sharpe_std"] = trial_std
+    return out
+
+
+def result_row(ctx: RunContext, item: tuple[str, int, str, str], window: tuple[pd.Timestamp, pd.Timestamp],
+               metrics: dict[str, Any], params: Any, equity: pd.Series) -> dict[str, Any]:
+    """One `strategy_backtest_results` row: (strategy, version, symbol, phase) scored on the window."""
+    name, version, symbol, phase = item
     start, end = window
     return {
         "run_date": ctx.run_date, "strategy": name, "version": version, "symbol": symbol,
-        "timeframe": cfg.timeframe, "phase": phase, "window_start": start.isoformat(), "window_end": end.isoformat(),
-        "score": score, "sharpe": metrics["sharpe"], "deflated_sharpe": metrics["dsr"],
-        "sortino": metrics["sortino"], "total_return": metrics["total_return"], "cagr": metrics["cagr"],
-        "max_drawdown": metrics["max_drawdown"], "calmar": metrics["calmar"], "win_rate": metrics["win_rate"],
-        "profit_factor": metrics["profit_factor"], "n_trades": int(metrics["n_trades"]),
-        "exposure": metrics["exposure"], "turnover": metrics["turnover"],
-        "params": [{"fold": f.fold, "test_start": f.test_start.isoformat(), "params": f.params} for f in wf.folds],
-        "metrics": metrics, "equity_curve": _curve(wf.oos_equity),
+        "timeframe": ctx.config.timeframe, "phase": phase, "window_start": start.isoformat(),
+        "window_end": end.isoformat(), "score": stats.composite_score(metrics), "sharpe": metrics["sharpe"],
+        "deflated_sharpe": metrics["dsr"], "sortino": metrics["sortino"], "total_return": metrics["total_return"],
+        "cagr": metrics["cagr"], "max_drawdown": metrics["max_drawdown"], "calmar": metrics["calmar"],
+        "win_rate": metrics["win_rate"], "profit_factor": metrics["profit_factor"],
+        "n_trades": int(metrics["n_trades"]), "exposure": metrics["exposure"], "turnover": metrics["turnover"],
+        "params": params, "metrics": metrics, "equity_curve": _curve(equity),
     }
-

@@ -28,7 +28,7 @@ from blofin_pipeline.numeric import finite_or
 
 EULER_GAMMA = 0.5772156649015329
 NORMAL = NormalDist()
-SIGNIFICANCE = 0.95
+SIGNIFICANT_DSR = 0.95  # deflated Sharpe probability needed to call a result significant
 
 # composite_score weights and thresholds (see its docstring).
 SCORE_SHARPE_WEIGHT = 0.4

@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from blofin_pipeline.backtest.stats import SIGNIFICANT_DSR
 from blofin_pipeline.exceptions import PipelineError, StoreError
 from blofin_pipeline.numeric import finite_or_none, mean_of_finite
 from blofin_pipeline.ranking.ranker import strategy_item
@@ -45,7 +46,6 @@ logger = logging.getLogger(__name__)
 TREND_DATES = 14             # run dates shown in the trends
 TOP_PERFORMERS = 10          # strategies listed as top performers
 EQUITY_CURVES = 5            # top strategies whose equity curve is charted
-SIGNIFICANT_DSR = 0.95       # deflated Sharpe probability needed to call a result significant
 DEEP_DRAWDOWN = -0.25        # a kept strategy's worst drawdown at or below this is flagged
 CONCENTRATION_SHARE = 0.5    # one category holding more than this share of the kept is flagged
 SYNTHETIC_NOTICE = (

@@ -5,6 +5,7 @@ import json
 import logging
 from typing import Any
 
+from blofin_pipeline.backtest.stats import SIGNIFICANT_DSR
 from blofin_pipeline.config import RunContext
 from blofin_pipeline.exceptions import LLMBudgetExceeded
 from blofin_pipeline.market.window import load_window
@@ -12,7 +13,6 @@ from blofin_pipeline.steps.runner import require_scores, step
 from blofin_pipeline.store import Store
 
 logger = logging.getLogger(__name__)
-SIGNIFICANT_DSR = 0.95
 
 
 @step

@@ -22,7 +22,6 @@ from blofin_pipeline.strategies import registry
 logger = logging.getLogger(__name__)
 
 REJECTED_FEEDBACK_DAYS = 30
-SIGNIFICANT_DSR = 0.95
 DAY_METRICS = ("sharpe", "deflated_sharpe", "total_return", "max_drawdown", "win_rate", "n_trades", "turnover")
 ML_TREES = 100  # trees and boosting rounds per model in the daily run (bench/ml.py measures more)
 
@@ -209,8 +208,8 @@ def score_best_ensemble(ctx: RunContext, store: Store, result: Any, candles: dic
     saw it), backtested with the run's fee and slippage; the DSR counts it as one more
     trial. It joins the ranking as origin 'ml', category 'ml'.
     """
-    from blofin_pipeline.backtest import run_backtest, stats
-    from blofin_pipeline.backtest.scoring import CURVE_POINTS
+    from blofin_pipeline.backtest import run_backtest
+    from blofin_pipeline.backtest.scoring import result_row, with_deflated_sharpe
     from blofin_pipeline.steps.scoring import trials_for_day
 
     cfg = ctx.config
@@ -225,23 +224,11 @@ def score_best_ensemble(ctx: RunContext, store: Store, result: Any, candles: dic
     record = registry.register(store, name=name, category="ml", params={"ensemble": best["ensemble_name"]},
                                param_space={}, code=code, origin="ml", run_date=ctx.run_date, status="active",
                                rationale=f"most accurate ensemble of {ctx.run_date} ({best['accuracy']:.3f})")
-    returns = bt.returns.to_numpy()
     n_trials = trials_for_day(ctx, store, registry.portfolio_at_start(store, ctx.run_date)) + 1
-    metrics = dict(bt.metrics)
-    metrics["dsr"] = stats.deflated_sharpe_ratio(returns, n_trials, 1.0 / np.sqrt(max(len(returns), 1)))
-    metrics["dsr_n_trials"] = n_trials
-    step = max(1, len(bt.equity) // CURVE_POINTS)
-    store.upsert("strategy_backtest_results", [{
-        "run_date": ctx.run_date, "strategy": record.name, "version": record.version, "symbol": symbol,
-        "timeframe": cfg.timeframe, "phase": "score", "window_start": positions.index[0].isoformat(),
-        "window_end": ctx.data_end.isoformat(), "score": stats.composite_score(metrics), "sharpe": metrics["sharpe"],
-        "deflated_sharpe": metrics["dsr"], "sortino": metrics["sortino"], "total_return": metrics["total_return"],
-        "cagr": metrics["cagr"], "max_drawdown": metrics["max_drawdown"], "calmar": metrics["calmar"],
-        "win_rate": metrics["win_rate"], "profit_factor": metrics["profit_factor"],
-        "n_trades": int(metrics["n_trades"]), "exposure": metrics["exposure"], "turnover": metrics["turnover"],
-        "params": {"ensemble": best["ensemble_name"], "members": best["members"]}, "metrics": metrics,
-        "equity_curve": [[ts.isoformat(), round(float(v), 6)] for ts, v in bt.equity.iloc[::step].items()],
-    }], key=("run_date", "strategy", "version", "symbol"))
+    metrics = with_deflated_sharpe(bt.metrics, bt.returns.to_numpy(), n_trials)
+    row = result_row(ctx, (record.name, record.version, symbol, "score"), (positions.index[0], ctx.data_end),
+                     metrics, {"ensemble": best["ensemble_name"], "members": best["members"]}, bt.equity)
+    store.upsert("strategy_backtest_results", [row], key=("run_date", "strategy", "version", "symbol"))
     logger.info("ML ensemble %s scored as strategy %s on %s: sharpe %.2f, DSR %.2f", best["ensemble_name"],
                 record.ref, symbol, metrics["sharpe"], metrics["dsr"])
     return record.ref

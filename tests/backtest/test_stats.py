@@ -58,7 +58,7 @@ def test_dsr_on_noise_with_many_trials_is_not_significant():
     best = trials[int(np.argmax(sharpes))]
     assert stats.psr_from_returns(best) > 0.95           # the lucky winner looks significant...
     dsr = stats.deflated_sharpe_ratio(best, n_trials=200, trial_sharpe_std=float(sharpes.std(ddof=1)))
-    assert dsr < stats.SIGNIFICANCE                       # ...until deflated for 200 trials
+    assert dsr < stats.SIGNIFICANT_DSR                       # ...until deflated for 200 trials
     assert dsr < 0.7
 
 
