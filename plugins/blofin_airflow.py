@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from blofin_pipeline.exceptions import ConfigError
+
 if TYPE_CHECKING:
     from blofin_pipeline.config import RunContext
 
@@ -58,7 +60,7 @@ def db_url() -> str:
     if conn.conn_type == "sqlite":
         path = conn.host or ""
         if not path:
-            raise ValueError(f"connection {DB_CONN_ID!r}: sqlite needs the database file path in host")
+            raise ConfigError(f"connection {DB_CONN_ID!r}: sqlite needs the database file path in host")
         return f"sqlite:///{Path(path).expanduser().resolve()}"
     if conn.conn_type in ("postgres", "postgresql"):
         auth = quote(conn.login or "", safe="")
@@ -67,7 +69,7 @@ def db_url() -> str:
         netloc = f"{auth}@" if auth else ""
         port = f":{conn.port}" if conn.port else ""
         return f"postgresql://{netloc}{conn.host or 'localhost'}{port}/{conn.schema or 'postgres'}"
-    raise ValueError(f"connection {DB_CONN_ID!r}: conn type {conn.conn_type!r} is not sqlite or postgres")
+    raise ConfigError(f"connection {DB_CONN_ID!r}: conn type {conn.conn_type!r} is not sqlite or postgres")
 
 
 def blofin_client_factory():
@@ -113,13 +115,18 @@ def run(step_fn: Callable[..., dict[str, Any]], *, llm: bool = False, **kwargs: 
     gets the exchange client factory when the run reads from BloFin.
     """
     from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowFailException
 
-    ctx = run_context(get_current_context())
-    if llm:
-        kwargs["llm"] = _llm_for(ctx, step_fn.__name__)
-    if step_fn.__name__ == "ingest_candles" and ctx.config.data_source == "blofin":
-        kwargs["client_factory"] = blofin_client_factory()
-    return step_fn(ctx, **kwargs)
+    try:
+        ctx = run_context(get_current_context())
+        if llm:
+            kwargs["llm"] = _llm_for(ctx, step_fn.__name__)
+        if step_fn.__name__ == "ingest_candles" and ctx.config.data_source == "blofin":
+            kwargs["client_factory"] = blofin_client_factory()
+        return step_fn(ctx, **kwargs)
+    except ConfigError as err:
+        # A configuration error fails the same way on every try: fail now, no retries.
+        raise AirflowFailException(f"invalid run configuration: {err}") from err
 
 
 def _llm_for(ctx: RunContext, step: str):
@@ -130,7 +137,7 @@ def _llm_for(ctx: RunContext, step: str):
         return None
     if not llm_available():
         if mode == "online":
-            raise ValueError(f"{step}: llm_mode=online but connection {LLM_CONN_ID!r} is not defined")
+            raise ConfigError(f"{step}: llm_mode=online but connection {LLM_CONN_ID!r} is not defined")
         logger.info("%s: no %s connection: offline mode (deterministic, non-LLM)", step, LLM_CONN_ID)
         return None
     from blofin_llm_hook import BlofinLLMHook

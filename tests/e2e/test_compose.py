@@ -112,3 +112,21 @@ def test_docker_compose_config_where_compose_exists() -> None:
         done = subprocess.run(["docker", "compose", "-f", str(COMPOSE), *profile, "config", "--quiet"],
                               capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
         assert done.returncode == 0, done.stderr
+
+
+def test_the_image_creates_and_owns_every_named_volume_path(compose: dict) -> None:
+    """Docker creates a named volume's mount point root-owned unless the image already has
+    it: each one an Airflow service mounts must exist in our image, owned by the airflow
+    user (uid 50000)."""
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    named = set(compose.get("volumes") or {})
+    targets = {v.split(":")[1] for name in AIRFLOW_SERVICES for v in compose["services"][name].get("volumes", [])
+               if isinstance(v, str) and v.split(":")[0] in named}
+    assert targets, "no named volumes found"
+    run = " ".join(line.strip().rstrip("\\") for line in dockerfile.splitlines())
+    mkdir = re.search(r"mkdir -p ([^&]+)&&", run)
+    chown = re.search(r"chown -R 50000:0 ([^&]+?)(?:&&|$| COPY| RUN)", run)
+    assert mkdir and chown, "the Dockerfile must create and chown the volume paths"
+    missing = sorted(t for t in targets if t not in mkdir.group(1).split())
+    unowned = sorted(t for t in targets if not any(t == p or t.startswith(p + "/") for p in chown.group(1).split()))  # -R
+    assert not missing and not unowned, f"not created: {missing}; not owned by 50000: {unowned}"
