@@ -60,7 +60,14 @@ class ModelError(PipelineError):
 
 # --- LLM -------------------------------------------------------------------------
 class LLMError(PipelineError):
-    """An LLM call failed for good (after the SDK's own retries)."""
+    """An LLM call failed for good (after the SDK's own retries).
+
+    `request_id` is the API's id of the failed request, when it answered at all.
+    """
+
+    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
 
 
 class LLMResponseError(LLMError):

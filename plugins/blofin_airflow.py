@@ -111,7 +111,7 @@ def llm_available() -> bool:
 def run(step_fn: Callable[..., dict[str, Any]], *, llm: bool = False, **kwargs: Any) -> dict[str, Any]:
     """Call a step of `blofin_pipeline.steps` with this task's RunContext.
 
-    ``llm=True`` hands the step the LLM caller (or None in offline mode); the ingest step
+    ``llm=True`` hands the step the LLM connection (or None in offline mode); the ingest step
     gets the exchange client factory when the run reads from BloFin.
     """
     from airflow.sdk import get_current_context
@@ -130,7 +130,10 @@ def run(step_fn: Callable[..., dict[str, Any]], *, llm: bool = False, **kwargs: 
 
 
 def _llm_for(ctx: RunContext, step: str):
-    """The LLM caller for a step, or None for offline mode (said in the log)."""
+    """The LLM connection (the hook) for a step, or None for offline mode (said in the log).
+
+    The step builds its structured caller from it: the hook transports, the library's
+    policy validates, budgets and records usage in the step's data database."""
     mode = ctx.config.llm_mode
     if mode == "offline":
         logger.info("%s: llm_mode=offline: deterministic, non-LLM mode", step)
@@ -142,5 +145,5 @@ def _llm_for(ctx: RunContext, step: str):
         return None
     from blofin_llm_hook import BlofinLLMHook
 
-    return BlofinLLMHook(LLM_CONN_ID).caller_for(ctx, step)
+    return BlofinLLMHook(LLM_CONN_ID)
 

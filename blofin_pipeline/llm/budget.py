@@ -1,16 +1,15 @@
 """Daily USD budget and the usage rows written for every LLM call.
 
-The hook builds one row per HTTP call (validation retries and failures included) and
-hands it to a `usage_sink` callback; the caller persists it (the LLM usage table), so this
-module writes no SQL.
+The structured-call policy (`llm.policy`) builds one row per HTTP call (validation retries
+and failures included) and hands it to a `UsageLedger`, which persists it and sums the
+day's spend (the data database's ledger is `blofin_pipeline.store.usage.UsageLog`), so
+this module writes no SQL.
 """
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Mapping
-from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from blofin_pipeline.exceptions import ConfigError, LLMBudgetExceeded
 from blofin_pipeline.llm.models import ModelPrice, cost_usd
@@ -29,10 +28,19 @@ USAGE_FIELDS: tuple[str, ...] = (
     "cache_read_tokens",
     "usd",
     "latency_ms",
-    "logical_date",
     "request_id",
     "status",
 )
+
+
+class UsageLedger(Protocol):
+    """Where the usage rows of one run date go, and what they add up to."""
+
+    def record(self, row: Mapping[str, Any]) -> None:
+        """Persist one usage row (`build_usage_row`)."""
+
+    def spent_usd(self) -> float:
+        """USD spent on the ledger's run date so far, this call's earlier attempts included."""
 
 
 def check_budget(spent_usd_today: float, budget_usd: float | None, *, step: str | None = None) -> None:
@@ -58,19 +66,12 @@ def usage_to_dict(usage: Any) -> dict[str, Any]:
     return usage.model_dump(mode="json", exclude_none=True)
 
 
-def _iso(logical_date: date | datetime | str | None) -> str | None:
-    if logical_date is None or isinstance(logical_date, str):
-        return logical_date
-    return logical_date.isoformat()
-
-
 def build_usage_row(
     *,
     step: str,
     model: str,
     usage: Any,
     latency_ms: float,
-    logical_date: date | datetime | str | None,
     request_id: str | None,
     status: str,
     prices: Mapping[str, ModelPrice] | None = None,
@@ -88,36 +89,6 @@ def build_usage_row(
         "cache_read_tokens": int(tokens.get("cache_read_input_tokens") or 0),
         "usd": round(cost_usd(model, tokens, prices), 8),
         "latency_ms": int(round(latency_ms)),
-        "logical_date": _iso(logical_date),
         "request_id": request_id,
         "status": status,
-    }
-
-
-#: Key of the `llm_usage` table (include/sql/migrations/001_initial.sql).
-LLM_USAGE_KEY: tuple[str, ...] = ("run_date", "step", "call_id")
-
-
-def usage_record(row: Mapping[str, Any], *, created_at: str) -> dict[str, Any]:
-    """A usage row in the `llm_usage` table's columns.
-
-    `call_id` is the API request id, or a fresh local id when the call never got one
-    (connection failure, malformed body), so such rows are kept, not merged.
-    """
-    logical_date = row.get("logical_date")
-    if not logical_date:
-        raise ConfigError(f"usage row of step {row.get('step')!r} has no logical_date to store it under")
-    return {
-        "run_date": str(logical_date)[:10],
-        "step": row["step"],
-        "call_id": row.get("request_id") or f"local_{uuid.uuid4().hex}",
-        "model": row["model"],
-        "input_tokens": row["input_tokens"],
-        "output_tokens": row["output_tokens"],
-        "cache_creation_tokens": row["cache_creation_tokens"],
-        "cache_read_tokens": row["cache_read_tokens"],
-        "usd": row["usd"],
-        "latency_ms": row["latency_ms"],
-        "status": row["status"],
-        "created_at": created_at,
     }

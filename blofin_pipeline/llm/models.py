@@ -12,14 +12,13 @@ from typing import Any
 
 from blofin_pipeline.exceptions import ConfigError
 
-STEPS: tuple[str, ...] = ("design", "tune", "review", "summary")
+STEPS: tuple[str, ...] = ("design", "tune", "review")
 
 OPUS = "claude-opus-5"
 SONNET = "claude-sonnet-5"
-HAIKU = "claude-haiku-4-5"
 
-#: The specification's choice: Opus designs and reviews, Sonnet tunes, Haiku summarises.
-DEFAULT_MODELS: Mapping[str, str] = {"design": OPUS, "review": OPUS, "tune": SONNET, "summary": HAIKU}
+#: The specification's choice: Opus designs and reviews, Sonnet tunes.
+DEFAULT_MODELS: Mapping[str, str] = {"design": OPUS, "review": OPUS, "tune": SONNET}
 
 MTOK = 1_000_000
 
@@ -64,12 +63,10 @@ PRICES: Mapping[str, ModelPrice] = {
 NO_FORCED_TOOL_USE: frozenset[str] = frozenset({"claude-opus-5-5", "claude-sonnet-5-5"})
 
 
-def resolve_model(step: str, overrides: Mapping[str, str] | None = None, model: str | None = None) -> str:
-    """Return the model id for a step: explicit `model`, else `overrides[step]`, else the default."""
+def resolve_model(step: str, overrides: Mapping[str, str] | None = None) -> str:
+    """Return the model id for a step: `overrides[step]`, else the default."""
     if step not in STEPS:
         raise ConfigError(f"unknown LLM step {step!r}; expected one of {', '.join(STEPS)}")
-    if model:
-        return model
     if overrides and overrides.get(step):
         chosen = overrides[step]
         if not isinstance(chosen, str):

@@ -1,4 +1,4 @@
-"""Prompt builders for the design, tune, review and summary steps (pure functions).
+"""Prompt builders for the design, tune and review steps (pure functions).
 
 Each builder takes a plain dict context and returns a `Prompt`: the system blocks and the
 user message of a Messages API request. The large context that repeats between calls
@@ -18,7 +18,7 @@ Context keys (all optional unless stated):
 - design: `n_strategies` (int, default 3).
 - tune: `candidates` (list of dict, required): `name, category, params, param_space,
   metrics, diagnosis` (failure patterns), `code`.
-- review / summary: `report` (dict, required): the day's report data.
+- review: `report` (dict, required): the day's report data.
 """
 from __future__ import annotations
 
@@ -31,7 +31,6 @@ from blofin_pipeline.llm.schemas import (
     CATEGORIES,
     DesignReply,
     ReviewReply,
-    SummaryReply,
     TuneReply,
     tool_name,
 )
@@ -237,18 +236,6 @@ def build_review_prompt(context: Mapping[str, Any]) -> Prompt:
     return Prompt(system, user)
 
 
-def build_summary_prompt(context: Mapping[str, Any]) -> Prompt:
-    """Ask for a short plain-language summary of the day's report."""
-    report = _mapping(context, "report")
-    if not report:
-        raise ConfigError("prompt context 'report' must be a non-empty dict for the summary")
-    system = [_text_block("You summarise a daily trading-research report for busy readers in at "
-                          "most 120 words, plain language, no advice.")]
-    user = (f"Report:\n{_json(report)}\n\nSummarise it. Hand in the answer by calling "
-            f"`{tool_name(SummaryReply)}`.")
-    return Prompt(system, user)
-
-
 def validation_feedback(error: str) -> str:
     """The user turn that sends a validation error back to the model for its one retry."""
     return (
@@ -256,11 +243,3 @@ def validation_feedback(error: str) -> str:
         f"{error}\n"
         "Fix exactly these problems and hand in the complete corrected answer again."
     )
-
-
-PROMPT_BUILDERS = {
-    "design": build_design_prompt,
-    "tune": build_tune_prompt,
-    "review": build_review_prompt,
-    "summary": build_summary_prompt,
-}

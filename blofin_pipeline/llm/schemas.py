@@ -192,31 +192,10 @@ class ReviewReply(BaseModel):
         return _check_text(value, "summary")
 
 
-class SummaryReply(BaseModel):
-    """Reply of the report summary step."""
-
-    model_config = _MODEL_CONFIG
-
-    summary: str = Field(description="a short summary of the day's report")
-
-    @field_validator("summary")
-    @classmethod
-    def _summary(cls, value: str) -> str:
-        return _check_text(value, "summary")
-
-
-REPLY_TYPES: Mapping[str, type[BaseModel]] = {
-    "design": DesignReply,
-    "tune": TuneReply,
-    "review": ReviewReply,
-    "summary": SummaryReply,
-}
-
 TOOL_NAMES: Mapping[type[BaseModel], str] = {
     DesignReply: "submit_strategies",
     TuneReply: "submit_tuning",
     ReviewReply: "submit_review",
-    SummaryReply: "submit_summary",
 }
 
 

@@ -11,27 +11,26 @@ Two modes, same output (a list of `Candidate`, checked and scored later by the l
   when a screening frame is given each composition must actually trade on it.
 * online: the context (gaps, regimes, top and bottom performers with metrics, parameters
   and code, rejected candidates' feedback) goes into `llm.prompts.build_design_prompt`;
-  the `llm` callable returns a `DesignReply`, whose strategies become candidates (exact
+  the `llm` caller returns a `DesignReply`, whose strategies become candidates (exact
   duplicates of tried names or code are dropped).
 
-The `llm` callable is ``llm(step, system_blocks, user_message, reply_type) -> reply``
-where the reply is an instance of `reply_type` (or a dict/payload that validates to it);
-the lead passes the LLM hook's structured call here, tests pass a fake.
+The `llm` argument is an `LLMCaller` (`blofin_pipeline.llm.caller`): it returns the
+validated `DesignReply`; the steps pass the structured caller built on the LLM hook, tests
+pass a double.
 """
 from __future__ import annotations
 
 import hashlib
-import inspect
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from blofin_pipeline.exceptions import ConfigError, LLMResponseError, StrategyError
+from blofin_pipeline.exceptions import ConfigError, StrategyError
 from blofin_pipeline.research.blocks import (
     SIGNAL_BLOCKS,
     Composition,
@@ -44,10 +43,10 @@ from blofin_pipeline.research.blocks import (
 )
 from blofin_pipeline.research.gaps import CATEGORIES, coverage_gaps, gap_categories
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from blofin_pipeline.llm.caller import LLMCaller
 
-#: ``llm(step, system_blocks, user_message, reply_type) -> reply``
-LLMCall = Callable[[str, list, str, type], Any]
+logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 60          # draws per candidate before giving up on a category
 MIN_EXPOSURE = 0.02        # screening: a candidate must hold a position on >= 2 % of bars
@@ -295,51 +294,14 @@ def design_prompt_context(context: DesignContext, n: int) -> dict[str, Any]:
     }
 
 
-def coerce_reply(reply: Any, reply_type: type, **validation: Any) -> Any:
-    """The llm callable's answer as a `reply_type` instance.
-
-    Accepts the instance itself, the hook's `LLMResult` (its `.value`), or a payload dict
-    (validated, LLMResponseError when it does not fit).
-    """
-    # The hook's generate_structured returns an LLMResult(value, usage): unwrap it.
-    value = getattr(reply, "value", None)
-    if value is not None and not isinstance(reply, Mapping):
-        reply = value
-    if isinstance(reply, reply_type):
-        return reply
-    from blofin_pipeline.llm.parsing import validate_reply
-
-    if isinstance(reply, Mapping):
-        return validate_reply(reply_type, reply, **validation)
-    raise LLMResponseError(f"llm returned {type(reply).__name__}, expected {reply_type.__name__}")
-
-
-def call_llm(llm: LLMCall, step: str, prompt: Any, reply_type: type, **validation: Any) -> tuple[Any, Any]:
-    """Call `llm`; return (its raw answer, the reply as a validated `reply_type`).
-
-    Validation hints (categories, param_bounds) are passed on as keywords when the
-    callable accepts them (the hook's `generate_structured` does, and then retries the
-    model once on a reply that breaks them); the reply is validated here either way.
-    """
-    try:
-        signature = inspect.signature(llm)
-        accepts_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
-        hints = {k: v for k, v in validation.items()
-                 if v is not None and (accepts_all or k in signature.parameters)}
-    except (TypeError, ValueError):  # builtins and some C callables have no signature
-        hints = {}
-    raw = llm(step, prompt.system, prompt.user, reply_type, **hints)
-    return raw, coerce_reply(raw, reply_type, **validation)
-
-
-def design_online(context: DesignContext, n: int, llm: LLMCall) -> list[Candidate]:
+def design_online(context: DesignContext, n: int, llm: LLMCaller) -> list[Candidate]:
     """Ask the LLM for `n` strategies; drop names or code already tried or repeated."""
     from blofin_pipeline.llm.prompts import build_design_prompt
     from blofin_pipeline.llm.schemas import DesignReply
 
     allowed = list(context.categories)
     prompt = build_design_prompt(design_prompt_context(context, n))
-    _, reply = call_llm(llm, "design", prompt, DesignReply, categories=allowed)
+    reply = llm("design", prompt, DesignReply, categories=allowed)
     taken_names = set(context.tried_names) | {str(s.get("name")) for s in context.strategies}
     taken_hashes = set(context.tried_hashes)
     out: list[Candidate] = []
@@ -364,7 +326,7 @@ def design_online(context: DesignContext, n: int, llm: LLMCall) -> list[Candidat
     return out
 
 
-def design(context: DesignContext, n: int = 3, *, llm: LLMCall | None = None,
+def design(context: DesignContext, n: int = 3, *, llm: LLMCaller | None = None,
                       seed: int = 0) -> list[Candidate]:
     """New candidates for the run: offline from building blocks, or through the LLM."""
     if llm is None:

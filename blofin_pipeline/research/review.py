@@ -2,7 +2,7 @@
 
 `rule_based_review` (offline, the embedded default) derives every point from the day's
 facts with fixed, documented thresholds and labels itself {"mode": "rule-based"};
-`llm_review` asks the review step's model through the `llm` callable and labels itself
+`llm_review` asks the review step's model through the `llm` caller and labels itself
 {"mode": "llm", "model": ...}. Both return the same keys: mode, summary, working,
 not_working, risks, recommendations (lists of strings), plus the facts they used.
 
@@ -19,11 +19,13 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from blofin_pipeline.numeric import finite_or_none
-from blofin_pipeline.research.designer import LLMCall, call_llm
+
+if TYPE_CHECKING:
+    from blofin_pipeline.llm.caller import LLMCaller
 
 logger = logging.getLogger(__name__)
 
@@ -239,23 +241,16 @@ def review_prompt_context(day: Mapping[str, Any]) -> dict[str, Any]:
     return {"report": report, "regimes": dict(day.get("regimes") or {})}
 
 
-def _model_of(reply: Any) -> str | None:
-    usage = getattr(reply, "usage", None)
-    if isinstance(usage, Sequence) and usage and isinstance(usage[-1], Mapping):
-        return usage[-1].get("model")
-    return getattr(reply, "model", None)
-
-
-def llm_review(day: Mapping[str, Any], llm: LLMCall, *, model: str | None = None) -> dict[str, Any]:
-    """Review through the LLM, labelled {"mode": "llm", "model": ...}."""
+def llm_review(day: Mapping[str, Any], llm: LLMCaller, *, model: str | None = None) -> dict[str, Any]:
+    """Review through the LLM, labelled {"mode": "llm", "model": model}."""
     from blofin_pipeline.llm.prompts import build_review_prompt
     from blofin_pipeline.llm.schemas import ReviewReply
 
     prompt = build_review_prompt(review_prompt_context(day))
-    raw, reply = call_llm(llm, "review", prompt, ReviewReply)
+    reply = llm("review", prompt, ReviewReply)
     out = {
         "mode": "llm",
-        "model": model or _model_of(raw),
+        "model": model,
         "summary": reply.summary,
         "working": list(reply.working),
         "not_working": list(reply.not_working),
@@ -269,7 +264,7 @@ def llm_review(day: Mapping[str, Any], llm: LLMCall, *, model: str | None = None
     return out
 
 
-def review_day(day: Mapping[str, Any], *, llm: LLMCall | None = None, model: str | None = None
+def review_day(day: Mapping[str, Any], *, llm: LLMCaller | None = None, model: str | None = None
                ) -> dict[str, Any]:
-    """`llm_review` when an llm callable is given, else `rule_based_review`."""
+    """`llm_review` when an LLM caller is given (`model`: its review model), else `rule_based_review`."""
     return rule_based_review(day) if llm is None else llm_review(day, llm, model=model)

@@ -25,7 +25,7 @@ import math
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -37,8 +37,11 @@ from blofin_pipeline.research.blocks import (
     rewrite_class_attrs,
     short_hash,
 )
-from blofin_pipeline.research.designer import Candidate, LLMCall, call_llm, rng_for
+from blofin_pipeline.research.designer import Candidate, rng_for
 from blofin_pipeline.research.regime import label_regimes
+
+if TYPE_CHECKING:
+    from blofin_pipeline.llm.caller import LLMCaller
 
 logger = logging.getLogger(__name__)
 
@@ -475,7 +478,7 @@ def tune_prompt_context(targets: Sequence[Mapping[str, Any]], extra: Mapping[str
 
 def tune_online(
     targets: Sequence[Mapping[str, Any]],
-    llm: LLMCall,
+    llm: LLMCaller,
     candles_by_symbol: Mapping[str, pd.DataFrame] | None = None,
     *,
     prompt_extra: Mapping[str, Any] | None = None,
@@ -490,7 +493,7 @@ def tune_online(
 
     targets: dicts with name, category, code, params, param_space, metrics, diagnosis,
     version. A proposal for an unknown strategy or with parameters outside param_space is
-    dropped with a warning (the hook already retried the model once on such replies).
+    dropped with a warning (the caller already retried the model once on such replies).
     """
     from blofin_pipeline.llm.prompts import build_tune_prompt
     from blofin_pipeline.llm.schemas import TuneReply, check_params_in_bounds
@@ -498,7 +501,7 @@ def tune_online(
     by_name = {str(t["name"]): t for t in targets}
     prompt = build_tune_prompt(tune_prompt_context(targets, prompt_extra))
     bounds = {n: dict(t.get("param_space") or {}) for n, t in by_name.items()}
-    _, reply = call_llm(llm, "tune", prompt, TuneReply, param_bounds=bounds)
+    reply = llm("tune", prompt, TuneReply, param_bounds=bounds)
     out: list[TuneResult] = []
     for proposal in reply.proposals:
         target = by_name.get(proposal.strategy)
@@ -559,7 +562,7 @@ def tune(
     targets: Sequence[Mapping[str, Any]],
     candles_by_symbol: Mapping[str, pd.DataFrame],
     *,
-    llm: LLMCall | None = None,
+    llm: LLMCaller | None = None,
     n_trials: int = 20,
     seed: int = 0,
     timeframe: str | None = None,

@@ -6,7 +6,7 @@ the RunContext); the step orchestrates the domain code. Every step writes the st
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blofin_pipeline.config import RunContext
 from blofin_pipeline.steps.market import ingest_candles
@@ -19,11 +19,14 @@ from blofin_pipeline.steps.research import (
 )
 from blofin_pipeline.steps.scoring import backtest_candidates, score_strategies
 
+if TYPE_CHECKING:
+    from blofin_pipeline.llm.caller import LLMConnection
+
 __all__ = ["ai_review", "backtest_candidates", "design_strategies", "generate_report", "ingest_candles",
            "rank_and_update", "run_all", "score_strategies", "train_ml_models", "tune_strategies"]
 
 
-def run_all(ctx: RunContext, *, llm: Any = None, n_chunks: int = 1) -> dict[str, Any]:
+def run_all(ctx: RunContext, *, llm: LLMConnection | None = None, n_chunks: int = 1) -> dict[str, Any]:
     """Every step in DAG order, in this process (tests and the CLI; Airflow runs the DAG).
 
     As in the DAG, a failing research branch does not stop the steps after it.

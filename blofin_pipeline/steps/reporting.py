@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blofin_pipeline.backtest.stats import SIGNIFICANT_DSR
 from blofin_pipeline.config import RunContext
 from blofin_pipeline.exceptions import LLMBudgetExceeded
 from blofin_pipeline.market.window import load_window
-from blofin_pipeline.steps.runner import require_scores, step
+from blofin_pipeline.steps.runner import llm_caller, require_scores, step
 from blofin_pipeline.store import Store
+
+if TYPE_CHECKING:
+    from blofin_pipeline.llm.caller import LLMConnection
 
 logger = logging.getLogger(__name__)
 
@@ -46,15 +49,16 @@ def review_facts(ctx: RunContext, store: Store) -> dict[str, Any]:
 
 
 @step
-def ai_review(ctx: RunContext, store: Store, *, llm: Any = None) -> dict[str, Any]:
+def ai_review(ctx: RunContext, store: Store, *, llm: LLMConnection | None = None) -> dict[str, Any]:
     """Strategic review of the day (LLM, or rule-based offline), merged into the report."""
     from blofin_pipeline.reporting.report import merge_ai_review
     from blofin_pipeline.research.review import review_day
 
     require_scores(store, ctx.run_date)
     facts = review_facts(ctx, store)
+    caller = llm_caller(llm, ctx, store)
     try:
-        review = review_day(facts, llm=llm)
+        review = review_day(facts, llm=caller, model=caller.model_for("review") if caller else None)
     except LLMBudgetExceeded as err:
         # The budget stops the LLM, not the day's review: say so, and review by rule.
         logger.warning("ai_review: %s; writing the rule-based review instead", err)

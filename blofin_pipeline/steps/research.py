@@ -1,13 +1,14 @@
 """The research steps: `design_strategies`, `tune_strategies`, `train_ml_models`.
 
 Each takes the run's context and an open Store, calls the domain code (designer,
-tuner, ml) and persists what it produced, keyed by the run date. `llm` is the hook's caller, or None for the offline mode.
+tuner, ml) and persists what it produced, keyed by the run date. `llm` is the LLM
+connection (the Airflow hook), or None for the offline mode.
 """
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -15,9 +16,12 @@ import pandas as pd
 from blofin_pipeline.config import RunContext
 from blofin_pipeline.exceptions import LLMBudgetExceeded, PipelineError
 from blofin_pipeline.market.window import load_window
-from blofin_pipeline.steps.runner import step
+from blofin_pipeline.steps.runner import llm_caller, step
 from blofin_pipeline.store import Store
 from blofin_pipeline.strategies import registry
+
+if TYPE_CHECKING:
+    from blofin_pipeline.llm.caller import LLMConnection
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +30,7 @@ DAY_METRICS = ("sharpe", "deflated_sharpe", "total_return", "max_drawdown", "win
 ML_TREES = 100  # trees and boosting rounds per model in the daily run (bench/ml.py measures more)
 
 
-def _mode(llm: Any) -> str:
+def _mode(llm: LLMConnection | None) -> str:
     return "offline" if llm is None else "llm"
 
 
@@ -52,7 +56,7 @@ def portfolio(store: Store, run_date: str, *, with_code: bool = False) -> list[d
 
 
 @step
-def design_strategies(ctx: RunContext, store: Store, *, llm: Any = None) -> dict[str, Any]:
+def design_strategies(ctx: RunContext, store: Store, *, llm: LLMConnection | None = None) -> dict[str, Any]:
     """Design `n_designs` new candidates from the portfolio's gaps, the regime and the
     performers; register them for `backtest_candidates`."""
     from blofin_pipeline.research.designer import DesignContext, design
@@ -77,7 +81,7 @@ def design_strategies(ctx: RunContext, store: Store, *, llm: Any = None) -> dict
         screen_candles=next(iter(candles.values())),
     )
     try:
-        candidates = design(context, n, llm=llm, seed=ctx.config.sample_seed)
+        candidates = design(context, n, llm=llm_caller(llm, ctx, store), seed=ctx.config.sample_seed)
     except LLMBudgetExceeded as err:
         logger.warning("design_strategies stopped: %s", err)
         return {"mode": _mode(llm), "designed": [], "stopped": f"LLM budget spent: {err}"}
@@ -107,7 +111,7 @@ def _param_space_of(code: str) -> dict[str, Any]:
 
 
 @step
-def tune_strategies(ctx: RunContext, store: Store, *, llm: Any = None) -> dict[str, Any]:
+def tune_strategies(ctx: RunContext, store: Store, *, llm: LLMConnection | None = None) -> dict[str, Any]:
     """Tune the `n_tunes` worst-scoring active strategies; register tuned versions."""
     from blofin_pipeline.research.tuner import pick_underperformers, tune
 
@@ -124,7 +128,7 @@ def tune_strategies(ctx: RunContext, store: Store, *, llm: Any = None) -> dict[s
     candles = load_window(ctx, store)
     _, names = registry.known_hashes_and_names(store, except_run_date=ctx.run_date)
     try:
-        results = tune(targets, candles, llm=llm, n_trials=cfg.tune_trials, seed=cfg.sample_seed,
+        results = tune(targets, candles, llm=llm_caller(llm, ctx, store), n_trials=cfg.tune_trials, seed=cfg.sample_seed,
                        timeframe=cfg.timeframe, fee=cfg.fee, slippage=cfg.slippage, run_date=ctx.run_date,
                        tried_names=names)
     except LLMBudgetExceeded as err:

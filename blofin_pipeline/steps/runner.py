@@ -14,11 +14,15 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blofin_pipeline.config import RunContext
 from blofin_pipeline.exceptions import PipelineError
 from blofin_pipeline.store import Store, open_store, to_json, utc_now
+
+if TYPE_CHECKING:
+    from blofin_pipeline.llm.caller import LLMConnection
+    from blofin_pipeline.llm.policy import StructuredCaller
 
 logger = logging.getLogger(__name__)
 
@@ -71,3 +75,20 @@ def require_scores(store: Store, run_date: str) -> None:
     if not rows or bad:
         raise PipelineError(f"score_strategies did not succeed for {run_date} ({', '.join(bad) or 'not run'}): "
                             "refusing to rank or report on stale scores")
+
+
+def llm_caller(llm: LLMConnection | None, ctx: RunContext, store: Store) -> StructuredCaller | None:
+    """The step's structured LLM caller, or None (offline) when there is no connection.
+
+    The connection transports and configures; the run's `llm_budget_usd` is the daily
+    budget; every call's usage row goes to the `llm_usage` table of the step's Store.
+    """
+    if llm is None:
+        return None
+    from blofin_pipeline.llm.policy import StructuredCaller
+    from blofin_pipeline.store.usage import UsageLog
+
+    budget = float(ctx.config.llm_budget_usd)
+    logger.info("LLM caller for %s: budget $%.2f", ctx.run_date, budget)
+    return StructuredCaller(llm.create_message, UsageLog(store, ctx.run_date), settings=llm.settings,
+                            budget_usd=budget)

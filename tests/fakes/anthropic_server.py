@@ -3,9 +3,9 @@
 `FakeAnthropicServer` listens on 127.0.0.1 (port 0: the OS picks one) in a thread, answers
 `POST /v1/messages` and `GET /v1/models`, and records every request. Replies come from a
 scriptable queue (`push_text`, `push_tool_use`, `push_error`, `push_raw`, ...); when the
-queue is empty and `auto=True` the server plays a plausible model: it answers design, tune,
-review and summary requests (recognised by the tool offered, or by the JSON schema of
-`output_config`) with valid content, e.g. strategy files that follow the contract, so a
+queue is empty and `auto=True` the server plays a plausible model: it answers design, tune
+and review requests (recognised by the tool offered, or by the JSON schema of
+`output_config`; anything else gets `{"summary": ...}`) with valid content, e.g. strategy files that follow the contract, so a
 whole DAG run can go "online" against it. Token usage is estimated from the request size,
 and prompt caching is simulated: a `cache_control` prefix seen before for the same model is
 reported as cache read, a new one as cache creation.

@@ -18,21 +18,23 @@ from blofin_pipeline.llm.models import (
 
 
 def test_default_routing_follows_the_specification() -> None:
-    assert DEFAULT_MODELS == {"design": "claude-opus-5", "review": "claude-opus-5",
-                              "tune": "claude-sonnet-5", "summary": "claude-haiku-4-5"}
+    assert DEFAULT_MODELS == {"design": "claude-opus-5", "review": "claude-opus-5", "tune": "claude-sonnet-5"}
 
 
-def test_resolve_model_precedence_argument_then_overrides_then_default() -> None:
-    overrides = {"tune": "claude-opus-5"}
+def test_resolve_model_precedence_overrides_then_default() -> None:
+    overrides = {"tune": "claude-haiku-4-5"}
     assert resolve_model("tune") == "claude-sonnet-5"
-    assert resolve_model("tune", overrides) == "claude-opus-5"
-    assert resolve_model("tune", overrides, "claude-haiku-4-5") == "claude-haiku-4-5"
+    assert resolve_model("tune", overrides) == "claude-haiku-4-5"
     assert resolve_model("design", overrides) == "claude-opus-5"
+    with pytest.raises(ConfigError, match="must be a string"):
+        resolve_model("tune", {"tune": 5})
 
 
 def test_resolve_model_rejects_unknown_step() -> None:
     with pytest.raises(ConfigError, match="'ranking'"):
         resolve_model("ranking")
+    with pytest.raises(ConfigError, match="'summary'"):  # the summary step is gone
+        resolve_model("summary")
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
 
 import pytest
 
@@ -12,7 +11,6 @@ from blofin_pipeline.llm.prompts import (
     STRATEGY_CONTRACT,
     build_design_prompt,
     build_review_prompt,
-    build_summary_prompt,
     build_tune_prompt,
     validation_feedback,
 )
@@ -84,13 +82,10 @@ def test_tune_prompt_lists_candidates_and_caches_context() -> None:
         build_tune_prompt(CONTEXT)
 
 
-def test_review_and_summary_prompts() -> None:
+def test_review_prompt() -> None:
     review = build_review_prompt(REPORT)
     assert len(cached(review.system)) == 1 and '"BTC-USDT"' in cached(review.system)[0]
     assert '"leaderboard"' in review.user and "submit_review" in review.user
-    summary = build_summary_prompt(REPORT)
-    assert cached(summary.system) == []  # small prompt for Haiku: nothing worth caching
-    assert "submit_summary" in summary.user
     with pytest.raises(ConfigError, match="report"):
         build_review_prompt(CONTEXT)
 
@@ -123,33 +118,15 @@ def test_usage_row() -> None:
     usage = {"input_tokens": 1000, "output_tokens": 2000, "cache_creation_input_tokens": 10_000,
              "cache_read_input_tokens": 50_000, "service_tier": "standard"}
     row = build_usage_row(step="design", model="claude-opus-5", usage=usage, latency_ms=1234.6,
-                          logical_date=date(2026, 11, 24), request_id="req_1", status="ok")
+                          request_id="req_1", status="ok")
     assert tuple(row) == USAGE_FIELDS
     assert row["usd"] == pytest.approx((1000 * 5 + 2000 * 25 + 10_000 * 6.25 + 50_000 * 0.5) / 1e6)
-    assert row["latency_ms"] == 1235 and row["logical_date"] == "2026-11-24"
+    assert row["latency_ms"] == 1235 and row["request_id"] == "req_1"
     assert row["cache_creation_tokens"] == 10_000 and row["cache_read_tokens"] == 50_000
     json.dumps(row)  # storable as is
-    ts = build_usage_row(step="tune", model="claude-sonnet-5", usage={}, latency_ms=0,
-                         logical_date=datetime(2026, 11, 24, tzinfo=timezone.utc), request_id=None, status="error")
-    assert ts["usd"] == 0.0 and ts["logical_date"].startswith("2026-11-24T00:00:00")
+    failed = build_usage_row(step="tune", model="claude-sonnet-5", usage={}, latency_ms=0, request_id=None,
+                             status="error")
+    assert failed["usd"] == 0.0 and failed["input_tokens"] == 0
     with pytest.raises(ConfigError, match="status"):
-        build_usage_row(step="tune", model="claude-sonnet-5", usage={}, latency_ms=0, logical_date=None,
-                        request_id=None, status="weird")
-
-
-def test_usage_record_maps_to_the_llm_usage_table() -> None:
-    from blofin_pipeline.llm.budget import LLM_USAGE_KEY, usage_record
-
-    row = build_usage_row(step="review", model="claude-opus-5", usage={"input_tokens": 10, "output_tokens": 5},
-                          latency_ms=12.0, logical_date="2026-11-24T00:00:00+00:00", request_id="req_9",
-                          status="ok")
-    record = usage_record(row, created_at="2026-11-24T00:05:00+00:00")
-    assert set(LLM_USAGE_KEY) <= set(record)
-    assert (record["run_date"], record["step"], record["call_id"]) == ("2026-11-24", "review", "req_9")
-    assert record["usd"] == row["usd"] and record["status"] == "ok"
-    # a call without request id gets a unique local id, so it is never merged into another row
-    no_id = {**row, "request_id": None}
-    a, b = usage_record(no_id, created_at="t"), usage_record(no_id, created_at="t")
-    assert a["call_id"].startswith("local_") and a["call_id"] != b["call_id"]
-    with pytest.raises(ConfigError, match="logical_date"):
-        usage_record({**row, "logical_date": None}, created_at="t")
+        build_usage_row(step="tune", model="claude-sonnet-5", usage={}, latency_ms=0, request_id=None,
+                        status="weird")

@@ -5,17 +5,25 @@ import json
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from blofin_pipeline.exceptions import LLMResponseError
 from blofin_pipeline.llm.parsing import extract_payload, parse_reply, validate_reply
 from blofin_pipeline.llm.schemas import (
     DesignReply,
     ReviewReply,
-    SummaryReply,
     TuneReply,
     json_schema,
     tool_definition,
+    tool_name,
 )
+
+
+class Note(BaseModel):
+    """A one-field reply for the extraction tests (its tool: `submit_note`)."""
+
+    summary: str
+
 
 CODE = "from blofin_pipeline.strategies import Strategy\n\nclass A(Strategy):\n    name = 'a'\n"
 
@@ -110,22 +118,23 @@ def test_tune_optional_code_must_not_be_blank() -> None:
     assert validate_reply(TuneReply, tune({"fast": 10}, code=CODE)).proposals[0].code == CODE
 
 
-def test_review_and_summary() -> None:
+def test_review() -> None:
     review = validate_reply(ReviewReply, {"summary": "s", "working": ["a"], "not_working": [],
                                           "risks": ["r"], "recommendations": ["x"]})
     assert review.working == ["a"]
     with pytest.raises(LLMResponseError, match="risks: Field required"):
         validate_reply(ReviewReply, {"summary": "s", "working": [], "not_working": [], "recommendations": []})
     with pytest.raises(LLMResponseError, match="summary: summary must not be empty"):
-        validate_reply(SummaryReply, {"summary": ""})
+        validate_reply(ReviewReply, {"summary": " ", "working": [], "not_working": [], "risks": [],
+                                     "recommendations": []})
 
 
 def test_non_object_payload() -> None:
     with pytest.raises(LLMResponseError, match="expected a JSON object, got list"):
-        validate_reply(SummaryReply, ["summary"])
+        validate_reply(ReviewReply, ["summary"])
 
 
-@pytest.mark.parametrize("reply_type", [DesignReply, TuneReply, ReviewReply, SummaryReply])
+@pytest.mark.parametrize("reply_type", [DesignReply, TuneReply, ReviewReply])
 def test_tool_definition_is_a_self_contained_object_schema(reply_type: type) -> None:
     tool = tool_definition(reply_type)
     assert tool["name"].startswith("submit_")
@@ -133,6 +142,11 @@ def test_tool_definition_is_a_self_contained_object_schema(reply_type: type) -> 
     assert schema["type"] == "object"
     assert "$ref" not in json.dumps(schema) and "$defs" not in schema
     assert set(schema["required"]) <= set(schema["properties"])
+
+
+def test_a_reply_type_without_a_registered_tool_gets_a_derived_name() -> None:
+    assert tool_name(Note) == "submit_note"
+    assert tool_name(DesignReply) == "submit_strategies"
 
 
 def test_design_schema_lists_required_strategy_fields() -> None:
@@ -151,45 +165,45 @@ def test_tool_use_input_is_extracted() -> None:
 
 def test_call_to_another_tool_is_an_error() -> None:
     reply = message({"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}})
-    with pytest.raises(LLMResponseError, match="expected a call to tool 'submit_summary', got a call to 'get_weather'"):
-        extract_payload(reply, "submit_summary")
+    with pytest.raises(LLMResponseError, match="expected a call to tool 'submit_note', got a call to 'get_weather'"):
+        extract_payload(reply, "submit_note")
 
 
 def test_json_text_reply_with_thinking_first_is_parsed() -> None:
     reply = message({"type": "thinking", "thinking": "{not json", "signature": "s"},
                     {"type": "text", "text": '{"summary": "ok"}'})
-    assert parse_reply(reply, SummaryReply, tool="submit_summary").summary == "ok"
+    assert parse_reply(reply, Note, tool="submit_note").summary == "ok"
 
 
 def test_fenced_and_embedded_json_in_text() -> None:
     fenced = message({"type": "text", "text": 'Sure:\n```json\n{"summary": "fenced"}\n```\nDone.'})
-    assert parse_reply(fenced, SummaryReply).summary == "fenced"
+    assert parse_reply(fenced, Note).summary == "fenced"
     embedded = message({"type": "text", "text": 'Answer: {"summary": "inline"} -- end'})
-    assert parse_reply(embedded, SummaryReply).summary == "inline"
+    assert parse_reply(embedded, Note).summary == "inline"
 
 
 def test_text_that_is_not_json() -> None:
     with pytest.raises(LLMResponseError, match="not valid JSON"):
-        parse_reply(message({"type": "text", "text": "I think you should buy."}), SummaryReply)
+        parse_reply(message({"type": "text", "text": "I think you should buy."}), Note)
 
 
 def test_truncated_reply_says_max_tokens() -> None:
     reply = message({"type": "text", "text": '{"summary": "cut'}, stop_reason="max_tokens")
     with pytest.raises(LLMResponseError, match="max_tokens"):
-        parse_reply(reply, SummaryReply)
+        parse_reply(reply, Note)
 
 
 def test_refusal_and_empty_content() -> None:
     with pytest.raises(LLMResponseError, match="refused"):
-        parse_reply(message({"type": "text", "text": "no"}, stop_reason="refusal"), SummaryReply)
+        parse_reply(message({"type": "text", "text": "no"}, stop_reason="refusal"), Note)
     with pytest.raises(LLMResponseError, match="no tool call and no text .*thinking"):
-        parse_reply(message({"type": "thinking", "thinking": "hm", "signature": "s"}), SummaryReply)
+        parse_reply(message({"type": "thinking", "thinking": "hm", "signature": "s"}), Note)
     with pytest.raises(LLMResponseError, match="no 'content' list"):
-        parse_reply({"type": "message"}, SummaryReply)
+        parse_reply({"type": "message"}, Note)
 
 
 def test_tool_input_cut_at_max_tokens_says_so() -> None:
-    reply = message({"type": "tool_use", "id": "toolu_1", "name": "submit_summary", "input": {}},
+    reply = message({"type": "tool_use", "id": "toolu_1", "name": "submit_note", "input": {}},
                     stop_reason="max_tokens")
     with pytest.raises(LLMResponseError, match=r"summary: Field required.*\(reply cut at max_tokens\)"):
-        parse_reply(reply, SummaryReply, tool="submit_summary")
+        parse_reply(reply, Note, tool="submit_note")

@@ -21,8 +21,8 @@ from blofin_pipeline.research.blocks import (
 from blofin_pipeline.research.designer import (
     Candidate,
     DesignContext,
-    design_prompt_context,
     design,
+    design_prompt_context,
     tried_sets,
 )
 from blofin_pipeline.research.regime import detect_regimes
@@ -30,6 +30,7 @@ from blofin_pipeline.strategies import load_strategy_source
 from blofin_pipeline.strategies.checks import check_strategy
 from blofin_pipeline.strategies.lookahead import check_lookahead
 from blofin_pipeline.strategies.safety import static_check
+from tests.fakes.llm import ScriptedCaller
 
 SYMBOLS = ("BTC-USDT", "ETH-USDT")
 START = pd.Timestamp("2024-01-01", tz="UTC")
@@ -149,37 +150,36 @@ class LlmTrend(Strategy):
 
 
 def test_online_design_maps_the_reply_and_drops_tried_duplicates(context):
-    calls = []
     old_code = VALID_CODE.replace("llm_trend", "old_one")
-
-    def fake_llm(step, system, user, reply_type):
-        calls.append((step, system, user, reply_type))
-        return DesignReply(strategies=[
-            DesignedStrategy(name="llm_trend", category="trend", rationale="fills the trend gap", code=VALID_CODE),
-            DesignedStrategy(name="ema_cross", category="trend", rationale="same name as a live one", code=VALID_CODE + "\n"),
-            DesignedStrategy(name="old_one", category="trend", rationale="code tried before", code=old_code),
-        ])
+    llm = ScriptedCaller([DesignReply(strategies=[
+        DesignedStrategy(name="llm_trend", category="trend", rationale="fills the trend gap", code=VALID_CODE),
+        DesignedStrategy(name="ema_cross", category="trend", rationale="same name as a live one", code=VALID_CODE + "\n"),
+        DesignedStrategy(name="old_one", category="trend", rationale="code tried before", code=old_code),
+    ])])
 
     ctx = replace(context, tried_hashes=tried_sets([{"code": old_code}])[1],
                   rejected=({"name": "bad_one", "reasons": ["lookahead: peeks"]},))
-    cands = design(ctx, 3, llm=fake_llm, seed=0)
+    cands = design(ctx, 3, llm=llm, seed=0)
     assert [c.name for c in cands] == ["llm_trend"]
     assert isinstance(cands[0], Candidate) and cands[0].params == {"span": 20}
     assert cands[0].origin == "designer" and cands[0].meta["mode"] == "llm"
-    step, system, user, reply_type = calls[0]
-    assert step == "design" and reply_type is DesignReply
-    prompt_text = user + "".join(block["text"] for block in system)
+    [call] = llm.calls
+    assert call.step == "design" and call.reply_type is DesignReply
+    prompt_text = call.prompt.user + "".join(block["text"] for block in call.prompt.system)
     assert "bad_one" in prompt_text and "lookahead: peeks" in prompt_text
-    assert "ema_cross" in prompt_text and "Design 3 new strategies" in user
+    assert "ema_cross" in prompt_text and "Design 3 new strategies" in call.prompt.user
 
 
-def test_online_design_accepts_payload_dicts_and_rejects_garbage(context):
+def test_online_design_passes_its_categories_and_a_rejected_reply_propagates(context):
     payload = {"strategies": [{"name": "llm_trend", "category": "trend", "rationale": "r", "code": VALID_CODE}]}
-    assert [c.name for c in design(context, 1, llm=lambda *a: payload)] == ["llm_trend"]
+    llm = ScriptedCaller([payload])
+    assert [c.name for c in design(context, 1, llm=llm)] == ["llm_trend"]
+    assert llm.calls[0].categories == list(context.categories)
     with pytest.raises(LLMResponseError):
-        design(context, 1, llm=lambda *a: {"strategies": []})
-    with pytest.raises(LLMResponseError):
-        design(context, 1, llm=lambda *a: "not a reply")
+        design(context, 1, llm=ScriptedCaller([{"strategies": []}]))
+    outside = {"strategies": [{**payload["strategies"][0], "category": "not_a_category"}]}
+    with pytest.raises(LLMResponseError, match="not_a_category"):
+        design(context, 1, llm=ScriptedCaller([outside]))
 
 
 def test_prompt_context_shows_gaps_regimes_and_performers(context):
@@ -189,17 +189,6 @@ def test_prompt_context_shows_gaps_regimes_and_performers(context):
     assert ctx["top_performers"][0]["name"] == "ema_cross"
     assert ctx["top_performers"][0]["code"] == "class X: pass"
     assert ctx["bottom_performers"][0]["name"] == "momentum_roc_abcdef"
-
-
-def test_validation_hints_reach_an_llm_callable_that_accepts_them(context):
-    seen = {}
-
-    def hook_like(step, system, user, reply_type, *, categories=None, **kwargs):
-        seen["categories"] = categories
-        return {"strategies": [{"name": "llm_trend", "category": "trend", "rationale": "r", "code": VALID_CODE}]}
-
-    design(context, 1, llm=hook_like)
-    assert seen["categories"] == list(context.categories)
 
 
 def test_every_builtin_file_can_be_renamed_and_reparameterised_without_running_it():

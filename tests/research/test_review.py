@@ -1,4 +1,4 @@
-"""The day's review: rule-based (offline) and through a fake LLM callable."""
+"""The day's review: rule-based (offline) and through a scripted LLM caller."""
 from __future__ import annotations
 
 import pytest
@@ -6,6 +6,7 @@ import pytest
 from blofin_pipeline.exceptions import LLMResponseError
 from blofin_pipeline.llm.schemas import ReviewReply
 from blofin_pipeline.research.review import llm_review, review_day, rule_based_review
+from tests.fakes.llm import MemoryLedger, ScriptedCaller
 
 SECTIONS = ("summary", "working", "not_working", "risks", "recommendations")
 
@@ -82,46 +83,33 @@ def test_no_significant_result_is_called_out():
     assert any("not significant" in item or "none of 7" in item for item in review["not_working"])
 
 
-class _Result:
-    """Shape of the hook's LLMResult: .value and .usage rows."""
-
-    def __init__(self, value, model):
-        self.value = value
-        self.usage = [{"model": model, "usd": 0.01}]
-
-
 def test_llm_review_maps_the_reply_and_labels_the_model():
-    seen = {}
-
-    def fake_llm(step, system, user, reply_type):
-        seen.update(step=step, user=user, reply_type=reply_type)
-        return _Result(ReviewReply(summary="Trend leads.", working=["ema_cross"], not_working=["donchian"],
-                                   risks=["concentration in trend"], recommendations=["add mean reversion"]),
-                       "claude-opus-5")
-
-    review = llm_review(_day(), fake_llm)
+    llm = ScriptedCaller([ReviewReply(summary="Trend leads.", working=["ema_cross"], not_working=["donchian"],
+                                      risks=["concentration in trend"], recommendations=["add mean reversion"])])
+    review = llm_review(_day(), llm, model="claude-opus-5")
     assert review["mode"] == "llm" and review["model"] == "claude-opus-5"
     assert review["working"] == ["ema_cross"] and review["summary"] == "Trend leads."
-    assert seen["step"] == "review" and seen["reply_type"] is ReviewReply
-    assert "ema_cross" in seen["user"] and "peeker" in seen["user"]
+    [call] = llm.calls
+    assert call.step == "review" and call.reply_type is ReviewReply
+    assert "ema_cross" in call.prompt.user and "peeker" in call.prompt.user
 
 
 def test_review_day_dispatches_and_a_broken_reply_raises():
     assert review_day(_day())["mode"] == "rule-based"
     with pytest.raises(LLMResponseError):
-        review_day(_day(), llm=lambda *args: {"summary": ""})
+        review_day(_day(), llm=ScriptedCaller([{"summary": ""}]))
 
 
 @pytest.mark.slow
 def test_design_tune_and_review_through_the_real_hook_and_the_fake_messages_api(monkeypatch):
-    """The online path end to end: real SDK, real hook, local server speaking the wire format."""
-    import functools
+    """The online path end to end: real SDK, real hook, the policy, local server speaking the wire format."""
     import json
     from pathlib import Path
 
     import pandas as pd
 
     pytest.importorskip("airflow")
+    from blofin_pipeline.llm.policy import StructuredCaller
     from blofin_pipeline.market.sample import generate_candles
     from blofin_pipeline.research.designer import DesignContext, design
     from blofin_pipeline.research.regime import detect_regimes
@@ -136,9 +124,9 @@ def test_design_tune_and_review_through_the_real_hook_and_the_fake_messages_api(
         monkeypatch.setenv("AIRFLOW_CONN_ANTHROPIC_DEFAULT", json.dumps(conn))
         from blofin_llm_hook import BlofinLLMHook
 
-        usage: list[dict] = []
-        llm = functools.partial(BlofinLLMHook().generate_structured, usage_sink=usage.append,
-                                logical_date="2024-06-01")
+        hook = BlofinLLMHook()
+        ledger = MemoryLedger()
+        llm = StructuredCaller(hook.create_message, ledger, settings=hook.settings, budget_usd=1.0)
         end = pd.Timestamp("2024-06-01", tz="UTC")
         candles = {"BTC-USDT": generate_candles("BTC-USDT", "1H", end - pd.Timedelta(days=60), end)}
         sources = builtin_strategy_sources()
@@ -150,11 +138,12 @@ def test_design_tune_and_review_through_the_real_hook_and_the_fake_messages_api(
         designed = design(ctx, 2, llm=llm)
         tuned = tune([{"name": n, "code": sources[n], "version": 1} for n in names], candles,
                                 llm=llm, timeframe="1H")
-        review = llm_review(_day(), llm)
+        review = llm_review(_day(), llm, model=llm.model_for("review"))
 
     assert len(designed) == 2 and all(c.meta["mode"] == "llm" for c in designed)
     assert {t.strategy for t in tuned} == set(names)
     assert all(t.candidate.parent == f"{t.strategy}@1" and t.after_metrics for t in tuned)
     assert review["mode"] == "llm" and review["model"] == "claude-opus-5"
-    assert [row["step"] for row in usage] == ["design", "tune", "review"]
-    assert all(row["usd"] > 0 for row in usage)
+    assert [row["step"] for row in ledger.rows] == ["design", "tune", "review"]
+    assert [row["model"] for row in ledger.rows] == ["claude-opus-5", "claude-sonnet-5", "claude-opus-5"]
+    assert all(row["usd"] > 0 for row in ledger.rows)

@@ -19,6 +19,7 @@ from blofin_pipeline.research.tuner import (
     tuned_name,
 )
 from blofin_pipeline.strategies import load_strategy_source
+from tests.fakes.llm import ScriptedCaller
 
 START = pd.Timestamp("2024-01-01", tz="UTC")
 
@@ -160,11 +161,7 @@ def test_tune_strategies_skips_a_broken_target_and_tunes_the_rest(edge_market):
 def test_online_tuning_maps_proposals_to_candidates_with_parent_links(edge_market):
     small = {"BTC-USDT": edge_market["BTC-USDT"].iloc[:900]}
     new_code = LAG_MOMENTUM.replace("candles[\"close\"].pct_change", "candles[\"open\"].pct_change")
-    seen = {}
-
-    def fake_llm(step, system, user, reply_type):
-        seen.update(step=step, user=user, reply_type=reply_type)
-        return TuneReply(proposals=[
+    llm = ScriptedCaller([TuneReply(proposals=[
             TuneProposal(strategy="lag_momentum", params={"lookback": 2}, rationale="shorter lookback",
                          diagnosis="lags the edge"),
             TuneProposal(strategy="lag_momentum", params={"lookback": 500}, rationale="out of bounds",
@@ -172,13 +169,14 @@ def test_online_tuning_maps_proposals_to_candidates_with_parent_links(edge_marke
             TuneProposal(strategy="unknown_one", params={}, rationale="r", diagnosis="d"),
             TuneProposal(strategy="lag_momentum", params={"threshold": 0.002}, code=new_code,
                          rationale="use the open", diagnosis="d"),
-        ])
+    ])])
 
     targets = [{"name": "lag_momentum", "code": LAG_MOMENTUM, "version": 7,
                 "metrics": {"sharpe": -0.5}}]
-    results = tune(targets, small, llm=fake_llm, timeframe="1H", fee=0.0002)
-    assert seen["step"] == "tune" and seen["reply_type"] is TuneReply
-    assert "lag_momentum" in seen["user"] and "param_space" in seen["user"]
+    results = tune(targets, small, llm=llm, timeframe="1H", fee=0.0002)
+    [call] = llm.calls
+    assert call.step == "tune" and call.reply_type is TuneReply
+    assert "lag_momentum" in call.prompt.user and "param_space" in call.prompt.user
     assert len(results) == 2
     params_only, with_code = results
     assert params_only.candidate.parent == "lag_momentum@7" and params_only.candidate.origin == "tuner"
@@ -192,19 +190,15 @@ def test_online_tuning_maps_proposals_to_candidates_with_parent_links(edge_marke
 
 
 def test_online_tuning_passes_param_bounds_and_rejects_an_out_of_bounds_payload():
-    seen = {}
-
-    def hook_like(step, system, user, reply_type, *, param_bounds=None):
-        seen["param_bounds"] = param_bounds
-        return {"proposals": [{"strategy": "lag_momentum", "params": {"lookback": 999},
-                               "rationale": "r", "diagnosis": "d"}]}
+    llm = ScriptedCaller([{"proposals": [{"strategy": "lag_momentum", "params": {"lookback": 999},
+                                          "rationale": "r", "diagnosis": "d"}]}])
 
     targets = [{"name": "lag_momentum", "code": LAG_MOMENTUM, "version": 1, "category": "momentum",
                 "params": {"lookback": 120, "threshold": 0.0},
                 "param_space": {"lookback": (1, 150), "threshold": (0.0, 0.01)}, "diagnosis": ["x"]}]
     with pytest.raises(LLMResponseError, match="lookback"):
-        tune(targets, {}, llm=hook_like)
-    assert seen["param_bounds"] == {"lag_momentum": {"lookback": (1, 150), "threshold": (0.0, 0.01)}}
+        tune(targets, {}, llm=llm)
+    assert llm.calls[0].param_bounds == {"lag_momentum": {"lookback": (1, 150), "threshold": (0.0, 0.01)}}
 
 
 def test_a_tuned_version_tried_before_is_not_proposed_again(edge_market):

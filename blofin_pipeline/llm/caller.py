@@ -1,0 +1,62 @@
+"""The contracts at the LLM boundary, as protocols.
+
+- `LLMCaller`: what the research agents (designer, tuner, review) call: one typed call
+  that returns the validated reply. `llm.policy.StructuredCaller` implements it; tests
+  pass their own doubles.
+- `MessageSender`: one Messages API call, keyword arguments as `messages.create` takes
+  them, returning the SDK `Message`. Transport failures are raised as `LLMError` (with
+  the request id when the API answered); transient HTTP errors are retried inside it
+  (the SDK does), never by the policy.
+- `LLMConnection`: what the Airflow hook hands the steps: a sender (`create_message`)
+  and the connection's `LLMSettings`.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from blofin_pipeline.llm.prompts import Prompt
+    from blofin_pipeline.llm.settings import LLMSettings
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class LLMCaller(Protocol):
+    """Ask `step`'s model for a reply of `reply_type`; return it validated.
+
+    `categories` restricts a design's categories, `param_bounds` ({strategy: {param:
+    (lo, hi)}}) a tuning's parameters. Raises LLMBudgetExceeded when the day's budget is
+    spent, LLMResponseError when no valid reply came, LLMError when the call failed.
+    """
+
+    def __call__(
+        self,
+        step: str,
+        prompt: Prompt,
+        reply_type: type[T],
+        *,
+        categories: Sequence[str] | None = None,
+        param_bounds: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> T: ...
+
+
+class MessageSender(Protocol):
+    """One Messages API request (`tools` and `tool_choice`, or `output_config`, in `options`)."""
+
+    def __call__(
+        self, *, model: str, system: Any, messages: list[dict[str, Any]], max_tokens: int, **options: Any
+    ) -> Any: ...
+
+
+class LLMConnection(Protocol):
+    """A configured LLM endpoint: its message call and its settings."""
+
+    @property
+    def settings(self) -> LLMSettings: ...
+
+    def create_message(
+        self, *, model: str, system: Any, messages: list[dict[str, Any]], max_tokens: int, **options: Any
+    ) -> Any: ...
