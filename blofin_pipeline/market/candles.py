@@ -12,6 +12,12 @@ from blofin_pipeline.market.validation import (
     validate_candles,
 )
 from blofin_pipeline.store import Store, utc_now
+from blofin_pipeline.store.candles import (
+    candle_rows,
+    last_candle_ms,
+    upsert_candles,
+    upsert_gaps,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -23,9 +29,7 @@ def to_ms(ts: pd.Timestamp) -> int:
 def last_candle_ts(store: Store, symbol: str, timeframe: str, before: pd.Timestamp | None = None) -> int | None:
     """Open time (epoch ms) of the newest stored candle, optionally before a time."""
     end_ms = to_ms(before) if before is not None else 2**62
-    value = store.query_named("candles_last_ts", {"symbol": symbol, "timeframe": timeframe, "end_ms": end_ms})
-    ts = value[0]["ts"] if value else None
-    return int(ts) if ts is not None else None
+    return last_candle_ms(store, symbol, timeframe, end_ms)
 
 
 def store_candles(
@@ -43,33 +47,21 @@ def store_candles(
         for ts, o, h, lo, c, v, q in zip(
             clean.index, clean["open"], clean["high"], clean["low"], clean["close"], clean["volume"], quote)
     ]
-    store.upsert("candles", rows, key=("symbol", "timeframe", "ts"))
-    store.upsert(
-        "candle_gaps",
-        [{"symbol": symbol, "timeframe": timeframe, "gap_start": g.start, "gap_end": g.end,
-          "missing_bars": g.missing_bars, "run_date": run_date} for g in report.gaps],
-        key=("symbol", "timeframe", "gap_start"),
-    )
+    upsert_candles(store, rows)
+    upsert_gaps(store, [{"symbol": symbol, "timeframe": timeframe, "gap_start": g.start, "gap_end": g.end,
+                         "missing_bars": g.missing_bars, "run_date": run_date} for g in report.gaps])
     return report
 
 
 def load_candles(store: Store, symbol: str, timeframe: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     """Stored candles with ``start <= ts < end`` as the standard frame (UTC DatetimeIndex)."""
-    rows = store.query_named(
-        "candles_range", {"symbol": symbol, "timeframe": timeframe, "start_ms": to_ms(start), "end_ms": to_ms(end)}
-    )
+    rows = candle_rows(store, symbol, timeframe, to_ms(start), to_ms(end))
     frame = pd.DataFrame(rows, columns=["ts", "open", "high", "low", "close", "volume"])
     frame = frame.set_index("ts").astype("float64")
     return ms_index_to_frame(frame)
 
 
-def candle_sources(store: Store, timeframe: str, start: pd.Timestamp, end: pd.Timestamp) -> list[str]:
-    rows = store.query_named("candles_sources", {"timeframe": timeframe, "start_ms": to_ms(start), "end_ms": to_ms(end)})
-    return sorted(r["source"] for r in rows)
-
-
 def stored_ts(store: Store, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> np.ndarray:
     """Open times (epoch ms) of the stored candles in [start_ms, end_ms)."""
-    rows = store.query_named("candles_range", {"symbol": symbol, "timeframe": timeframe,
-                                                "start_ms": start_ms, "end_ms": end_ms})
+    rows = candle_rows(store, symbol, timeframe, start_ms, end_ms)
     return np.asarray([r["ts"] for r in rows], dtype="int64")

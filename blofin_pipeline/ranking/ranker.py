@@ -29,7 +29,6 @@ records its history but does not overwrite the newer status.
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -39,6 +38,27 @@ from typing import TYPE_CHECKING, Any
 from blofin_pipeline.exceptions import ConfigError, PipelineError
 from blofin_pipeline.numeric import finite_or_none, mean_of_finite
 from blofin_pipeline.store import utc_now
+from blofin_pipeline.store.knowledge import add_knowledge, withdraw_knowledge
+from blofin_pipeline.store.rankings import (
+    decisions_for,
+    later_ranked,
+    latest_ranked_date,
+    upsert_decisions,
+)
+from blofin_pipeline.store.registry import (
+    strategy_index,
+    strategy_version,
+    strategy_versions,
+)
+from blofin_pipeline.store.results import (
+    ensemble_results_on,
+    latest_results_date,
+    model_results_on,
+    set_ensemble_status,
+    set_model_status,
+    strategy_results_for_ranking,
+)
+from blofin_pipeline.strategies.registry import set_status
 
 if TYPE_CHECKING:
     from blofin_pipeline.config import PipelineConfig
@@ -153,49 +173,22 @@ def split_strategy_item(item: str) -> tuple[str, int | None]:
 
 
 def _history_items(store: Store, run_date: str, item_type: str) -> dict[str, dict[str, Any]]:
-    rows = store.query_named("rank_history_for_date", {"run_date": run_date, "item_type": item_type})
-    return {r["item"]: r for r in rows}
+    return {r["item"]: r for r in decisions_for(store, run_date, item_type)}
 
 
 def _record(store: Store, run_date: str, item_type: str, decisions: Sequence[RankDecision]) -> None:
     now = utc_now()
-    store.upsert(
-        "ranking_history",
-        [{"run_date": run_date, "item_type": item_type, "item": d.item, "metric": d.metric, "value": d.value,
-          "rank": d.rank, "decision": d.decision, "reason": d.reason, "created_at": now} for d in decisions],
-        key=("run_date", "item_type", "item"),
-        update=("metric", "value", "rank", "decision", "reason"),  # created_at: first decision time
-    )
+    upsert_decisions(store, [{"run_date": run_date, "item_type": item_type, "item": d.item, "metric": d.metric,
+                              "value": d.value, "rank": d.rank, "decision": d.decision, "reason": d.reason,
+                              "created_at": now} for d in decisions])
 
 
 def _note_archival(store: Store, run_date: str, subject: str, detail: Mapping[str, Any], archived: bool) -> None:
     """Keep the knowledge base's 'archived' log in step with the decision (the designer reads it)."""
     if archived:
-        store.upsert("knowledge_base", [{
-            "run_date": run_date, "kind": "archived", "subject": subject, "detail": json.dumps(dict(detail)),
-            "created_at": utc_now(),
-        }], key=("run_date", "kind", "subject"), update=("detail",))
+        add_knowledge(store, run_date, "archived", subject, detail)
     else:
-        store.execute(
-            "DELETE FROM knowledge_base WHERE run_date = :run_date AND kind = 'archived' AND subject = :subject",
-            {"run_date": run_date, "subject": subject},
-        )
-
-
-def _set_strategy_status(store: Store, name: str, version: int, *, archived: bool, reason: str | None) -> None:
-    if archived:
-        store.execute(
-            "UPDATE strategies SET archived_at = CASE WHEN status = 'archived' AND archived_at IS NOT NULL "
-            "THEN archived_at ELSE :now END, status = 'archived', archive_reason = :reason "
-            "WHERE name = :name AND version = :version",
-            {"now": utc_now(), "reason": reason, "name": name, "version": version},
-        )
-    else:
-        store.execute(
-            "UPDATE strategies SET status = 'active', archived_at = NULL, archive_reason = NULL "
-            "WHERE name = :name AND version = :version",
-            {"name": name, "version": version},
-        )
+        withdraw_knowledge(store, run_date, "archived", subject)
 
 
 # -- strategies ------------------------------------------------------------------------
@@ -209,7 +202,7 @@ def strategy_values(store: Store, run_date: str, metric: str = "score") -> dict[
     """
     _check_metric(metric, STRATEGY_METRICS, "strategies")
     grouped: dict[str, list[dict[str, Any]]] = {}
-    for row in store.query_named("rank_strategy_results", {"run_date": run_date}):
+    for row in strategy_results_for_ranking(store, run_date):
         grouped.setdefault(strategy_item(row["strategy"], row["version"]), []).append(row)
     out = {}
     for item, rows in grouped.items():
@@ -237,8 +230,7 @@ def keep_top_strategies(store: Store, run_date: str, count: int = 20, metric: st
         if v["status"] in RANKABLE_STATUSES
         or (item in decided_before and RANKER_REASON.match(decided_before[item]["reason"] or ""))
     }
-    later = {r["item"]: r["last_run_date"] for r in store.query_named(
-        "rank_later_decisions", {"item_type": "strategy", "run_date": run_date})}
+    later = later_ranked(store, "strategy", run_date)
     decisions = rank_items({item: v["value"] for item, v in taking_part.items()}, metric=metric, count=count)
     with store.transaction():
         _record(store, run_date, "strategy", decisions)
@@ -248,8 +240,7 @@ def keep_top_strategies(store: Store, run_date: str, count: int = 20, metric: st
                 logger.info("strategy %s: ranked on %s but also on later date %s; status left as %s",
                             d.item, run_date, later[d.item], info["status"])
                 continue
-            _set_strategy_status(store, info["name"], info["version"], archived=not d.kept,
-                                 reason=None if d.kept else d.reason)
+            set_status(store, info["name"], info["version"], "active" if d.kept else "archived", d.reason)
             _note_archival(store, run_date, d.item, {"reason": d.reason, "metric": metric, "value": d.value,
                                                      "rank": d.rank, "category": info["category"]},
                            archived=not d.kept)
@@ -260,26 +251,22 @@ def keep_top_strategies(store: Store, run_date: str, count: int = 20, metric: st
 
 
 # -- models and ensembles --------------------------------------------------------------
-_ML_TABLES = {
-    "model": ("ml_model_results", "model_name", "rank_model_results"),
-    "ensemble": ("ml_ensembles", "ensemble_name", "rank_ensemble_results"),
+# item type -> (its name column, the run date's rows, the status update)
+_ML_ITEMS = {
+    "model": ("model_name", model_results_on, set_model_status),
+    "ensemble": ("ensemble_name", ensemble_results_on, set_ensemble_status),
 }
 
 
 def _keep_top_ml(store: Store, run_date: str, item_type: str, count: int, metric: str) -> RankingOutcome:
     _check_metric(metric, ML_METRICS, f"{item_type}s")
-    table, name_column, query = _ML_TABLES[item_type]
-    rows = store.query_named(query, {"run_date": run_date})
-    decisions = rank_items({r["item"]: r[metric] for r in rows}, metric=metric, count=count)
+    name_column, rows_on, set_item_status = _ML_ITEMS[item_type]
+    rows = rows_on(store, run_date)
+    decisions = rank_items({r[name_column]: r[metric] for r in rows}, metric=metric, count=count)
     with store.transaction():
         _record(store, run_date, item_type, decisions)
         for d in decisions:
-            store.execute(
-                f"UPDATE {table} SET status = :status, archive_reason = :reason "
-                f"WHERE run_date = :run_date AND {name_column} = :name",
-                {"status": "active" if d.kept else "archived", "reason": None if d.kept else d.reason,
-                 "run_date": run_date, "name": d.item},
-            )
+            set_item_status(store, run_date, d.item, "active" if d.kept else "archived", None if d.kept else d.reason)
     outcome = RankingOutcome(item_type, run_date, metric, count, tuple(decisions))
     logger.info("ranked %d %ss by %s on %s: kept %d, archived %d",
                 len(decisions), item_type, metric, run_date, len(outcome.kept), len(outcome.archived))
@@ -320,15 +307,10 @@ def archive_bottom(store: Store, run_date: str, item_type: str, names: Iterable[
                 raise PipelineError(f"archive_bottom: no {item_type} named {raw!r} to archive on {run_date}")
             for item, key in targets:
                 if item_type == "strategy":
-                    _set_strategy_status(store, key[0], key[1], archived=True, reason=reason)
+                    set_status(store, key[0], key[1], "archived", reason)
                     _note_archival(store, run_date, item, {"reason": reason, "manual": True}, archived=True)
                 else:
-                    table, name_column, _ = _ML_TABLES[item_type]
-                    store.execute(
-                        f"UPDATE {table} SET status = 'archived', archive_reason = :reason "
-                        f"WHERE run_date = :run_date AND {name_column} = :name",
-                        {"reason": reason, "run_date": run_date, "name": item},
-                    )
+                    _ML_ITEMS[item_type][2](store, run_date, item, "archived", reason)
                 before = existing.get(item)
                 decisions.append(RankDecision(
                     item,
@@ -348,16 +330,12 @@ def _archive_targets(store: Store, run_date: str, item_type: str, raw: str) -> l
     if item_type == "strategy":
         name, version = split_strategy_item(raw)
         if version is not None:
-            rows = store.query("SELECT name, version FROM strategies WHERE name = :name AND version = :version",
-                               {"name": name, "version": version})
-        else:
-            rows = store.query("SELECT name, version FROM strategies WHERE name = :name AND status <> 'archived' "
-                               "ORDER BY version", {"name": name})
+            rows = [r for r in [strategy_version(store, name, version)] if r is not None]
+        else:  # every version not archived yet, oldest first
+            rows = [r for r in reversed(strategy_versions(store, name)) if r["status"] != "archived"]
         return [(strategy_item(r["name"], r["version"]), (r["name"], int(r["version"]))) for r in rows]
-    table, name_column, _ = _ML_TABLES[item_type]
-    rows = store.query(f"SELECT {name_column} AS item FROM {table} WHERE run_date = :run_date AND {name_column} = :name",
-                       {"run_date": run_date, "name": raw})
-    return [(r["item"], (r["item"],)) for r in rows]
+    name_column, rows_on, _ = _ML_ITEMS[item_type]
+    return [(r[name_column], (r[name_column],)) for r in rows_on(store, run_date) if r[name_column] == raw]
 
 
 # -- the step and the leaderboard ------------------------------------------------------
@@ -381,10 +359,10 @@ def leaderboard(store: Store, run_date: str | None = None) -> list[dict[str, Any
     ranking was recorded for the date yet, the date's (or latest) results are ordered by
     mean score and status is the registry's.
     """
-    date = run_date or store.query_named("rank_latest_date")[0]["run_date"]
+    date = run_date or latest_ranked_date(store)
     history = _history_items(store, date, "strategy") if date else {}
     if not history:
-        date = run_date or store.query_named("rank_latest_results_date")[0]["run_date"]
+        date = run_date or latest_results_date(store)
         if not date:
             return []
         values = strategy_values(store, date, "score")
@@ -393,8 +371,7 @@ def leaderboard(store: Store, run_date: str | None = None) -> list[dict[str, Any
     else:
         values = strategy_values(store, date, "score")
         ranks = {item: int(h["rank"]) for item, h in history.items()}
-    registry = {strategy_item(r["name"], r["version"]): r for r in store.query(
-        "SELECT name, version, category, status FROM strategies")}
+    registry = {strategy_item(r["name"], r["version"]): r for r in strategy_index(store)}
     rows = []
     for item, rank in ranks.items():
         v = values.get(item, {})

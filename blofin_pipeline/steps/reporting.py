@@ -11,6 +11,9 @@ from blofin_pipeline.exceptions import LLMBudgetExceeded
 from blofin_pipeline.market.window import load_window
 from blofin_pipeline.steps.runner import llm_caller, require_scores, step
 from blofin_pipeline.store import Store
+from blofin_pipeline.store.knowledge import knowledge_on
+from blofin_pipeline.store.rankings import decisions_on
+from blofin_pipeline.store.results import review_rows
 
 if TYPE_CHECKING:
     from blofin_pipeline.llm.caller import LLMConnection
@@ -20,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 @step
 def generate_report(ctx: RunContext, store: Store) -> dict[str, Any]:
-    from blofin_pipeline.reporting.report import build_report, write_report
+    from blofin_pipeline.reporting import build_report, write_report
 
     require_scores(store, ctx.run_date)
     report = build_report(store, ctx.run_date, synthetic=ctx.synthetic, config_dict=ctx.config.to_dict())
@@ -33,25 +36,24 @@ def review_facts(ctx: RunContext, store: Store) -> dict[str, Any]:
     """The day as the review sees it: per-symbol results, activity, regimes."""
     from blofin_pipeline.research.regime import detect_regimes
 
-    rows = store.query_named("research_review_rows", {"run_date": ctx.run_date})
+    rows = review_rows(store, ctx.run_date)
     strategies = [dict(r, name=f"{r['name']}@{r['version']}",
                        significant=bool(r["deflated_sharpe"] is not None and r["deflated_sharpe"] >= SIGNIFICANT_DSR))
                   for r in rows]
-    kb = store.query("SELECT kind, subject, detail FROM knowledge_base WHERE run_date = :d", {"d": ctx.run_date})
+    kb = knowledge_on(store, ctx.run_date)
     count = {k: sum(1 for r in kb if r["kind"] == k) for k in ("designed", "tuned", "archived")}
-    archived = store.scalar("SELECT COUNT(*) AS n FROM ranking_history WHERE run_date = :d AND decision = 'archived'",
-                            {"d": ctx.run_date})
+    archived = sum(1 for d in decisions_on(store, ctx.run_date) if d["decision"] == "archived")
     rejected = [{"name": r["subject"], "reasons": json.loads(r["detail"]).get("reasons", [])}
                 for r in kb if r["kind"] == "rejected"]
     return {"run_date": ctx.run_date, "strategies": strategies, "designed": count["designed"],
-            "tuned": count["tuned"], "archived": int(archived or 0) + count["archived"], "rejected": rejected,
+            "tuned": count["tuned"], "archived": archived + count["archived"], "rejected": rejected,
             "regimes": detect_regimes(load_window(ctx, store)), "synthetic": ctx.synthetic}
 
 
 @step
 def ai_review(ctx: RunContext, store: Store, *, llm: LLMConnection | None = None) -> dict[str, Any]:
     """Strategic review of the day (LLM, or rule-based offline), merged into the report."""
-    from blofin_pipeline.reporting.report import merge_ai_review
+    from blofin_pipeline.reporting import merge_ai_review
     from blofin_pipeline.research.review import review_day
 
     require_scores(store, ctx.run_date)

@@ -18,6 +18,13 @@ from blofin_pipeline.exceptions import LLMBudgetExceeded, PipelineError
 from blofin_pipeline.market.window import load_window
 from blofin_pipeline.steps.runner import llm_caller, step
 from blofin_pipeline.store import Store
+from blofin_pipeline.store.knowledge import add_knowledge, rejections_since
+from blofin_pipeline.store.results import (
+    day_scores,
+    upsert_ensemble_results,
+    upsert_model_results,
+    upsert_strategy_results,
+)
 from blofin_pipeline.strategies import registry
 
 if TYPE_CHECKING:
@@ -36,7 +43,7 @@ def _mode(llm: LLMConnection | None) -> str:
 
 def portfolio(store: Store, run_date: str, *, with_code: bool = False) -> list[dict[str, Any]]:
     """The strategies active as the run date started, with that date's per-symbol scores."""
-    rows = store.query_named("research_day_scores", {"run_date": run_date})
+    rows = day_scores(store, run_date)
     scored: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         scored.setdefault(f"{r['strategy']}@{r['version']}", []).append(r)
@@ -70,7 +77,7 @@ def design_strategies(ctx: RunContext, store: Store, *, llm: LLMConnection | Non
     hashes, names = registry.known_hashes_and_names(store, except_run_date=ctx.run_date)
     since = (pd.Timestamp(ctx.run_date) - pd.Timedelta(days=REJECTED_FEEDBACK_DAYS)).strftime("%Y-%m-%d")
     rejected = []
-    for r in store.query_named("research_rejected", {"since": since, "run_date": ctx.run_date}):
+    for r in rejections_since(store, since, ctx.run_date):
         detail = json.loads(r["detail"])
         hashes.add(detail.get("code_hash", ""))
         rejected.append({"name": r["subject"], "date": r["run_date"], "reasons": detail.get("reasons", [])})
@@ -90,7 +97,7 @@ def design_strategies(ctx: RunContext, store: Store, *, llm: LLMConnection | Non
         record = registry.register(store, name=c.name, category=c.category, params=dict(c.params),
                                    param_space=_param_space_of(c.code), code=c.code, origin="designer",
                                    run_date=ctx.run_date, status="candidate", rationale=c.rationale)
-        registry.add_knowledge(store, ctx.run_date, "designed", record.ref, {
+        add_knowledge(store, ctx.run_date, "designed", record.ref, {
             "mode": _mode(llm), "category": c.category, "rationale": c.rationale, "code_hash": record.code_hash,
             **{k: v for k, v in c.meta.items() if isinstance(v, (str, int, float, list, dict))}})
         registered.append(record.ref)
@@ -140,7 +147,7 @@ def tune_strategies(ctx: RunContext, store: Store, *, llm: LLMConnection | None 
             # Nothing new, or worse on the held-out part than the parent: not worth a version.
             why = "kept parameters" if res.candidate is None else "no improvement on held-out data"
             unchanged.append(ref_of.get(res.strategy, res.strategy))
-            registry.add_knowledge(store, ctx.run_date, "tuned", ref_of.get(res.strategy, res.strategy), {
+            add_knowledge(store, ctx.run_date, "tuned", ref_of.get(res.strategy, res.strategy), {
                 "mode": _mode(llm), "result": why, "diagnosis": res.diagnosis,
                 "before": res.before_metrics, "after": res.after_metrics})
             logger.info("tune %s: %s (held-out %s before %s after %s)", res.strategy, why, res.objective,
@@ -150,7 +157,7 @@ def tune_strategies(ctx: RunContext, store: Store, *, llm: LLMConnection | None 
         record = registry.register(store, name=c.name, category=c.category, params=dict(c.params),
                                    param_space=_param_space_of(c.code), code=c.code, origin="tuner",
                                    run_date=ctx.run_date, status="candidate", parent=c.parent, rationale=c.rationale)
-        registry.add_knowledge(store, ctx.run_date, "tuned", record.ref, {
+        add_knowledge(store, ctx.run_date, "tuned", record.ref, {
             "mode": _mode(llm), "parent": c.parent, "params": res.params, "diagnosis": res.diagnosis,
             "before": res.before_metrics, "after": res.after_metrics, "improved": res.improved,
             "objective": res.objective})
@@ -183,8 +190,8 @@ def train_ml_models(ctx: RunContext, store: Store) -> dict[str, Any]:
                                                 tree_estimators=ML_TREES, boost_rounds=ML_TREES))
     models = [dict(m, run_date=ctx.run_date, status="active", archive_reason=None) for m in result.models]
     ensembles = [dict(e, run_date=ctx.run_date, status="active", archive_reason=None) for e in result.ensembles]
-    store.upsert("ml_model_results", models, key=("run_date", "model_name"))
-    store.upsert("ml_ensembles", ensembles, key=("run_date", "ensemble_name"))
+    upsert_model_results(store, models)
+    upsert_ensemble_results(store, ensembles)
     as_strategy = score_best_ensemble(ctx, store, result, candles) if result.ensembles else None
     best = sorted(result.models, key=lambda m: -(m["f1"] or 0))[:3]
     return {"models": len(models), "ensembles": len(ensembles), "ensemble_as_strategy": as_strategy,
@@ -232,7 +239,7 @@ def score_best_ensemble(ctx: RunContext, store: Store, result: Any, candles: dic
     metrics = with_deflated_sharpe(bt.metrics, bt.returns.to_numpy(), n_trials)
     row = result_row(ctx, (record.name, record.version, symbol, "score"), (positions.index[0], ctx.data_end),
                      metrics, {"ensemble": best["ensemble_name"], "members": best["members"]}, bt.equity)
-    store.upsert("strategy_backtest_results", [row], key=("run_date", "strategy", "version", "symbol"))
+    upsert_strategy_results(store, [row])
     logger.info("ML ensemble %s scored as strategy %s on %s: sharpe %.2f, DSR %.2f", best["ensemble_name"],
                 record.ref, symbol, metrics["sharpe"], metrics["dsr"])
     return record.ref

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from blofin_pipeline.config import RunContext
 from blofin_pipeline.exceptions import PipelineError
 from blofin_pipeline.store import Store, open_store, to_json, utc_now
+from blofin_pipeline.store.runs import scoring_step_rows, upsert_step_row
 
 if TYPE_CHECKING:
     from blofin_pipeline.llm.caller import LLMConnection
@@ -32,7 +33,7 @@ StepBody = Callable[..., dict[str, Any]]
 def _log_row(store: Store, ctx: RunContext, label: str, status: str, started: str, **fields: Any) -> None:
     row = {"run_date": ctx.run_date, "step": label, "status": status, "started_at": started,
            "ended_at": None, "duration_s": None, "error": None, "summary": None, **fields}
-    store.upsert("pipeline_runs", [row], key=("run_date", "step"))
+    upsert_step_row(store, row)
 
 
 def step(fn: StepBody) -> Callable[..., dict[str, Any]]:
@@ -69,8 +70,7 @@ def step(fn: StepBody) -> Callable[..., dict[str, Any]]:
 
 def require_scores(store: Store, run_date: str) -> None:
     """Ranking on stale scores would be a lie: the day's scoring must have succeeded."""
-    rows = store.query("SELECT step, status FROM pipeline_runs WHERE run_date = :d AND step LIKE 'score_strategies%'",
-                       {"d": run_date})
+    rows = scoring_step_rows(store, run_date)
     bad = [r["step"] for r in rows if r["status"] != "success"]
     if not rows or bad:
         raise PipelineError(f"score_strategies did not succeed for {run_date} ({', '.join(bad) or 'not run'}): "

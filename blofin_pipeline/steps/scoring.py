@@ -18,6 +18,13 @@ from blofin_pipeline.exceptions import PipelineError
 from blofin_pipeline.market.window import load_window, score_window
 from blofin_pipeline.steps.runner import step
 from blofin_pipeline.store import Store
+from blofin_pipeline.store.knowledge import add_knowledge
+from blofin_pipeline.store.registry import (
+    items_tried_before,
+    record_trials,
+    total_trials,
+)
+from blofin_pipeline.store.results import upsert_strategy_results
 from blofin_pipeline.strategies import registry
 from blofin_pipeline.strategies.registry import StrategyRecord
 
@@ -29,16 +36,16 @@ def trials_for_day(ctx: RunContext, store: Store, universe: list[StrategyRecord]
     of the day's whole universe of strategies. It does not depend on the order in which
     chunks and candidates are scored, so a retried date gets the same scores."""
     per_item = ctx.config.wf_candidates + 1
-    earlier = registry.items_tried_before(store, ctx.run_date)
+    earlier = items_tried_before(store, ctx.run_date)
     new_today = {r.ref for r in universe} - earlier
-    return registry.total_trials(store, before=ctx.run_date) + per_item * len(new_today)
+    return total_trials(store, before=ctx.run_date) + per_item * len(new_today)
 
 
 def score_records(ctx: RunContext, store: Store, records: list[StrategyRecord], candles: dict[str, pd.DataFrame],
                   phase: str, universe: list[StrategyRecord]) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Score versions on every symbol; returns the rows written and {ref: error} for failures."""
     n_total = trials_for_day(ctx, store, universe)
-    registry.record_trials(store, ctx.run_date, [(r.ref, ctx.config.wf_candidates + 1) for r in records])
+    record_trials(store, ctx.run_date, [(r.ref, ctx.config.wf_candidates + 1) for r in records])
     rows, failures = [], {}
     for record in records:
         try:
@@ -50,7 +57,7 @@ def score_records(ctx: RunContext, store: Store, records: list[StrategyRecord], 
             failures[record.ref] = str(err)
             logger.error("scoring %s failed: %s", record.ref, err)
             continue
-        store.upsert("strategy_backtest_results", per_symbol, key=("run_date", "strategy", "version", "symbol"))
+        upsert_strategy_results(store, per_symbol)
         rows.extend(per_symbol)
         mean = float(np.mean([r["score"] for r in per_symbol]))
         logger.info("scored %-40s score %+.3f  sharpe %s", record.ref, mean,
@@ -74,7 +81,7 @@ def score_strategies(ctx: RunContext, store: Store, *, chunk: int = 0, n_chunks:
     for ref, error in failures.items():
         name, version = ref.rsplit("@", 1)
         registry.set_status(store, name, int(version), "archived", f"failed scoring on {ctx.run_date}: {error}")
-        registry.add_knowledge(store, ctx.run_date, "archived", ref, {"reason": "scoring failed", "error": error})
+        add_knowledge(store, ctx.run_date, "archived", ref, {"reason": "scoring failed", "error": error})
     by_strategy: dict[str, list[float]] = {}
     for r in rows:
         by_strategy.setdefault(f"{r['strategy']}@{r['version']}", []).append(r["score"])
@@ -109,9 +116,9 @@ def backtest_candidates(ctx: RunContext, store: Store, *, check_timeout: float =
             rejected[record.ref] = report.reasons
             registry.set_status(store, record.name, record.version, "archived",
                                 "rejected by checks: " + "; ".join(report.reasons)[:1000])
-            registry.add_knowledge(store, ctx.run_date, "rejected", record.ref,
-                                   {"origin": record.origin, "category": record.category, "reasons": report.reasons,
-                                    "stages": report.stages, "code_hash": record.code_hash})
+            add_knowledge(store, ctx.run_date, "rejected", record.ref,
+                          {"origin": record.origin, "category": record.category, "reasons": report.reasons,
+                           "stages": report.stages, "code_hash": record.code_hash})
             logger.warning("candidate %s rejected: %s", record.ref, "; ".join(report.reasons))
     universe = registry.portfolio_at_start(store, ctx.run_date) + candidates
     rows, failures = score_records(ctx, store, accepted, candles, "candidate", universe=universe)
@@ -123,7 +130,7 @@ def backtest_candidates(ctx: RunContext, store: Store, *, check_timeout: float =
             continue
         registry.set_status(store, record.name, record.version, "active")
         mine = [r for r in rows if r["strategy"] == record.name and r["version"] == record.version]
-        registry.add_knowledge(store, ctx.run_date, "accepted", record.ref, {
+        add_knowledge(store, ctx.run_date, "accepted", record.ref, {
             "origin": record.origin, "parent": record.parent, "category": record.category,
             "score": float(np.mean([r["score"] for r in mine])),
             "sharpe": {r["symbol"]: r["sharpe"] for r in mine},

@@ -1,11 +1,11 @@
 """Data database access: one small class for SQLite (embedded default) and PostgreSQL.
 
 The SQL lives in ``include/sql``: ``migrations/NNN_*.sql`` build the schema, in order,
-each applied once and recorded in ``schema_version``; ``queries/*.sql`` are the named
-read queries. Parameters are written ``:name`` in the files and translated for the
-driver. Writes go through :meth:`Store.upsert` (``INSERT ... ON CONFLICT DO UPDATE``,
-which both databases speak), so running the same logical date twice never duplicates
-rows.
+each applied once and recorded in ``schema_version``; ``queries/<aggregate>_<what>.sql``
+are the named statements the repository modules beside this one run. Parameters are
+written ``:name`` in the files and translated for the driver. Inserts go through
+:meth:`Store.upsert` (``INSERT ... ON CONFLICT DO UPDATE``, which both databases speak),
+so running the same logical date twice never duplicates rows.
 
 SQLite runs in WAL mode with a busy timeout and every write is its own short
 transaction, so the parallel research tasks do not fail with "database is locked".
@@ -179,9 +179,18 @@ class Store:
         """Rows of the query in ``include/sql/queries/<name>.sql``."""
         return self.query(load_sql(name), params)
 
+    def execute_named(self, name: str, params: Mapping[str, Any] | None = None) -> int:
+        """Run the statement in ``include/sql/queries/<name>.sql``; returns the affected row count."""
+        return self.execute(load_sql(name), params)
+
     def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        """The first column of the first row (None when there is no row)."""
         rows = self.query(sql, params)
         return next(iter(rows[0].values())) if rows else None
+
+    def scalar_named(self, name: str, params: Mapping[str, Any] | None = None) -> Any:
+        """:meth:`scalar` of the query in ``include/sql/queries/<name>.sql``."""
+        return self.scalar(load_sql(name), params)
 
     # -- writes --------------------------------------------------------------------
     def upsert(

@@ -66,11 +66,3 @@ def test_builtins_sync_once_and_superseded_code_is_archived(db_url):
         categories = {r["category"] for r in store.query("SELECT DISTINCT category FROM strategies")}
         assert len(categories) >= 5
 
-
-def test_total_trials_counts_each_item_once(db_url):
-    with open_store(db_url) as store:
-        registry.record_trials(store, "2026-01-01", [("a@1", 7), ("b@1", 7)])
-        registry.record_trials(store, "2026-01-02", [("a@1", 7), ("c@1", 3)])
-        assert registry.total_trials(store) == 17
-        assert registry.total_trials(store, before="2026-01-02") == 14  # c was first tried that day
-        assert registry.items_tried_before(store, "2026-01-02") == {"a@1", "b@1"}

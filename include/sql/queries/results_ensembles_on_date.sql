@@ -1,4 +1,4 @@
--- The run date's ML ensembles.
+-- The run date's ML ensembles with every metric the ranker may sort by (ranking, report).
 SELECT ensemble_name, method, symbol, version, members, f1, accuracy, precision, recall, roc_auc,
        log_loss, backtest_sharpe, backtest_return, status, archive_reason
 FROM ml_ensembles

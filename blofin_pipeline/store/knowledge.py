@@ -1,0 +1,35 @@
+"""The knowledge base / change log (table ``knowledge_base``): designs, rejections,
+tunings, acceptances and archivals, one entry per run date, kind and subject."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from blofin_pipeline.store.connection import utc_now
+
+if TYPE_CHECKING:
+    from blofin_pipeline.store.connection import Store
+
+
+def add_knowledge(store: Store, run_date: str, kind: str, subject: str, detail: Mapping[str, Any]) -> None:
+    """Write one entry (detail as JSON). A retry rewrites the detail and keeps the time of
+    the first write."""
+    store.upsert("knowledge_base", [{"run_date": run_date, "kind": kind, "subject": subject, "detail": dict(detail),
+                                     "created_at": utc_now()}],
+                 key=("run_date", "kind", "subject"), update=("detail",))
+
+
+def withdraw_knowledge(store: Store, run_date: str, kind: str, subject: str) -> None:
+    """Delete one entry, if present."""
+    store.execute_named("knowledge_delete", {"run_date": run_date, "kind": kind, "subject": subject})
+
+
+def knowledge_on(store: Store, run_date: str) -> list[dict[str, Any]]:
+    """The run date's entries (kind, subject, detail as JSON text), by kind then subject."""
+    return store.query_named("knowledge_on_date", {"run_date": run_date})
+
+
+def rejections_since(store: Store, since: str, run_date: str) -> list[dict[str, Any]]:
+    """Candidates the checks rejected from ``since`` to ``run_date`` (run_date, subject,
+    detail as JSON text), newest first."""
+    return store.query_named("knowledge_rejected_since", {"since": since, "run_date": run_date})

@@ -1,0 +1,37 @@
+"""The daily reports (table ``daily_reports``, one row per run date) and the LLM usage
+summary the report shows."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from blofin_pipeline.store.connection import utc_now
+
+if TYPE_CHECKING:
+    from blofin_pipeline.store.connection import Store
+
+REPORT_UPDATE = ("report", "summary", "json_path", "html_path", "synthetic_data", "updated_at")
+
+
+def report_row(store: Store, run_date: str) -> dict[str, Any] | None:
+    """The stored report of the run date (report, ai_review, ai_review_mode), or None."""
+    rows = store.query_named("reports_row", {"run_date": run_date})
+    return rows[0] if rows else None
+
+
+def upsert_report(store: Store, row: Mapping[str, Any]) -> None:
+    """Write the report row; a rewrite leaves an AI review already merged (and created_at) alone."""
+    store.upsert("daily_reports", [row], key=("run_date",), update=REPORT_UPDATE)
+
+
+def store_ai_review(store: Store, run_date: str, *, report: str, review: str, mode: str | None,
+                    json_path: str, html_path: str) -> None:
+    """Merge the AI review (JSON text) and the report carrying it into the run date's row."""
+    store.execute_named("reports_set_review", {"run_date": run_date, "report": report, "review": review,
+                                               "mode": mode, "json_path": json_path, "html_path": html_path,
+                                               "now": utc_now()})
+
+
+def llm_usage_on(store: Store, run_date: str) -> list[dict[str, Any]]:
+    """The run date's LLM calls by step, model and status: calls, tokens, USD, mean latency."""
+    return store.query_named("reports_llm_usage", {"run_date": run_date})
