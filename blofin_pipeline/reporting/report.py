@@ -33,7 +33,6 @@ from blofin_pipeline.store.candles import candle_coverage, gaps_found_on
 from blofin_pipeline.store.knowledge import knowledge_on
 from blofin_pipeline.store.rankings import decision_counts, decisions_on
 from blofin_pipeline.store.registry import category_status_counts, registered_on
-from blofin_pipeline.store.reports import llm_usage_on
 from blofin_pipeline.store.results import (
     ensemble_results_on,
     model_results_on,
@@ -41,6 +40,7 @@ from blofin_pipeline.store.results import (
     strategy_results_on,
 )
 from blofin_pipeline.store.runs import step_rows_on
+from blofin_pipeline.store.usage import usage_by_step_model
 
 if TYPE_CHECKING:
     from blofin_pipeline.store import Store
@@ -321,7 +321,7 @@ def _llm_usage(store: Store, run_date: str) -> dict[str, Any]:
     rows = [{k: (float(v) if k in ("usd", "mean_latency_ms") and v is not None else
                  int(v) if k in ("calls", "input_tokens", "output_tokens", "cache_creation_tokens",
                                  "cache_read_tokens") and v is not None else v)
-             for k, v in r.items()} for r in llm_usage_on(store, run_date)]
+             for k, v in r.items()} for r in usage_by_step_model(store, run_date)]
     total = {k: sum(r[k] or 0 for r in rows) for k in ("calls", "input_tokens", "output_tokens",
                                                        "cache_creation_tokens", "cache_read_tokens")}
     return {**total, "usd": sum(r["usd"] or 0.0 for r in rows), "by_step_model": rows}

@@ -8,7 +8,8 @@ module per aggregate, the only code that runs SQL. Every statement is a file in
 - `rankings`: the ranking audit log
 - `knowledge`: the knowledge base / change log
 - `runs`: the step log
-- `reports`: the daily reports (and the LLM usage summary they show)
+- `reports`: the daily reports
+- `usage`: the LLM usage ledger and the daily LLM budget's spend
 
 Repositories take a `Store` and return plain rows or values; the rules stay in the
 domain packages above.

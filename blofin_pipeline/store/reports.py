@@ -1,5 +1,4 @@
-"""The daily reports (table ``daily_reports``, one row per run date) and the LLM usage
-summary the report shows."""
+"""The daily reports (table ``daily_reports``), one row per run date."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -31,7 +30,3 @@ def store_ai_review(store: Store, run_date: str, *, report: str, review: str, mo
                                                "mode": mode, "json_path": json_path, "html_path": html_path,
                                                "now": utc_now()})
 
-
-def llm_usage_on(store: Store, run_date: str) -> list[dict[str, Any]]:
-    """The run date's LLM calls by step, model and status: calls, tokens, USD, mean latency."""
-    return store.query_named("reports_llm_usage", {"run_date": run_date})

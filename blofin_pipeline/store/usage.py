@@ -50,6 +50,11 @@ def spent_usd(store: Store, run_date: str) -> float:
     return float(rows[0]["usd"] or 0.0)
 
 
+def usage_by_step_model(store: Store, run_date: str) -> list[dict[str, Any]]:
+    """The run date's calls by step, model and status: calls, tokens, USD, mean latency (report)."""
+    return store.query_named("usage_by_step_model", {"run_date": run_date})
+
+
 class UsageLog:
     """The usage ledger of one run date on an open Store."""
 

@@ -60,3 +60,13 @@ def test_every_query_file_is_referenced_by_python():
     literals = {text for path in _python_files(*SOURCES) for _, text in _string_literals(path)}
     unused = sorted(p.name for p in (SQL_DIR / "queries").glob("*.sql") if p.stem not in literals)
     assert not unused, f"query files no Python module names (delete them or use them): {unused}"
+
+
+def test_every_query_file_is_run_by_the_repository_it_is_named_for():
+    misplaced = []
+    for path in sorted((SQL_DIR / "queries").glob("*.sql")):
+        repository = STORE / f"{path.stem.split('_')[0]}.py"
+        if not repository.exists() or path.stem not in {text for _, text in _string_literals(repository)}:
+            misplaced.append(f"{path.name}: expected in {repository.relative_to(ROOT)}")
+    assert not misplaced, "query files are <aggregate>_<what>.sql, run by store/<aggregate>.py:\n" + "\n".join(
+        misplaced)

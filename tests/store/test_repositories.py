@@ -4,7 +4,11 @@ from __future__ import annotations
 import json
 
 from blofin_pipeline.store import open_store
-from blofin_pipeline.store.knowledge import add_knowledge, knowledge_on, withdraw_knowledge
+from blofin_pipeline.store.knowledge import (
+    add_knowledge,
+    knowledge_on,
+    withdraw_knowledge,
+)
 from blofin_pipeline.store.registry import (
     insert_next_version,
     items_tried_before,

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from blofin_pipeline.exceptions import StrategyError
-from blofin_pipeline.strategies import registry
 from blofin_pipeline.store import open_store
+from blofin_pipeline.strategies import registry
 
 CODE = '''
 from blofin_pipeline.strategies import Strategy
