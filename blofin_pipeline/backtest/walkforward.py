@@ -167,9 +167,8 @@ def walk_forward(
     """Choose parameters on each fold's training window, score them on the next unseen window.
 
     ``signal_fn(candles, params) -> Series`` of positions in [-1, 1] on the candles' index.
-    Returns chained out-of-sample returns and metrics (those of ``run_backtest`` plus
-    ``psr``, ``dsr``, ``n_trials``, ``trial_sharpe_std``, ``n_folds``, ``oos_bars``).
-    A candidate whose signal function raises a PipelineError or ValueError is logged and
+    Returns chained out-of-sample returns and metrics (``run_backtest``'s plus psr, dsr,
+    n_trials, trial_sharpe_std, n_folds, oos_bars). A failing candidate is logged and
     skipped; the defaults failing is an error.
     """
     if objective not in OBJECTIVES:
@@ -199,25 +198,23 @@ def walk_forward(
                  k, chosen, objective, scores[best], test_res.metrics["sharpe"])
     ppy = infer_periods_per_year(candles.index, timeframe)
     oos_returns, oos_equity, metrics = _chained_metrics(tests, ppy)
-    # Per-period Sharpe dispersion across trials, averaged over folds.
-    per_period = trial_sharpes / math.sqrt(ppy)
-    fold_vars = [np.nanvar(row, ddof=1) for row in per_period if np.isfinite(row).sum() >= 2]
-    trial_sharpe_std = float(math.sqrt(np.mean(fold_vars))) if fold_vars else 0.0
-    n_trials = len(candidates)
-    r = oos_returns.to_numpy()
-    metrics.update({
-        "psr": stats.psr_from_returns(r),
-        "dsr": stats.deflated_sharpe_ratio(r, n_trials, trial_sharpe_std),
-        "n_trials": n_trials,
-        "trial_sharpe_std": trial_sharpe_std,
-        "n_folds": n_folds,
-        "oos_bars": int(r.size),
-    })
+    trial_sharpe_std = _trial_sharpe_std(trial_sharpes, ppy)
+    n_trials, r = len(candidates), oos_returns.to_numpy()
+    metrics.update({"psr": stats.psr_from_returns(r), "dsr": stats.deflated_sharpe_ratio(r, n_trials, trial_sharpe_std),
+                    "n_trials": n_trials, "trial_sharpe_std": trial_sharpe_std, "n_folds": n_folds,
+                    "oos_bars": int(r.size)})
     return WalkForwardResult(
         oos_returns=oos_returns, oos_equity=oos_equity, metrics=metrics, folds=folds,
         n_trials=n_trials, trial_sharpes=trial_sharpes, trial_sharpe_std=trial_sharpe_std,
         candidates=candidates,
     )
+
+
+def _trial_sharpe_std(trial_sharpes: np.ndarray, ppy: float) -> float:
+    """Per-period Sharpe dispersion across a fold's trials, averaged over folds."""
+    per_period = trial_sharpes / math.sqrt(ppy)
+    fold_vars = [np.nanvar(row, ddof=1) for row in per_period if np.isfinite(row).sum() >= 2]
+    return float(math.sqrt(np.mean(fold_vars))) if fold_vars else 0.0
 
 
 def _train_scores(train: pd.DataFrame, signal_fn: SignalFn, candidates: list[dict[str, Any]],
