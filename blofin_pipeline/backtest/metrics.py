@@ -14,14 +14,6 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from blofin_pipeline.timeframes import DAYS_PER_YEAR
-
-MINUTES_PER_DAY = 1440
-# Bars per 365-day year for common bar sizes (the canonical source is market.timeframes).
-PERIODS_PER_YEAR_DAILY = float(DAYS_PER_YEAR)
-PERIODS_PER_YEAR_HOURLY = float(DAYS_PER_YEAR * 24)
-PERIODS_PER_YEAR_MINUTE = float(DAYS_PER_YEAR * MINUTES_PER_DAY)
-
 ArrayLike = npt.ArrayLike
 
 

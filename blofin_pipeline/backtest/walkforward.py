@@ -278,16 +278,3 @@ def _chained_metrics(tests: list[tuple[BacktestResult, float]], ppy: float
     }
     return oos_returns, oos_equity, metrics
 
-
-def walk_forward_strategy(candles: pd.DataFrame, strategy_cls: Any, **kwargs: Any) -> WalkForwardResult:
-    """walk_forward for a class following the strategy contract (params, param_space, generate_signals).
-
-    Uses the class's validating ``signals`` method when it has one (the strategies package's
-    base class does), else ``generate_signals``.
-    """
-    def signal_fn(c: pd.DataFrame, params: dict) -> pd.Series:
-        strategy = strategy_cls(params)
-        run = getattr(strategy, "signals", None) or strategy.generate_signals
-        return run(c)
-
-    return walk_forward(candles, signal_fn, dict(strategy_cls.params), dict(strategy_cls.param_space), **kwargs)

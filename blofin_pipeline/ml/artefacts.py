@@ -97,11 +97,3 @@ def load_artefact(path: Path | str) -> dict[str, Any]:
         raise ModelError(f"ML artefact {str(path)!r} is not in format {ARTEFACT_FORMAT}")
     return payload
 
-
-def load_sidecar(path: Path | str) -> dict[str, Any]:
-    """The JSON sidecar of an artefact (given the joblib path or the sidecar path)."""
-    side = Path(path).with_suffix(".json")
-    try:
-        return json.loads(side.read_text())
-    except (OSError, ValueError) as err:
-        raise ModelError(f"cannot read ML artefact sidecar {str(side)!r}: {err}") from err

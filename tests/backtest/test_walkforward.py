@@ -4,13 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from blofin_pipeline.exceptions import BacktestError, StrategyError
 from blofin_pipeline.backtest.walkforward import (
     fold_bounds,
     sample_candidates,
     walk_forward,
-    walk_forward_strategy,
 )
+from blofin_pipeline.exceptions import BacktestError, StrategyError
 
 
 def make_candles(close: np.ndarray, freq: str = "1h") -> pd.DataFrame:
@@ -164,22 +163,3 @@ def test_bad_signal_output_raises():
     with pytest.raises(ValueError, match="objective"):
         walk_forward(candles, momentum, {"lookback": 3}, {}, objective="luck")
 
-
-def test_walk_forward_strategy_uses_the_contract():
-    class Momentum:
-        name, category = "mom", "momentum"
-        params = {"lookback": 10}
-        param_space = {"lookback": (2, 50)}
-
-        def __init__(self, params: dict | None = None) -> None:
-            self.params = {**type(self).params, **(params or {})}
-
-        def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
-            return momentum(candles, self.params)
-
-    candles = noise_candles(800, seed=8)
-    a = walk_forward_strategy(candles, Momentum, n_folds=2, n_candidates=4, seed=3)
-    b = walk_forward(candles, momentum, {"lookback": 10}, {"lookback": (2, 50)}, n_folds=2,
-                     n_candidates=4, seed=3)
-    assert a.metrics["sharpe"] == pytest.approx(b.metrics["sharpe"], nan_ok=True)
-    assert [f.params for f in a.folds] == [f.params for f in b.folds]

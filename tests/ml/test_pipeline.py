@@ -28,7 +28,7 @@ from blofin_pipeline.ml import (
     signals_from_artefact,
     train_and_evaluate,
 )
-from blofin_pipeline.ml.artefacts import data_hash, load_artefact, load_sidecar
+from blofin_pipeline.ml.artefacts import data_hash, load_artefact
 from blofin_pipeline.ml.inference import positions_from_proba
 from blofin_pipeline.ml.pipeline import prepare_symbol
 
@@ -183,7 +183,7 @@ def test_artefacts_round_trip_with_sidecar(no_edge):
         path = Path(row["artefact_path"])
         assert path.parent == artefacts / RUN_DATE
         assert path.name == f"{name}__{row['version']}.joblib"
-        sidecar = load_sidecar(path)
+        sidecar = json.loads(path.with_suffix(".json").read_text())
         assert sidecar["name"] == name and sidecar["version"] == row["version"]
         assert sidecar["features"] == list(data.X.columns)
         assert sidecar["data_hash"] == result.models[0]["data_hash"]
