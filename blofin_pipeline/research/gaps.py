@@ -27,10 +27,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from blofin_pipeline.exceptions import ConfigError
+from blofin_pipeline.strategies import CATEGORIES
 
 logger = logging.getLogger(__name__)
 
-CATEGORIES: tuple[str, ...] = ("trend", "mean_reversion", "breakout", "volatility", "momentum", "volume")
 EMPTY_CATEGORY_BONUS = 0.5
 DEFAULT_FIT = 0.5
 
@@ -79,6 +79,40 @@ def _score_on(strategy: Mapping[str, Any], symbol: str, regime_key: str) -> floa
     return value if math.isfinite(value) else None
 
 
+def _cell_gap(category: str, symbol: str, trend: str, volatility: str, members: Sequence[Mapping[str, Any]], *,
+              empty: bool, min_score: float, score_scale: float) -> dict[str, Any] | None:
+    """The gap of one (category, symbol in its regime) cell, or None when a member covers it."""
+    regime_key = f"{trend}/{volatility}"
+    scored = [(s["name"], _score_on(s, symbol, regime_key)) for s in members]
+    scored = [(n, v) for n, v in scored if v is not None]
+    best_name, best = max(scored, key=lambda item: (item[1], item[0])) if scored else (None, None)
+    if best is not None and best >= min_score:
+        return None
+    deficit = 1.0 if best is None else min(1.0, (min_score - best) / score_scale)
+    fit = regime_fit(category, trend, volatility)
+    priority = fit * (1.0 + deficit) + (EMPTY_CATEGORY_BONUS if empty else 0.0)
+    if empty:
+        reason = f"no {category} strategy in the portfolio"
+    elif best is None:
+        reason = f"no {category} strategy scored on {symbol}"
+    else:
+        reason = f"best {category} strategy on {symbol} is {best_name} with score {best:.3f} < {min_score:g}"
+    return {
+        "category": category,
+        "symbol": symbol,
+        "trend": trend,
+        "volatility": volatility,
+        "regime": regime_key,
+        "priority": round(priority, 6),
+        "fit": round(fit, 6),
+        "deficit": round(deficit, 6),
+        "best_strategy": best_name,
+        "best_score": best,
+        "n_strategies": len(scored),
+        "reason": reason + f" (regime {regime_key})",
+    }
+
+
 def coverage_gaps(
     strategies: Sequence[Mapping[str, Any]],
     regimes: Mapping[str, Mapping[str, Any]],
@@ -110,38 +144,12 @@ def coverage_gaps(
         regime = regimes.get(symbol) or {}
         trend = str(regime.get("trend", "unknown"))
         volatility = str(regime.get("volatility", "unknown"))
-        regime_key = f"{trend}/{volatility}"
         for category in categories:
             members = [s for s in strategies if s["category"] == category]
-            scored = [(s["name"], _score_on(s, symbol, regime_key)) for s in members]
-            scored = [(n, v) for n, v in scored if v is not None]
-            best_name, best = max(scored, key=lambda item: (item[1], item[0])) if scored else (None, None)
-            if best is not None and best >= min_score:
-                continue
-            deficit = 1.0 if best is None else min(1.0, (min_score - best) / score_scale)
-            fit = regime_fit(category, trend, volatility)
-            empty = category not in present
-            priority = fit * (1.0 + deficit) + (EMPTY_CATEGORY_BONUS if empty else 0.0)
-            if empty:
-                reason = f"no {category} strategy in the portfolio"
-            elif best is None:
-                reason = f"no {category} strategy scored on {symbol}"
-            else:
-                reason = f"best {category} strategy on {symbol} is {best_name} with score {best:.3f} < {min_score:g}"
-            gaps.append({
-                "category": category,
-                "symbol": symbol,
-                "trend": trend,
-                "volatility": volatility,
-                "regime": regime_key,
-                "priority": round(priority, 6),
-                "fit": round(fit, 6),
-                "deficit": round(deficit, 6),
-                "best_strategy": best_name,
-                "best_score": best,
-                "n_strategies": len(scored),
-                "reason": reason + f" (regime {regime_key})",
-            })
+            gap = _cell_gap(category, symbol, trend, volatility, members, empty=category not in present,
+                            min_score=min_score, score_scale=score_scale)
+            if gap is not None:
+                gaps.append(gap)
     gaps.sort(key=lambda g: (-g["priority"], g["category"], g["symbol"]))
     logger.info("coverage gaps: %d of %d cells uncovered", len(gaps), len(symbols) * len(categories))
     return gaps

@@ -20,9 +20,11 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from blofin_pipeline.numeric import finite_or_none
+from blofin_pipeline.strategies import CATEGORIES
 
 if TYPE_CHECKING:
     from blofin_pipeline.llm.caller import LLMCaller
@@ -106,114 +108,136 @@ def day_facts(day: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def rule_based_review(day: Mapping[str, Any]) -> dict[str, Any]:
-    """Offline review from the day's facts, labelled {"mode": "rule-based"}."""
-    facts = day_facts(day)
-    working: list[str] = []
-    not_working: list[str] = []
-    risks: list[str] = []
-    recommendations: list[str] = []
+@dataclass
+class _Points:
+    """The review's four lists, filled rule by rule in a fixed order."""
 
+    working: list[str] = field(default_factory=list)
+    not_working: list[str] = field(default_factory=list)
+    risks: list[str] = field(default_factory=list)
+    recommendations: list[str] = field(default_factory=list)
+
+
+def _leaders_and_losers(facts: Mapping[str, Any], out: _Points) -> None:
     good = [r for r in facts["top"] if _sharpe_or_score(r) >= GOOD_SHARPE]
     for row in good:
-        working.append(f"{_label(row)} leads the ranking")
+        out.working.append(f"{_label(row)} leads the ranking")
     if facts["top"] and not good:
-        working.append(f"best of the day is {_label(facts['top'][0])}, below the Sharpe {GOOD_SHARPE:g} bar")
+        out.working.append(f"best of the day is {_label(facts['top'][0])}, below the Sharpe {GOOD_SHARPE:g} bar")
     for row in facts["significant"][:3]:
-        working.append(f"{row.get('name')} passes the deflated Sharpe test (not explained by the number of trials)")
+        out.working.append(f"{row.get('name')} passes the deflated Sharpe test (not explained by the number of trials)")
     if facts["designed"] or facts["tuned"]:
-        working.append(f"research loop active: {facts['designed']} designed, {facts['tuned']} tuned, "
-                       f"{facts['archived']} archived")
+        out.working.append(f"research loop active: {facts['designed']} designed, {facts['tuned']} tuned, "
+                           f"{facts['archived']} archived")
 
     for row in facts["bottom"]:
         value = finite_or_none(row.get("sharpe"))
         if value is None or value <= BAD_SHARPE:
-            not_working.append(f"{_label(row)} loses out of sample")
+            out.not_working.append(f"{_label(row)} loses out of sample")
     if facts["n_strategies"] and not facts["significant"]:
-        not_working.append(f"none of {facts['n_strategies']} strategy results is significant after the "
-                           "deflated Sharpe correction: the leaders may be luck among many trials")
+        out.not_working.append(f"none of {facts['n_strategies']} strategy results is significant after the "
+                               "deflated Sharpe correction: the leaders may be luck among many trials")
     for item in facts["rejected"][:5]:
         if isinstance(item, Mapping):
             reasons = "; ".join(str(r) for r in (item.get("reasons") or []))[:160]
-            not_working.append(f"candidate {item.get('name')} rejected: {reasons or 'no reason given'}")
+            out.not_working.append(f"candidate {item.get('name')} rejected: {reasons or 'no reason given'}")
     if facts["n_strategies"] == 0:
-        not_working.append("no strategy was scored today")
+        out.not_working.append("no strategy was scored today")
 
+
+def _concentration_and_drawdowns(facts: Mapping[str, Any], out: _Points) -> None:
     top_n = len(facts["top"])
     for what, counter in (("category", facts["top_categories"]), ("symbol", facts["top_symbols"])):
         if top_n >= 3 and counter:
             name, count = max(counter.items(), key=lambda kv: (kv[1], kv[0]))
             if count / top_n > CONCENTRATION_SHARE:
-                risks.append(f"concentration: {count} of the top {top_n} share the {what} {name}")
-                recommendations.append(f"diversify away from {what} {name}: design for other "
-                                       f"{'categories' if what == 'category' else 'symbols'}")
+                out.risks.append(f"concentration: {count} of the top {top_n} share the {what} {name}")
+                out.recommendations.append(f"diversify away from {what} {name}: design for other "
+                                           f"{'categories' if what == 'category' else 'symbols'}")
     for row in facts["deep_drawdowns"][:3]:
-        risks.append(f"deep drawdown: {_label(row)}")
+        out.risks.append(f"deep drawdown: {_label(row)}")
     if facts["deep_drawdowns"]:
-        recommendations.append("add a volatility or regime filter to the strategies with drawdowns "
-                               f"below {DEEP_DRAWDOWN:.0%}, or size them down")
+        out.recommendations.append("add a volatility or regime filter to the strategies with drawdowns "
+                                   f"below {DEEP_DRAWDOWN:.0%}, or size them down")
     regimes = facts["regimes"]
     high_vol = sorted(s for s, r in regimes.items() if isinstance(r, Mapping) and r.get("volatility") == "high")
     if high_vol:
-        risks.append(f"high volatility regime on {', '.join(high_vol)}: wider swings, costlier mistakes")
+        out.risks.append(f"high volatility regime on {', '.join(high_vol)}: wider swings, costlier mistakes")
+
+
+def _categories(facts: Mapping[str, Any], out: _Points) -> None:
     cat_scores = facts["category_scores"]
     if len(cat_scores) >= 2:
         best_cat = max(cat_scores, key=lambda c: (cat_scores[c], c))
         worst_cat = min(cat_scores, key=lambda c: (cat_scores[c], c))
         if cat_scores[best_cat] > 0:
-            working.append(f"category {best_cat} has the best mean score ({cat_scores[best_cat]:.2f} over "
-                           f"{facts['categories'].get(best_cat, 0)} results)")
+            out.working.append(f"category {best_cat} has the best mean score ({cat_scores[best_cat]:.2f} over "
+                               f"{facts['categories'].get(best_cat, 0)} results)")
         if cat_scores[worst_cat] < 0:
-            not_working.append(f"category {worst_cat} has the worst mean score ({cat_scores[worst_cat]:.2f} over "
-                               f"{facts['categories'].get(worst_cat, 0)} results)")
-    trends = Counter(str(r.get("trend")) for r in regimes.values() if isinstance(r, Mapping))
-    if trends:
-        dominant, count = trends.most_common(1)[0]
-        suited = {"range": ("mean_reversion",), "up": ("trend", "momentum"), "down": ("trend", "momentum")}
-        favoured = suited.get(dominant, ())
-        losing = [c for c in favoured if cat_scores.get(c) is not None and cat_scores[c] < 0]
-        where = f"{count} of {len(regimes)} symbols {'are ranging' if dominant == 'range' else 'trend ' + dominant}"
-        if losing:
-            # The regime says one thing, the scores another: trust the out-of-sample evidence.
-            recommendations.append(
-                f"{where}, yet {', '.join(losing)} strategies lose on average "
-                f"({', '.join(f'{cat_scores[c]:.2f}' for c in losing)}): the regime label alone is no edge "
-                "here; prefer what scores out of sample and re-check the regime filters")
-        elif dominant == "range":
-            recommendations.append(f"{where}: favour mean-reversion candidates and filter trend followers "
-                                   "with a trend-strength check")
-        elif dominant in ("up", "down"):
-            recommendations.append(f"{where}: favour trend and momentum candidates, keep mean reversion on a "
-                                   "range filter")
-    missing = [c for c in ("trend", "mean_reversion", "breakout", "volatility", "momentum", "volume")
-               if c not in facts["categories"]]
-    if facts["n_strategies"] and missing:
-        recommendations.append(f"no scored strategy in {', '.join(missing)}: the designer should target them")
-    if facts["bottom"]:
-        recommendations.append("tune or archive the bottom performers: "
-                               + ", ".join(str(r.get("name")) for r in facts["bottom"][:3]))
-    if facts["synthetic"]:
-        risks.append("results are on SYNTHETIC sample data, not exchange data: no conclusion about real markets")
+            out.not_working.append(f"category {worst_cat} has the worst mean score ({cat_scores[worst_cat]:.2f} "
+                                   f"over {facts['categories'].get(worst_cat, 0)} results)")
 
-    if not working:
-        working.append("nothing clearly working today")
-    if not risks:
-        risks.append("no specific risk flagged by the rules today")
-    if not recommendations:
-        recommendations.append("keep the current portfolio; no rule triggered a change")
+
+def _regime_advice(facts: Mapping[str, Any], out: _Points) -> None:
+    regimes, cat_scores = facts["regimes"], facts["category_scores"]
+    trends = Counter(str(r.get("trend")) for r in regimes.values() if isinstance(r, Mapping))
+    if not trends:
+        return
+    dominant, count = trends.most_common(1)[0]
+    suited = {"range": ("mean_reversion",), "up": ("trend", "momentum"), "down": ("trend", "momentum")}
+    favoured = suited.get(dominant, ())
+    losing = [c for c in favoured if cat_scores.get(c) is not None and cat_scores[c] < 0]
+    where = f"{count} of {len(regimes)} symbols {'are ranging' if dominant == 'range' else 'trend ' + dominant}"
+    if losing:
+        # The regime says one thing, the scores another: trust the out-of-sample evidence.
+        out.recommendations.append(
+            f"{where}, yet {', '.join(losing)} strategies lose on average "
+            f"({', '.join(f'{cat_scores[c]:.2f}' for c in losing)}): the regime label alone is no edge "
+            "here; prefer what scores out of sample and re-check the regime filters")
+    elif dominant == "range":
+        out.recommendations.append(f"{where}: favour mean-reversion candidates and filter trend followers "
+                                   "with a trend-strength check")
+    elif dominant in ("up", "down"):
+        out.recommendations.append(f"{where}: favour trend and momentum candidates, keep mean reversion on a "
+                                   "range filter")
+
+
+def _coverage_advice(facts: Mapping[str, Any], out: _Points) -> None:
+    missing = [c for c in CATEGORIES if c not in facts["categories"]]
+    if facts["n_strategies"] and missing:
+        out.recommendations.append(f"no scored strategy in {', '.join(missing)}: the designer should target them")
+    if facts["bottom"]:
+        out.recommendations.append("tune or archive the bottom performers: "
+                                   + ", ".join(str(r.get("name")) for r in facts["bottom"][:3]))
+    if facts["synthetic"]:
+        out.risks.append("results are on SYNTHETIC sample data, not exchange data: no conclusion about real markets")
+
+
+def rule_based_review(day: Mapping[str, Any]) -> dict[str, Any]:
+    """Offline review from the day's facts, labelled {"mode": "rule-based"}."""
+    facts = day_facts(day)
+    out = _Points()
+    for rule in (_leaders_and_losers, _concentration_and_drawdowns, _categories, _regime_advice, _coverage_advice):
+        rule(facts, out)
+    if not out.working:
+        out.working.append("nothing clearly working today")
+    if not out.risks:
+        out.risks.append("no specific risk flagged by the rules today")
+    if not out.recommendations:
+        out.recommendations.append("keep the current portfolio; no rule triggered a change")
 
     leader = _label(facts["top"][0]) if facts["top"] else "no strategy"
-    summary = (f"{day.get('date') or day.get('run_date') or 'today'}: {facts['n_strategies']} strategy results; leader {leader}; "
-               f"{facts['designed']} designed, {facts['tuned']} tuned, {facts['archived']} archived; "
+    summary = (f"{day.get('date') or day.get('run_date') or 'today'}: {facts['n_strategies']} strategy results; "
+               f"leader {leader}; {facts['designed']} designed, {facts['tuned']} tuned, {facts['archived']} archived; "
                f"{len(facts['significant'])} significant after deflation"
                + ("; SYNTHETIC data" if facts["synthetic"] else "") + ".")
     return {
         "mode": "rule-based",
         "summary": summary,
-        "working": working,
-        "not_working": not_working,
-        "risks": risks,
-        "recommendations": recommendations,
+        "working": out.working,
+        "not_working": out.not_working,
+        "risks": out.risks,
+        "recommendations": out.recommendations,
         "facts": _public_facts(facts),
     }
 
