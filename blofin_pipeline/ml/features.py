@@ -17,6 +17,18 @@ import numpy as np
 import pandas as pd
 
 from blofin_pipeline.exceptions import ModelError
+from blofin_pipeline.strategies.indicators import (
+    atr,
+    bollinger_percent_b,
+    centred_rsi,
+    ema,
+    log_momentum,
+    log_returns,
+    log_volume,
+    macd_line,
+    realised_volatility,
+    zscore,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,61 +56,32 @@ def _check_candles(candles: pd.DataFrame, symbol: str) -> None:
         raise ModelError(f"candles of {symbol!r} must be sorted ascending with unique timestamps")
 
 
-def _wilder(series: pd.Series, period: int) -> pd.Series:
-    """Wilder's smoothing (an EMA with alpha = 1/period), recursive so causal."""
-    return series.ewm(alpha=1.0 / period, adjust=False, min_periods=period).mean()
-
-
-def _rsi(close: pd.Series, period: int) -> pd.Series:
-    delta = close.diff()
-    gain = _wilder(delta.clip(lower=0.0), period)
-    loss = _wilder((-delta).clip(lower=0.0), period)
-    total = gain + loss
-    # RSI rescaled from [0, 100] to [-1, 1]; a flat window (no move) is neutral 0.
-    return ((gain - loss) / total.where(total > 0)).fillna(0.0).where(gain.notna())
-
-
 def _own_features(candles: pd.DataFrame) -> dict[str, pd.Series]:
     close, high, low = candles["close"], candles["high"], candles["low"]
-    log_close = np.log(close)
-    ret = log_close.diff()
+    ret = log_returns(close)
     out: dict[str, pd.Series] = {}
     for lag in RETURN_LAGS:
         out[f"ret_lag{lag}"] = ret.shift(lag - 1)
     for window in MOMENTUM_WINDOWS:
-        out[f"mom_{window}"] = log_close - log_close.shift(window)
+        out[f"mom_{window}"] = log_momentum(close, window)
     for window in VOLATILITY_WINDOWS:
-        out[f"rvol_{window}"] = ret.rolling(window).std()
+        out[f"rvol_{window}"] = realised_volatility(close, window)
     out["rvol_ratio_6_72"] = out["rvol_6"] / out["rvol_72"]
-    out["rsi_14"] = _rsi(close, RSI_PERIOD)
+    out["rsi_14"] = centred_rsi(close, RSI_PERIOD)
 
-    ema_fast = close.ewm(span=MACD_FAST, adjust=False, min_periods=MACD_FAST).mean()
-    ema_slow = close.ewm(span=MACD_SLOW, adjust=False, min_periods=MACD_SLOW).mean()
-    macd = (ema_fast - ema_slow) / close
-    signal = macd.ewm(span=MACD_SIGNAL, adjust=False, min_periods=MACD_SIGNAL).mean()
+    macd = macd_line(close, MACD_FAST, MACD_SLOW) / close
+    signal = ema(macd, MACD_SIGNAL)
     out["macd_line"] = macd
     out["macd_signal"] = signal
     out["macd_hist"] = macd - signal
 
-    mid = close.rolling(BOLLINGER_WINDOW).mean()
-    std = close.rolling(BOLLINGER_WINDOW).std()
-    lower = mid - BOLLINGER_WIDTH * std
-    out["bb_pctb_20"] = (close - lower) / (2.0 * BOLLINGER_WIDTH * std)
-
-    prev_close = close.shift(1)
-    true_range = pd.Series(
-        np.vstack([(high - low).to_numpy(), (high - prev_close).abs().to_numpy(),
-                   (low - prev_close).abs().to_numpy()]).max(axis=0),
-        index=candles.index,
-    )
-    out["atr_14"] = _wilder(true_range, ATR_PERIOD) / close
+    out["bb_pctb_20"] = bollinger_percent_b(close, BOLLINGER_WINDOW, BOLLINGER_WIDTH)
+    out["atr_14"] = atr(high, low, close, ATR_PERIOD) / close
     out["range_hl"] = (high - low) / close
 
-    log_volume = np.log(candles["volume"].where(candles["volume"] > 0))
+    volume_log = log_volume(candles["volume"])
     for window in VOLUME_WINDOWS:
-        mean = log_volume.rolling(window).mean()
-        sd = log_volume.rolling(window).std()
-        out[f"volume_z_{window}"] = (log_volume - mean) / sd.where(sd > 0)
+        out[f"volume_z_{window}"] = zscore(volume_log, window)
 
     index = candles.index
     hour = (index.hour + index.minute / 60.0).to_numpy()

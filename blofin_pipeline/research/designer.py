@@ -20,11 +20,10 @@ pass a double.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,13 +34,13 @@ from blofin_pipeline.research.blocks import (
     SIGNAL_BLOCKS,
     Composition,
     block_categories,
-    code_hash,
     draw_composition,
-    read_class_literals,
     render_strategy,
-    short_hash,
 )
-from blofin_pipeline.research.gaps import CATEGORIES, coverage_gaps, gap_categories
+from blofin_pipeline.research.candidates import Candidate, rng_for, short_hash
+from blofin_pipeline.research.gaps import coverage_gaps, gap_categories
+from blofin_pipeline.research.strategy_source import read_class_literals
+from blofin_pipeline.strategies import CATEGORIES, code_hash
 
 if TYPE_CHECKING:
     from blofin_pipeline.llm.caller import LLMCaller
@@ -53,29 +52,6 @@ MIN_EXPOSURE = 0.02        # screening: a candidate must hold a position on >= 2
 MIN_POSITION_CHANGES = 4   # ... and change its position at least this often
 N_PERFORMERS = 3           # top and bottom performers shown to the LLM
 N_PROMPT_GAPS = 12         # gaps quoted in the prompt
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A new or tuned strategy file waiting for `backtest_candidates`."""
-
-    name: str
-    category: str
-    code: str
-    rationale: str
-    origin: str = "designer"
-    parent: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def code_hash(self) -> str:
-        return code_hash(self.code)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["code_hash"] = self.code_hash
-        return out
 
 
 @dataclass(frozen=True)
@@ -109,12 +85,6 @@ class DesignContext:
             return [dict(g) for g in self.gaps]
         return coverage_gaps(list(self.strategies), self.regimes, self.symbols, self.categories,
                              min_score=self.min_score)
-
-
-def rng_for(seed: int, run_date: str, *parts: object) -> np.random.Generator:
-    """A generator seeded by (seed, run date, ...): same inputs, same draws."""
-    digest = hashlib.sha256(repr((int(seed), str(run_date), *parts)).encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
 def mean_score(strategy: Mapping[str, Any]) -> float:
@@ -202,6 +172,20 @@ def _rationale(category: str, comp: Composition, gaps: list[dict[str, Any]],
     return text
 
 
+def _offline_candidate(comp: Composition, name: str, code: str, rationale: str, gaps: list[dict[str, Any]],
+                       run_date: str, seed: int) -> Candidate:
+    category = comp.category
+    return Candidate(
+        name=name, category=category, code=code, rationale=rationale, origin="designer",
+        params=dict(comp.params),
+        meta={"mode": "offline", "blocks": comp.blocks_tag, "signal": comp.signal.key,
+              "filter": comp.filter.key if comp.filter else None, "direction": comp.direction,
+              "gaps": [f"{g['category']}|{g['regime']}|{g['symbol']}" for g in gaps
+                       if g["category"] == category][:5],
+              "run_date": run_date, "seed": seed},
+    )
+
+
 def design_offline(context: DesignContext, n: int = 3, *, seed: int = 0) -> list[Candidate]:
     """Compose `n` new strategies from building blocks for the top gap categories."""
     if n < 0:
@@ -239,15 +223,7 @@ def design_offline(context: DesignContext, n: int = 3, *, seed: int = 0) -> list
                     dropped.append(f"{name}: {why}")
                     taken_names.add(name)
                     continue
-            candidate = Candidate(
-                name=name, category=category, code=code, rationale=rationale, origin="designer",
-                params=dict(comp.params),
-                meta={"mode": "offline", "blocks": comp.blocks_tag, "signal": comp.signal.key,
-                      "filter": comp.filter.key if comp.filter else None, "direction": comp.direction,
-                      "gaps": [f"{g['category']}|{g['regime']}|{g['symbol']}" for g in gaps
-                               if g["category"] == category][:5],
-                      "run_date": context.run_date, "seed": seed},
-            )
+            candidate = _offline_candidate(comp, name, code, rationale, gaps, context.run_date, seed)
             break
         if dropped:
             logger.info("designer: %d %s compositions did not trade on the screening data (%s)",
@@ -333,15 +309,3 @@ def design(context: DesignContext, n: int = 3, *, llm: LLMCaller | None = None,
         return design_offline(context, n, seed=seed)
     return design_online(context, n, llm)
 
-
-def tried_sets(rows: Iterable[Mapping[str, Any]]) -> tuple[frozenset[str], frozenset[str]]:
-    """(names, code hashes) from registry / knowledge-base rows with name and code or code_hash."""
-    names, hashes = set(), set()
-    for row in rows:
-        if row.get("name"):
-            names.add(str(row["name"]))
-        if row.get("code_hash"):
-            hashes.add(str(row["code_hash"]))
-        elif row.get("code"):
-            hashes.add(code_hash(str(row["code"])))
-    return frozenset(names), frozenset(hashes)

@@ -30,6 +30,11 @@ import pandas as pd
 
 from blofin_pipeline.exceptions import DataValidationError
 from blofin_pipeline.numeric import finite_or_none
+from blofin_pipeline.strategies.indicators import (
+    efficiency_ratio,
+    log_returns,
+    rolling_std,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,15 +57,6 @@ def _check_candles(candles: pd.DataFrame, what: str) -> None:
         raise DataValidationError(f"{what}: candles must be a DataFrame with a 'close' column")
     if not isinstance(candles.index, pd.DatetimeIndex):
         raise DataValidationError(f"{what}: candles need a DatetimeIndex")
-
-
-def efficiency_ratio(close: pd.Series, window: int = ER_WINDOW) -> pd.Series:
-    """Kaufman efficiency ratio: net move over the path length of the last `window` bars."""
-    net = (close - close.shift(window)).abs()
-    path = close.diff().abs().rolling(window, min_periods=window).sum()
-    ratio = net / path.replace(0.0, np.nan)
-    # A perfectly flat window has no path at all: it is not trending.
-    return ratio.where(path != 0.0, 0.0).where(path.notna())
 
 
 def expanding_percentile(values: pd.Series) -> pd.Series:
@@ -96,8 +92,9 @@ def label_regimes(
         if not isinstance(value, int) or value < 2:
             raise ValueError(f"label_regimes: {label} must be an integer >= 2, got {value!r}")
     close = candles["close"].astype(float)
-    log_ret = np.log(close).diff()
-    bar_sigma = log_ret.rolling(vol_window, min_periods=vol_window).std()
+    log_ret = log_returns(close)
+    bar_sigma = rolling_std(log_ret, vol_window)
+    # A perfectly flat window has no path at all: it is not trending (ER 0).
     er = efficiency_ratio(close, er_window)
     ma = close.rolling(ma_window, min_periods=ma_window).mean()
     slope = np.log(ma / ma.shift(slope_lag)) / slope_lag

@@ -108,7 +108,7 @@ def design_strategies(ctx: RunContext, store: Store, *, llm: LLMConnection | Non
 
 def _param_space_of(code: str) -> dict[str, Any]:
     """param_space declared in a strategy file, read without running it."""
-    from blofin_pipeline.research.blocks import read_class_literals
+    from blofin_pipeline.research.strategy_source import read_class_literals
 
     try:
         space = read_class_literals(code, "param_space").get("param_space", {})
@@ -120,7 +120,8 @@ def _param_space_of(code: str) -> dict[str, Any]:
 @step
 def tune_strategies(ctx: RunContext, store: Store, *, llm: LLMConnection | None = None) -> dict[str, Any]:
     """Tune the `n_tunes` worst-scoring active strategies; register tuned versions."""
-    from blofin_pipeline.research.tuner import pick_underperformers, tune
+    from blofin_pipeline.research.diagnosis import pick_underperformers
+    from blofin_pipeline.research.tuner import tune
 
     cfg = ctx.config
     if cfg.n_tunes == 0:
@@ -135,9 +136,8 @@ def tune_strategies(ctx: RunContext, store: Store, *, llm: LLMConnection | None 
     candles = load_window(ctx, store)
     _, names = registry.known_hashes_and_names(store, except_run_date=ctx.run_date)
     try:
-        results = tune(targets, candles, llm=llm_caller(llm, ctx, store), n_trials=cfg.tune_trials, seed=cfg.sample_seed,
-                       timeframe=cfg.timeframe, fee=cfg.fee, slippage=cfg.slippage, run_date=ctx.run_date,
-                       tried_names=names)
+        results = tune(targets, candles, llm=llm_caller(llm, ctx, store), n_trials=cfg.tune_trials,
+                       seed=cfg.sample_seed, costs=cfg.costs, run_date=ctx.run_date, tried_names=names)
     except LLMBudgetExceeded as err:
         logger.warning("tune_strategies stopped: %s", err)
         return {"mode": _mode(llm), "tuned": [], "stopped": f"LLM budget spent: {err}"}

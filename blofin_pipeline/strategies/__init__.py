@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from blofin_pipeline.strategies.base import (
     CATEGORIES,
+    NAME_MAX,
     Strategy,
     code_hash,
     load_strategy_file,
@@ -17,7 +18,7 @@ from blofin_pipeline.strategies.base import (
 )
 
 __all__ = [
-    "CATEGORIES", "Strategy", "code_hash", "load_strategy_file", "load_strategy_source",
+    "CATEGORIES", "NAME_MAX", "Strategy", "code_hash", "load_strategy_file", "load_strategy_source",
     "signal_fn", "validate_signals", "validate_strategy_class",
     "builtin_strategies", "builtin_strategy_sources", "check_strategy",
     "check_strategy_file", "run_in_sandbox", "static_check", "check_lookahead",

@@ -37,6 +37,8 @@ CATEGORIES: tuple[str, ...] = (
     "trend", "mean_reversion", "breakout", "volatility", "momentum", "volume",
 )
 CANDLE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+# Names the pipeline gives strategies: snake_case, at most NAME_MAX characters.
+NAME_MAX = 64
 # Tolerance when checking the [-1, 1] bound, so 1 + 1e-15 from float arithmetic passes.
 BOUND_TOLERANCE = 1e-9
 

@@ -16,11 +16,15 @@ from __future__ import annotations
 import ast
 import re
 
+from blofin_pipeline.strategies import indicators, signals
+
 ALLOWED_MODULES: frozenset[str] = frozenset({"numpy", "pandas", "math", "statistics"})
-# `from blofin_pipeline.strategies import Strategy` is the only project import allowed.
+# Project imports allowed: `Strategy`, and the public indicators and signal rules.
 ALLOWED_PROJECT_IMPORTS: dict[str, frozenset[str]] = {
     "blofin_pipeline.strategies": frozenset({"Strategy"}),
     "blofin_pipeline.strategies.base": frozenset({"Strategy"}),
+    "blofin_pipeline.strategies.indicators": frozenset(indicators.__all__),
+    "blofin_pipeline.strategies.signals": frozenset(signals.__all__),
     "__future__": frozenset({"annotations"}),
 }
 

@@ -14,19 +14,20 @@ from blofin_pipeline.research.blocks import (
     FILTER_BLOCKS,
     SIGNAL_BLOCKS,
     Composition,
-    read_class_literals,
     render_strategy,
-    rewrite_class_attrs,
 )
+from blofin_pipeline.research.candidates import Candidate
 from blofin_pipeline.research.designer import (
-    Candidate,
     DesignContext,
     design,
     design_prompt_context,
-    tried_sets,
 )
 from blofin_pipeline.research.regime import detect_regimes
-from blofin_pipeline.strategies import load_strategy_source
+from blofin_pipeline.research.strategy_source import (
+    read_class_literals,
+    rewrite_class_attrs,
+)
+from blofin_pipeline.strategies import code_hash, load_strategy_source
 from blofin_pipeline.strategies.checks import check_strategy
 from blofin_pipeline.strategies.lookahead import check_lookahead
 from blofin_pipeline.strategies.safety import static_check
@@ -100,7 +101,7 @@ def test_same_seed_same_candidates_other_day_or_seed_differs(context):
 
 def test_tried_names_and_hashes_are_never_proposed_again(context):
     first = design(context, 3, seed=1)
-    names, hashes = tried_sets([{"name": c.name, "code": c.code} for c in first])
+    names, hashes = frozenset(c.name for c in first), frozenset(code_hash(c.code) for c in first)
     retry = design(
         replace(context, tried_names=names, tried_hashes=hashes), 3, seed=1)
     assert len(retry) == 3
@@ -157,7 +158,7 @@ def test_online_design_maps_the_reply_and_drops_tried_duplicates(context):
         DesignedStrategy(name="old_one", category="trend", rationale="code tried before", code=old_code),
     ])])
 
-    ctx = replace(context, tried_hashes=tried_sets([{"code": old_code}])[1],
+    ctx = replace(context, tried_hashes=frozenset({code_hash(old_code)}),
                   rejected=({"name": "bad_one", "reasons": ["lookahead: peeks"]},))
     cands = design(ctx, 3, llm=llm, seed=0)
     assert [c.name for c in cands] == ["llm_trend"]

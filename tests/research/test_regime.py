@@ -10,7 +10,6 @@ from blofin_pipeline.research.regime import (
     MIN_BARS,
     detect_regime,
     detect_regimes,
-    efficiency_ratio,
     expanding_percentile,
     label_regimes,
 )
@@ -72,13 +71,6 @@ def test_labels_use_only_past_data():
     cut = 200
     prefix = label_regimes(_frame(close[: cut + 1]))
     pd.testing.assert_frame_equal(full.iloc[: cut + 1], prefix)
-
-
-def test_efficiency_ratio_of_a_straight_line_is_one_and_flat_is_zero():
-    line = pd.Series(np.arange(50, dtype=float))
-    assert efficiency_ratio(line, 10).iloc[-1] == pytest.approx(1.0)
-    flat = pd.Series(np.full(50, 3.0))
-    assert efficiency_ratio(flat, 10).iloc[-1] == 0.0
 
 
 def test_expanding_percentile_counts_only_the_past():

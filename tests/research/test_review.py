@@ -109,6 +109,7 @@ def test_design_tune_and_review_through_the_real_hook_and_the_fake_messages_api(
     import pandas as pd
 
     pytest.importorskip("airflow")
+    from blofin_pipeline.costs import Costs
     from blofin_pipeline.llm.policy import StructuredCaller
     from blofin_pipeline.market.sample import generate_candles
     from blofin_pipeline.research.designer import DesignContext, design
@@ -137,7 +138,7 @@ def test_design_tune_and_review_through_the_real_hook_and_the_fake_messages_api(
                             strategies=portfolio)
         designed = design(ctx, 2, llm=llm)
         tuned = tune([{"name": n, "code": sources[n], "version": 1} for n in names], candles,
-                                llm=llm, timeframe="1H")
+                     llm=llm, costs=Costs(slippage=0.0, timeframe="1H"))
         review = llm_review(_day(), llm, model=llm.model_for("review"))
 
     assert len(designed) == 2 and all(c.meta["mode"] == "llm" for c in designed)

@@ -6,22 +6,21 @@ import pandas as pd
 import pytest
 
 from blofin_pipeline.backtest import run_backtest
+from blofin_pipeline.costs import Costs
 from blofin_pipeline.exceptions import LLMResponseError
 from blofin_pipeline.llm.schemas import TuneProposal, TuneReply
 from blofin_pipeline.market.sample import Edge, generate_candles
-from blofin_pipeline.research.blocks import read_class_literals
-from blofin_pipeline.research.tuner import (
-    diagnose,
-    pick_underperformers,
-    split_candles,
-    tune,
-    tune_strategy,
-    tuned_name,
-)
+from blofin_pipeline.research.candidates import tuned_name
+from blofin_pipeline.research.diagnosis import diagnose, pick_underperformers
+from blofin_pipeline.research.holdout import split_candles
+from blofin_pipeline.research.strategy_source import read_class_literals
+from blofin_pipeline.research.tuner import tune, tune_strategy
 from blofin_pipeline.strategies import load_strategy_source
 from tests.fakes.llm import ScriptedCaller
 
 START = pd.Timestamp("2024-01-01", tz="UTC")
+# Cheap fees and no slippage: the planted edge must survive the costs for tuning to find it.
+COSTS = Costs(fee=0.0002, slippage=0.0, timeframe="1H")
 
 # Momentum over the last `lookback` bars. The planted edge is a lag-1 autocorrelation, so a
 # long lookback (the default here) is deliberately mis-parameterised; short ones exploit it.
@@ -124,8 +123,8 @@ def test_tuned_name_strips_earlier_suffixes_and_stays_short():
 
 def test_tuning_a_misparameterised_strategy_on_a_planted_edge_improves_the_held_out_objective(edge_market):
     cls = load_strategy_source(LAG_MOMENTUM)
-    result = tune_strategy(cls, LAG_MOMENTUM, edge_market, n_trials=12, seed=0, timeframe="1H",
-                           fee=0.0002, holdout=0.3, n_folds=3, version=4)
+    result = tune_strategy(cls, LAG_MOMENTUM, edge_market, n_trials=12, seed=0, costs=COSTS,
+                           holdout=0.3, n_folds=3, version=4)
     assert result.candidate is not None
     assert result.params["lookback"] <= 10                     # found the short-horizon edge
     assert result.after_metrics["sharpe"] > result.before_metrics["sharpe"] + 2.0
@@ -145,8 +144,8 @@ def test_tuning_a_misparameterised_strategy_on_a_planted_edge_improves_the_held_
 def test_tuning_is_deterministic_for_a_seed(edge_market):
     cls = load_strategy_source(LAG_MOMENTUM)
     small = {"BTC-USDT": edge_market["BTC-USDT"].iloc[:900]}
-    a = tune_strategy(cls, LAG_MOMENTUM, small, n_trials=5, seed=1, timeframe="1H", fee=0.0002)
-    b = tune_strategy(cls, LAG_MOMENTUM, small, n_trials=5, seed=1, timeframe="1H", fee=0.0002)
+    a = tune_strategy(cls, LAG_MOMENTUM, small, n_trials=5, seed=1, costs=COSTS)
+    b = tune_strategy(cls, LAG_MOMENTUM, small, n_trials=5, seed=1, costs=COSTS)
     assert a.params == b.params and a.after_metrics == b.after_metrics
 
 
@@ -154,7 +153,7 @@ def test_tune_strategies_skips_a_broken_target_and_tunes_the_rest(edge_market):
     small = {"BTC-USDT": edge_market["BTC-USDT"].iloc[:900]}
     targets = [{"name": "broken", "code": "this is not python", "version": 1},
                {"name": "lag_momentum", "code": LAG_MOMENTUM, "version": 2}]
-    results = tune(targets, small, n_trials=3, seed=0, timeframe="1H", fee=0.0002)
+    results = tune(targets, small, n_trials=3, seed=0, costs=COSTS)
     assert [r.strategy for r in results] == ["lag_momentum"]
 
 
@@ -173,7 +172,7 @@ def test_online_tuning_maps_proposals_to_candidates_with_parent_links(edge_marke
 
     targets = [{"name": "lag_momentum", "code": LAG_MOMENTUM, "version": 7,
                 "metrics": {"sharpe": -0.5}}]
-    results = tune(targets, small, llm=llm, timeframe="1H", fee=0.0002)
+    results = tune(targets, small, llm=llm, costs=COSTS)
     [call] = llm.calls
     assert call.step == "tune" and call.reply_type is TuneReply
     assert "lag_momentum" in call.prompt.user and "param_space" in call.prompt.user
@@ -204,9 +203,9 @@ def test_online_tuning_passes_param_bounds_and_rejects_an_out_of_bounds_payload(
 def test_a_tuned_version_tried_before_is_not_proposed_again(edge_market):
     cls = load_strategy_source(LAG_MOMENTUM)
     small = {"BTC-USDT": edge_market["BTC-USDT"].iloc[:1500]}
-    first = tune_strategy(cls, LAG_MOMENTUM, small, n_trials=8, seed=2, timeframe="1H", fee=0.0002)
+    first = tune_strategy(cls, LAG_MOMENTUM, small, n_trials=8, seed=2, costs=COSTS)
     assert first.candidate is not None and first.tuning["skipped_tried"] == 0
-    again = tune_strategy(cls, LAG_MOMENTUM, small, n_trials=8, seed=2, timeframe="1H", fee=0.0002,
+    again = tune_strategy(cls, LAG_MOMENTUM, small, n_trials=8, seed=2, costs=COSTS,
                           tried_names={first.candidate.name})
     assert again.tuning["skipped_tried"] == 1
     assert again.candidate is None or again.candidate.name != first.candidate.name
@@ -215,7 +214,7 @@ def test_a_tuned_version_tried_before_is_not_proposed_again(edge_market):
 def test_tune_strategies_seeds_by_run_date(edge_market):
     small = {"BTC-USDT": edge_market["BTC-USDT"].iloc[:1500]}
     target = [{"name": "lag_momentum", "code": LAG_MOMENTUM, "version": 1}]
-    kwargs = {"n_trials": 4, "seed": 0, "timeframe": "1H", "fee": 0.0002}
+    kwargs = {"n_trials": 4, "seed": 0, "costs": COSTS}
     day1 = tune(target, small, run_date="2024-06-01", **kwargs)[0]
     day1_again = tune(target, small, run_date="2024-06-01", **kwargs)[0]
     day2 = tune(target, small, run_date="2024-06-02", **kwargs)[0]

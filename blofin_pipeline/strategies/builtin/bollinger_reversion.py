@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 
 from blofin_pipeline.strategies import Strategy
+from blofin_pipeline.strategies.indicators import zscore
 
 
 class BollingerReversion(Strategy):
@@ -17,9 +18,7 @@ class BollingerReversion(Strategy):
 
     def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
         window, k = int(self.params["window"]), float(self.params["k"])
-        close = candles["close"]
-        std = close.rolling(window).std(ddof=0)
-        z = (close - close.rolling(window).mean()) / std.where(std > 0)
+        z = zscore(candles["close"], window, ddof=0)
         side = np.sign(z)
         crossed = (side != side.shift(1)) & side.notna() & side.shift(1).notna()
         events = pd.Series(np.nan, index=candles.index)

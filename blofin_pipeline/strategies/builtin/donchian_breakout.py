@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from blofin_pipeline.strategies import Strategy
+from blofin_pipeline.strategies.indicators import donchian_channel
 
 
 class DonchianBreakout(Strategy):
@@ -20,8 +21,7 @@ class DonchianBreakout(Strategy):
     def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
         window = int(self.params["window"])
         # Channel of the N bars BEFORE this one, so the breakout bar is not in it.
-        upper = candles["high"].rolling(window).max().shift(1)
-        lower = candles["low"].rolling(window).min().shift(1)
+        lower, upper = donchian_channel(candles["high"], candles["low"], window)
         close = candles["close"]
         events = pd.Series(np.nan, index=candles.index)
         events[close > upper] = 1.0

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 
 from blofin_pipeline.strategies import Strategy
+from blofin_pipeline.strategies.indicators import ema
 
 
 class EmaCross(Strategy):
@@ -17,7 +18,5 @@ class EmaCross(Strategy):
     def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
         fast, slow = int(self.params["fast"]), int(self.params["slow"])
         close = candles["close"]
-        ema_fast = close.ewm(span=fast, adjust=False, min_periods=fast).mean()
-        ema_slow = close.ewm(span=slow, adjust=False, min_periods=slow).mean()
-        position = np.sign(ema_fast - ema_slow)
+        position = np.sign(ema(close, fast) - ema(close, slow))
         return position.fillna(0.0)

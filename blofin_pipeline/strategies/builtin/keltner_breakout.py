@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from blofin_pipeline.strategies import Strategy
+from blofin_pipeline.strategies.indicators import keltner_channel
 
 
 class KeltnerBreakout(Strategy):
@@ -19,17 +20,12 @@ class KeltnerBreakout(Strategy):
 
     def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
         window, mult = int(self.params["window"]), float(self.params["mult"])
-        high, low, close = candles["high"], candles["low"], candles["close"]
-        prev_close = close.shift(1)
-        true_range = pd.concat(
-            [high - low, (high - prev_close).abs(), (low - prev_close).abs()], axis=1
-        ).max(axis=1, skipna=False)
-        atr = true_range.rolling(window).mean()
-        mid = close.rolling(window).mean()
+        close = candles["close"]
+        lower, mid, upper = keltner_channel(candles["high"], candles["low"], close, window, mult)
         side = np.sign(close - mid)
         crossed = (side != side.shift(1)) & side.shift(1).notna() & side.notna()
         events = pd.Series(np.nan, index=candles.index)
         events[crossed] = 0.0  # back through the middle: exit whatever was held
-        events[close > mid + mult * atr] = 1.0  # entries win over an exit on the same bar
-        events[close < mid - mult * atr] = -1.0
+        events[close > upper] = 1.0  # entries win over an exit on the same bar
+        events[close < lower] = -1.0
         return events.ffill().fillna(0.0)

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 
 from blofin_pipeline.strategies import Strategy
+from blofin_pipeline.strategies.indicators import ema, macd_line
 
 
 class MacdTrend(Strategy):
@@ -17,8 +18,6 @@ class MacdTrend(Strategy):
     def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
         fast, slow = int(self.params["fast"]), int(self.params["slow"])
         span = int(self.params["signal"])
-        close = candles["close"]
-        macd = (close.ewm(span=fast, adjust=False, min_periods=fast).mean()
-                - close.ewm(span=slow, adjust=False, min_periods=slow).mean())
-        signal_line = macd.ewm(span=span, adjust=False, min_periods=span).mean()
+        macd = macd_line(candles["close"], fast, slow)
+        signal_line = ema(macd, span)
         return np.sign(macd - signal_line).fillna(0.0)

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 
 from blofin_pipeline.strategies import Strategy
+from blofin_pipeline.strategies.indicators import obv, sma
 
 
 class ObvTrend(Strategy):
@@ -16,6 +17,5 @@ class ObvTrend(Strategy):
 
     def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
         window = int(self.params["window"])
-        direction = np.sign(candles["close"].diff()).fillna(0.0)
-        obv = (direction * candles["volume"]).cumsum()
-        return np.sign(obv - obv.rolling(window).mean()).fillna(0.0)
+        balance = obv(candles["close"], candles["volume"])
+        return np.sign(balance - sma(balance, window)).fillna(0.0)

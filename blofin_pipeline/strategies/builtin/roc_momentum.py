@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from blofin_pipeline.strategies import Strategy
+from blofin_pipeline.strategies.indicators import roc
 
 
 class RocMomentum(Strategy):
@@ -15,9 +16,8 @@ class RocMomentum(Strategy):
 
     def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
         window, threshold = int(self.params["window"]), float(self.params["threshold"])
-        close = candles["close"]
-        roc = close / close.shift(window) - 1.0
+        change = roc(candles["close"], window)
         position = pd.Series(0.0, index=candles.index)
-        position[roc > threshold] = 1.0
-        position[roc < -threshold] = -1.0
+        position[change > threshold] = 1.0
+        position[change < -threshold] = -1.0
         return position

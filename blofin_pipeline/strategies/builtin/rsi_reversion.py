@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from blofin_pipeline.strategies import Strategy
+from blofin_pipeline.strategies.indicators import rsi
 
 
 class RsiReversion(Strategy):
@@ -14,14 +15,8 @@ class RsiReversion(Strategy):
     param_space = {"period": (2, 100), "lower": (5.0, 45.0), "upper": (55.0, 95.0)}
 
     def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
-        period = int(self.params["period"])
-        delta = candles["close"].diff()
-        alpha = 1.0 / period  # Wilder's smoothing
-        avg_gain = delta.clip(lower=0).ewm(alpha=alpha, adjust=False, min_periods=period).mean()
-        avg_loss = (-delta).clip(lower=0).ewm(alpha=alpha, adjust=False,
-                                               min_periods=period).mean()
-        rsi = 100.0 - 100.0 / (1.0 + avg_gain / avg_loss)  # no losses -> 100; flat -> NaN
+        strength = rsi(candles["close"], int(self.params["period"]))  # flat window: NaN -> no position
         position = pd.Series(0.0, index=candles.index)
-        position[rsi < float(self.params["lower"])] = 1.0
-        position[rsi > float(self.params["upper"])] = -1.0
+        position[strength < float(self.params["lower"])] = 1.0
+        position[strength > float(self.params["upper"])] = -1.0
         return position

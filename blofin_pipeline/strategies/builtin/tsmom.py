@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from blofin_pipeline.strategies import Strategy
+from blofin_pipeline.strategies.indicators import log_momentum, realised_volatility
 
 
 class TimeSeriesMomentum(Strategy):
@@ -23,9 +24,9 @@ class TimeSeriesMomentum(Strategy):
     def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
         lookback = int(self.params["lookback"])
         vol_window = int(self.params["vol_window"])
-        log_close = np.log(candles["close"])
-        direction = np.sign(log_close - log_close.shift(lookback))
-        realised = log_close.diff().rolling(vol_window).std(ddof=0)
+        close = candles["close"]
+        direction = np.sign(log_momentum(close, lookback))
+        realised = realised_volatility(close, vol_window, ddof=0)
         # realised == 0 gives inf, capped to full size by the min.
         size = np.minimum(1.0, float(self.params["target_vol"]) / realised)
         return (direction * size).fillna(0.0)

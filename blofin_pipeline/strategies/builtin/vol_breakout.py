@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from blofin_pipeline.strategies import Strategy
+from blofin_pipeline.strategies.indicators import rolling_std
 
 
 class VolBreakout(Strategy):
@@ -21,7 +22,7 @@ class VolBreakout(Strategy):
     def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
         window, k, hold = int(self.params["window"]), float(self.params["k"]), int(self.params["hold"])
         returns = candles["close"].pct_change()
-        band = k * returns.rolling(window).std(ddof=0).shift(1)
+        band = k * rolling_std(returns, window, ddof=0).shift(1)
         events = pd.Series(np.nan, index=candles.index)
         breakout = returns.abs() > band
         events[breakout] = np.sign(returns[breakout])

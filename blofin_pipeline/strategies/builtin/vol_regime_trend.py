@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from blofin_pipeline.strategies import Strategy
+from blofin_pipeline.strategies.indicators import rolling_std, sma
 
 
 class VolRegimeTrend(Strategy):
@@ -22,8 +23,8 @@ class VolRegimeTrend(Strategy):
     def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
         close = candles["close"]
         returns = close.pct_change()
-        trend = np.sign(close - close.rolling(int(self.params["trend_window"])).mean())
-        short_vol = returns.rolling(int(self.params["short_vol"])).std(ddof=0)
-        long_vol = returns.rolling(int(self.params["long_vol"])).std(ddof=0)
+        trend = np.sign(close - sma(close, int(self.params["trend_window"])))
+        short_vol = rolling_std(returns, int(self.params["short_vol"]), ddof=0)
+        long_vol = rolling_std(returns, int(self.params["long_vol"]), ddof=0)
         calm = short_vol < float(self.params["ratio"]) * long_vol
         return trend.where(calm, 0.0).fillna(0.0)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from blofin_pipeline.strategies import Strategy
+from blofin_pipeline.strategies.indicators import sma
 
 
 class VolumeSpike(Strategy):
@@ -20,7 +21,7 @@ class VolumeSpike(Strategy):
     def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
         window, k, hold = int(self.params["window"]), float(self.params["k"]), int(self.params["hold"])
         volume = candles["volume"]
-        spike = volume > k * volume.rolling(window).mean().shift(1)
+        spike = volume > k * sma(volume, window).shift(1)
         body = np.sign(candles["close"] - candles["open"])
         events = pd.Series(np.nan, index=candles.index)
         events[spike] = body[spike]

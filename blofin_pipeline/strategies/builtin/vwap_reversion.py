@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from blofin_pipeline.strategies import Strategy
+from blofin_pipeline.strategies.indicators import rolling_vwap
 
 
 class VwapReversion(Strategy):
@@ -16,10 +17,7 @@ class VwapReversion(Strategy):
 
     def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
         window, threshold = int(self.params["window"]), float(self.params["threshold"])
-        typical = (candles["high"] + candles["low"] + candles["close"]) / 3.0
-        volume = candles["volume"]
-        volume_sum = volume.rolling(window).sum()
-        vwap = (typical * volume).rolling(window).sum() / volume_sum.where(volume_sum > 0)
+        vwap = rolling_vwap(candles["high"], candles["low"], candles["close"], candles["volume"], window)
         deviation = candles["close"] / vwap - 1.0
         position = pd.Series(0.0, index=candles.index)
         position[deviation < -threshold] = 1.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from blofin_pipeline.strategies import Strategy
+from blofin_pipeline.strategies.indicators import zscore
 
 
 class ZscoreReversion(Strategy):
@@ -15,7 +16,5 @@ class ZscoreReversion(Strategy):
 
     def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
         window, entry_z = int(self.params["window"]), float(self.params["entry_z"])
-        close = candles["close"]
-        std = close.rolling(window).std(ddof=0)
-        z = (close - close.rolling(window).mean()) / std.where(std > 0)
+        z = zscore(candles["close"], window, ddof=0)
         return (-z / entry_z).clip(-1.0, 1.0).fillna(0.0)

@@ -1,0 +1,62 @@
+"""The building-block rules: hand-made candle tables with the positions worked out by hand."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from blofin_pipeline.strategies import signals
+from tests.strategies._candles import make_candles
+
+
+def _bools(values) -> pd.Series:
+    return pd.Series(values, dtype=object)
+
+
+def test_hold_positions_enters_holds_and_exits_on_the_matching_side():
+    long_entry = _bools([False, True, False, False, False, False, np.nan])
+    short_entry = _bools([False, False, False, False, True, False, False])
+    long_exit = _bools([False, False, False, True, False, False, False])
+    short_exit = _bools([False, True, False, False, False, True, False])
+    # bar 1 long; 2 hold; 3 long exit; 4 short; 5 short exit; 6 NaN entry counts as no entry
+    got = signals.hold_positions(long_entry, short_entry, long_exit, short_exit)
+    assert got.tolist() == [0.0, 1.0, 1.0, 0.0, -1.0, 0.0, 0.0]
+
+
+def test_finish_positions_applies_filter_direction_warm_up_and_bounds():
+    signal = pd.Series([np.nan, 1.0, -1.0, 0.5, -0.5, 2.0])
+    allow = pd.Series([False, True, False, True, True, True])
+    assert signals.finish_positions(signal).tolist() == [0.0, 1.0, -1.0, 0.5, -0.5, 1.0]
+    assert signals.finish_positions(signal, allow).tolist() == [0.0, 1.0, 0.0, 0.5, -0.5, 1.0]
+    assert signals.finish_positions(signal, allow, long_only=True).tolist() == [0.0, 1.0, 0.0, 0.5, 0.0, 1.0]
+
+
+def test_donchian_channel_breakout_exits_on_the_shorter_channel():
+    high = [11, 11, 11, 11, 12.5, 12, 11, 11]
+    low = [9, 9, 9, 9, 11, 11, 10.5, 9.5]
+    close = [10, 10, 10, 10, 12, 11.5, 10.8, 10]
+    candles = make_candles(close, high=high, low=low)
+    # n = 4, exit channel max(2, int(4 * 0.5)) = 2 bars.
+    # bar 4: close 12 > prior 4-bar high 11 -> long; bar 5: exit low (bars 3-4) 9 -> hold;
+    # bar 6: exit low (bars 4-5) 11 > 10.8 -> flat; bar 7: prior 4-bar low 9 < 10 -> flat.
+    got = signals.donchian_channel_breakout(candles, 4, 0.5)
+    assert got.isna().tolist() == [True] * 4 + [False] * 4
+    assert got.iloc[4:].tolist() == [1.0, 1.0, 0.0, 0.0]
+
+
+def test_atr_expansion_follows_a_big_move_for_hold_bars():
+    close = [10, 10.1, 10, 10.1, 10, 12, 12, 12, 12]
+    candles = make_candles(close, high=close, low=close)
+    got = signals.atr_expansion(candles, 2, 2.0, 2)
+    # True ranges are the close-to-close moves (0.1); the jump of 2 at bar 5 is > 2 ATRs:
+    # long on bars 5 and 6 (hold 2), flat after.
+    assert got.iloc[5:].tolist() == [1.0, 1.0, 0.0, 0.0]
+    assert got.iloc[2:5].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_filters_are_booleans_false_in_the_warm_up():
+    candles = make_candles(list(np.linspace(10, 20, 30)), volume=list(np.linspace(1, 3, 30)))
+    assert signals.trending_filter(candles, 10, 0.5).iloc[10:].all()
+    assert not signals.trending_filter(candles, 10, 0.5).iloc[:10].any()
+    assert not signals.ranging_filter(candles, 10, 0.5).any()
+    assert signals.volume_filter(candles, 10, 1.0).iloc[10:].all()     # rising volume: above its mean
+    assert signals.calm_filter(candles, 5, 0.9).dtype == bool
