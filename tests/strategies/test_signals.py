@@ -60,3 +60,14 @@ def test_filters_are_booleans_false_in_the_warm_up():
     assert not signals.ranging_filter(candles, 10, 0.5).any()
     assert signals.volume_filter(candles, 10, 1.0).iloc[10:].all()     # rising volume: above its mean
     assert signals.calm_filter(candles, 5, 0.9).dtype == bool
+
+
+def test_static_check_admits_the_public_rules_and_indicators_only():
+    from blofin_pipeline.strategies.safety import static_check
+
+    header = "from blofin_pipeline.strategies import Strategy\n"
+    assert static_check(header + "from blofin_pipeline.strategies.signals import finish_positions, hold_positions\n"
+                        "from blofin_pipeline.strategies.indicators import atr, rsi\n") == []
+    for module, name in (("signals", "np"), ("signals", "rsi"), ("indicators", "pd")):
+        reasons = static_check(header + f"from blofin_pipeline.strategies.{module} import {name}\n")
+        assert any(f"import of {name!r}" in r for r in reasons), (module, name, reasons)
