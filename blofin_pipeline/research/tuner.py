@@ -265,7 +265,7 @@ def tune_online(
     dropped with a warning (the caller already retried the model once on such replies).
     """
     from blofin_pipeline.llm.prompts import build_tune_prompt
-    from blofin_pipeline.llm.schemas import TuneReply, check_params_in_bounds
+    from blofin_pipeline.llm.schemas import TuneReply
 
     by_name = {str(t["name"]): t for t in targets}
     prompt = build_tune_prompt(tune_prompt_context(targets, prompt_extra))
@@ -273,57 +273,66 @@ def tune_online(
     reply = llm("tune", prompt, TuneReply, param_bounds=bounds)
     out: list[TuneResult] = []
     for proposal in reply.proposals:
-        target = by_name.get(proposal.strategy)
-        if target is None:
-            logger.warning("tuner (llm): proposal for unknown strategy %r dropped", proposal.strategy)
-            continue
-        space = dict(target.get("param_space") or {})
-        try:
-            check_params_in_bounds(proposal.strategy, proposal.params, space)
-        except ValueError as err:
-            logger.warning("tuner (llm): %s", err)
-            continue
-        defaults = dict(target.get("params") or {})
-        params = merge_params(defaults, proposal.params, space)
-        base_code = proposal.code or str(target["code"])
-        code_change = short_hash(proposal.code) if proposal.code else ""
-        new_name = tuned_name(proposal.strategy, params, code_change)
-        try:
-            new_code = rewrite_class_attrs(base_code, {"name": new_name, "params": params}, owner=proposal.strategy)
-        except StrategyError as err:
-            logger.warning("tuner (llm): proposal for %r dropped: %s", proposal.strategy, err)
-            continue
-        if params == defaults and not proposal.code:
-            logger.info("tuner (llm): proposal for %r changes nothing", proposal.strategy)
-            continue
-        if new_name in tried_names or new_name in {r.candidate.name for r in out if r.candidate}:
-            logger.info("tuner (llm): proposal %r for %r was tried before", new_name, proposal.strategy)
-            continue
-        before = dict(target.get("metrics") or {})
-        after: dict[str, Any] = {}
-        improved = None
-        if candles_by_symbol and not proposal.code:
-            from blofin_pipeline.strategies import load_strategy_source
-            from blofin_pipeline.strategies.base import signal_fn
-
-            fn = signal_fn(load_strategy_source(str(target["code"]), origin=f"<registered {proposal.strategy}>"))
-            common = {"holdout": holdout, "costs": costs, "objective": objective}
-            before = heldout_metrics(fn, defaults, candles_by_symbol, **common)
-            after = heldout_metrics(fn, params, candles_by_symbol, **common)
-            improved = bool(after["objective"] > before["objective"])
-        candidate = Candidate(
-            name=new_name, category=str(target.get("category")), code=new_code,
-            rationale=f"{proposal.rationale} (diagnosis: {proposal.diagnosis})", origin="tuner",
-            parent=parent_ref(proposal.strategy, target.get("version")), params=params,
-            meta={"mode": "llm", "code_changed": bool(proposal.code), "improved": improved},
-        )
-        out.append(TuneResult(strategy=proposal.strategy, candidate=candidate, params=params,
-                              before_metrics=before, after_metrics=after,
-                              diagnosis=[proposal.diagnosis] + list(target.get("diagnosis") or []),
-                              objective=objective, improved=improved,
-                              tuning={"method": "llm", "code_changed": bool(proposal.code)}))
+        taken = {r.candidate.name for r in out if r.candidate} | set(tried_names)
+        result = _proposal_result(proposal, by_name, candles_by_symbol, taken,
+                                  {"holdout": holdout, "costs": costs, "objective": objective})
+        if result is not None:
+            out.append(result)
     logger.info("tuner (llm): %d of %d proposals kept", len(out), len(reply.proposals))
     return out
+
+
+def _proposal_result(proposal: Any, by_name: Mapping[str, Mapping[str, Any]],
+                     candles_by_symbol: Mapping[str, pd.DataFrame] | None, taken: Collection[str],
+                     common: dict[str, Any]) -> TuneResult | None:
+    """One LLM proposal as a TuneResult, or None (with the reason logged) when it is dropped."""
+    from blofin_pipeline.llm.schemas import check_params_in_bounds
+
+    target = by_name.get(proposal.strategy)
+    if target is None:
+        logger.warning("tuner (llm): proposal for unknown strategy %r dropped", proposal.strategy)
+        return None
+    space = dict(target.get("param_space") or {})
+    try:
+        check_params_in_bounds(proposal.strategy, proposal.params, space)
+    except ValueError as err:
+        logger.warning("tuner (llm): %s", err)
+        return None
+    defaults = dict(target.get("params") or {})
+    params = merge_params(defaults, proposal.params, space)
+    new_name = tuned_name(proposal.strategy, params, short_hash(proposal.code) if proposal.code else "")
+    try:
+        new_code = rewrite_class_attrs(proposal.code or str(target["code"]), {"name": new_name, "params": params},
+                                       owner=proposal.strategy)
+    except StrategyError as err:
+        logger.warning("tuner (llm): proposal for %r dropped: %s", proposal.strategy, err)
+        return None
+    if params == defaults and not proposal.code:
+        logger.info("tuner (llm): proposal for %r changes nothing", proposal.strategy)
+        return None
+    if new_name in taken:
+        logger.info("tuner (llm): proposal %r for %r was tried before", new_name, proposal.strategy)
+        return None
+    before, after, improved = dict(target.get("metrics") or {}), {}, None
+    if candles_by_symbol and not proposal.code:
+        from blofin_pipeline.strategies import load_strategy_source
+        from blofin_pipeline.strategies.base import signal_fn
+
+        fn = signal_fn(load_strategy_source(str(target["code"]), origin=f"<registered {proposal.strategy}>"))
+        before = heldout_metrics(fn, defaults, candles_by_symbol, **common)
+        after = heldout_metrics(fn, params, candles_by_symbol, **common)
+        improved = bool(after["objective"] > before["objective"])
+    candidate = Candidate(
+        name=new_name, category=str(target.get("category")), code=new_code,
+        rationale=f"{proposal.rationale} (diagnosis: {proposal.diagnosis})", origin="tuner",
+        parent=parent_ref(proposal.strategy, target.get("version")), params=params,
+        meta={"mode": "llm", "code_changed": bool(proposal.code), "improved": improved},
+    )
+    return TuneResult(strategy=proposal.strategy, candidate=candidate, params=params, before_metrics=before,
+                      after_metrics=after, diagnosis=[proposal.diagnosis] + list(target.get("diagnosis") or []),
+                      objective=common["objective"], improved=improved,
+                      tuning={"method": "llm", "code_changed": bool(proposal.code)})
+
 
 def _with_diagnosis(target: Mapping[str, Any], candles_by_symbol: Mapping[str, pd.DataFrame] | None, *,
                     holdout: float, costs: Costs) -> dict[str, Any]:
