@@ -58,28 +58,26 @@ def sharpe_per_period(returns: npt.ArrayLike) -> float:
     return float(np.mean(r) / std)
 
 
-def skewness(returns: npt.ArrayLike) -> float:
-    """Sample skewness (biased, third standardised moment); NaN without dispersion."""
+def _standardised_moment(returns: npt.ArrayLike, order: int) -> float:
+    """Biased standardised moment of the given order; NaN with too few values or no dispersion."""
     r = _returns(returns)
-    if r.size < 3:
+    if r.size < order:
         return math.nan
     d = r - r.mean()
     m2 = float(np.mean(d * d))
     if not m2 > 0:
         return math.nan
-    return float(np.mean(d ** 3) / m2 ** 1.5)
+    return float(np.mean(d ** order) / m2 ** (order / 2))
+
+
+def skewness(returns: npt.ArrayLike) -> float:
+    """Sample skewness (biased, third standardised moment); NaN without dispersion."""
+    return _standardised_moment(returns, 3)
 
 
 def kurtosis(returns: npt.ArrayLike) -> float:
     """Sample Pearson kurtosis (biased fourth standardised moment, normal = 3); NaN without dispersion."""
-    r = _returns(returns)
-    if r.size < 4:
-        return math.nan
-    d = r - r.mean()
-    m2 = float(np.mean(d * d))
-    if not m2 > 0:
-        return math.nan
-    return float(np.mean(d ** 4) / m2 ** 2)
+    return _standardised_moment(returns, 4)
 
 
 def probabilistic_sharpe_ratio(
