@@ -1,6 +1,6 @@
 """Command line: ``python -m blofin_pipeline <command>`` (also ``blofin-pipeline``).
 
-Commands: init-db, import-candles, backtest, check-strategy, leaderboard, where.
+Commands: init-db, import-candles, backtest, check-strategy, leaderboard, forward, signals, where.
 The data database defaults to ``$BLOFIN_WORKSPACE/data/blofin_monitor.db``; ``--db URL``
 (sqlite:///path or postgresql://...) overrides it.
 """
@@ -123,6 +123,10 @@ def cmd_check_strategy(args: argparse.Namespace) -> int:
     return code
 
 
+def _num(value: object, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from blofin_pipeline.ranking.ranker import leaderboard
     from blofin_pipeline.store import open_store
@@ -136,13 +140,63 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print("no scored strategies yet: run the DAG first")
         return 0
     print(f"{'rank':>4}  {'strategy':<36} {'category':<15} {'score':>8} {'sharpe':>7} {'dsr':>5} {'max_dd':>7}  status")
-    def num(value: object, spec: str) -> str:
-        return "n/a" if value is None else format(value, spec)
-
+    num = _num
     for r in rows:
         print(f"{r['rank']:>4}  {r['strategy']:<36} {r['category']:<15} {num(r['score'], '8.3f'):>8} "
               f"{num(r['sharpe'], '7.2f'):>7} {num(r['deflated_sharpe'], '5.2f'):>5} "
               f"{num(r['max_drawdown'], '7.1%'):>7}  {r['status']}")
+    return 0
+
+
+def cmd_forward(args: argparse.Namespace) -> int:
+    from blofin_pipeline.reporting.forward import forward_section
+    from blofin_pipeline.store import open_store
+    from blofin_pipeline.store.forward import latest_ranked_date
+
+    with open_store(_db_url(args)) as store:
+        date = args.date or latest_ranked_date(store)
+        section = forward_section(store, date) if date else {"run_date": None, "rows": [], "synthetic": False}
+    if args.json:
+        print(json.dumps({k: section.get(k) for k in ("run_date", "synthetic", "rows")}, indent=2, default=str))
+        return 0
+    if not section["rows"]:
+        print("no forward record yet: strategies accrue one from the run after their promotion")
+        return 0
+    print(f"forward record on {date}{' (SYNTHETIC data)' if section['synthetic'] else ''}: since promotion, "
+          "after fees and slippage; means over symbols")
+    print(f"{'rank':>4}  {'strategy':<32} {'promoted':<10} {'days':>4} {'return':>8} {'sharpe':>7} {'max_dd':>7} "
+          f"{'psr':>5} {'bt_sharpe':>9} {'p_decay':>7}  decision")
+    for r in section["rows"]:
+        print(f"{_num(r['rank'], '>4')}  {r['strategy']:<32} {r['promoted_on'] or 'n/a':<10} {r['days']:>4} "
+              f"{_num(r['forward_return'], '8.2%'):>8} {_num(r['sharpe'], '7.2f'):>7} "
+              f"{_num(r['max_drawdown'], '7.1%'):>7} {_num(r['psr'], '5.2f'):>5} "
+              f"{_num(r['expected_sharpe'], '9.2f'):>9} {_num(r['decay_p'], '7.3f'):>7}  "
+              f"{r['decision']}{' DECAY' if r['decayed'] else ''}")
+    return 0
+
+
+def cmd_signals(args: argparse.Namespace) -> int:
+    from blofin_pipeline.reporting.forward import signals_document
+    from blofin_pipeline.store import open_store
+    from blofin_pipeline.store.signals import latest_signals_date
+
+    with open_store(_db_url(args)) as store:
+        date = args.date or latest_signals_date(store)
+        doc = signals_document(store, date) if date else None
+    if args.json:
+        print(json.dumps(doc, indent=2, default=str))
+        return 0
+    if not doc or not doc["signals"]:
+        print(f"no signals{' on ' + date if date else ''}: run the DAG first")
+        return 0
+    if doc["data_notice"]:
+        print(doc["data_notice"])
+    print(f"signals of {date} for the bar from {doc['for_bar']}")
+    for symbol, c in doc["consensus"].items():
+        print(f"  {symbol:<12} consensus {c['direction']:<5} mean {c['mean_position']:+.2f} "
+              f"(long {c['long']}, short {c['short']}, flat {c['flat']} of the top {len(c['strategies'])})")
+    for r in doc["signals"]:
+        print(f"{r['rank']:>4}  {r['strategy']:<36} {r['symbol']:<12} {r['position']:+.2f}")
     return 0
 
 
@@ -192,6 +246,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", help="run date YYYY-MM-DD (default: the latest)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("forward", help="the forward record of the kept strategies since promotion")
+    p.add_argument("--date", help="run date YYYY-MM-DD (default: the latest ranked)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_forward)
+
+    p = sub.add_parser("signals", help="target positions of the kept strategies for the next bar")
+    p.add_argument("--date", help="run date YYYY-MM-DD (default: the latest)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_signals)
 
     p = sub.add_parser("where", help="where the results of a run are")
     p.add_argument("--date", required=True)

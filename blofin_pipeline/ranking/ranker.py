@@ -13,7 +13,9 @@ How a strategy gets its value: a strategy version has one row per symbol in
 ``strategy_backtest_results`` for the run date (phase ``score`` or ``candidate``). Its
 ranking value is the **mean over symbols of the metric** (``score`` by default), taken
 over the symbols where that metric is a finite number; a version with no finite value
-ranks last. Only versions whose registry status is ``active`` or ``candidate`` take part,
+ranks last; with a forward record the value is blended with the forward one, and a version
+whose forward record contradicts its backtest is archived whatever its rank
+(:mod:`blofin_pipeline.ranking.forward`). Only versions whose registry status is ``active`` or ``candidate`` take part,
 plus those this very ranking already archived on the run date, so that re-running a date
 reproduces the same decisions instead of dropping what it archived the first time (a
 version archived by hand with :func:`archive_bottom` stays archived).
@@ -37,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from blofin_pipeline.exceptions import ConfigError, PipelineError
 from blofin_pipeline.numeric import finite_or_none, mean_of_finite
+from blofin_pipeline.ranking.forward import ForwardSummary, blend, contradictions
 from blofin_pipeline.store import utc_now
 from blofin_pipeline.store.knowledge import add_knowledge, withdraw_knowledge
 from blofin_pipeline.store.rankings import (
@@ -129,8 +132,14 @@ def format_value(value: float | None) -> str:
     return "no value" if value is None else f"{value:.4g}"
 
 
-def rank_items(values: Mapping[str, Any], *, metric: str, count: int) -> list[RankDecision]:
-    """Rank items by value (best first; missing last; ties by name) and keep the top ``count``."""
+def rank_items(values: Mapping[str, Any], *, metric: str, count: int, notes: Mapping[str, str] | None = None,
+               vetoed: Mapping[str, str] | None = None) -> list[RankDecision]:
+    """Rank items by value (best first; missing last; ties by name) and keep the top ``count``.
+
+    ``notes`` say how an item's value was made (in its reason); a ``vetoed`` item is not
+    kept whatever its rank, with the veto in its reason, and its place goes to the next.
+    """
+    notes, vetoed = notes or {}, vetoed or {}
     if count < 0:
         raise ConfigError(f"ranking by {metric!r}: count must be >= 0, got {count!r}")
     lower_better = metric in LOWER_IS_BETTER
@@ -145,10 +154,17 @@ def rank_items(values: Mapping[str, Any], *, metric: str, count: int) -> list[Ra
     ordered = sorted(cleaned, key=order)
     total = len(ordered)
     decisions = []
+    n_kept = 0
     for position, item in enumerate(ordered, start=1):
-        kept = position <= count
-        where = f"within top {count}" if kept else f"below top {count}"
-        reason = f"rank {position} of {total} by {metric} ({format_value(cleaned[item])}) {where}"
+        kept = item not in vetoed and n_kept < count
+        n_kept += kept
+        where = f"within top {count}" if position <= count else f"below top {count}"
+        if kept and position > count:
+            where += " but kept in the place of a vetoed item"
+        value = format_value(cleaned[item]) + (f": {notes[item]}" if item in notes else "")
+        reason = f"rank {position} of {total} by {metric} ({value}) {where}"
+        if item in vetoed:
+            reason += f"; archived: {vetoed[item]}"
         decisions.append(RankDecision(item, metric, cleaned[item], position, "kept" if kept else "archived", reason))
     return decisions
 
@@ -219,8 +235,13 @@ def strategy_values(store: Store, run_date: str, metric: str = "score") -> dict[
     return out
 
 
-def keep_top_strategies(store: Store, run_date: str, count: int = 20, metric: str = "score") -> RankingOutcome:
-    """Rank the strategy versions scored on run_date; keep the top ``count`` active, archive the rest."""
+def keep_top_strategies(store: Store, run_date: str, count: int = 20, metric: str = "score",
+                        forward: Mapping[str, ForwardSummary] | None = None) -> RankingOutcome:
+    """Rank the strategy versions scored on run_date; keep the top ``count`` active, archive the rest.
+
+    With ``forward`` (summaries by item) each value is blended with the forward record and a
+    version whose forward record contradicts its backtest is not kept (``ranking.forward``).
+    """
     values = strategy_values(store, run_date, metric)
     decided_before = _history_items(store, run_date, "strategy")
     # A version this ranking archived on an earlier run of the same date takes part again
@@ -231,7 +252,8 @@ def keep_top_strategies(store: Store, run_date: str, count: int = 20, metric: st
         or (item in decided_before and RANKER_REASON.match(decided_before[item]["reason"] or ""))
     }
     later = later_ranked(store, "strategy", run_date)
-    decisions = rank_items({item: v["value"] for item, v in taking_part.items()}, metric=metric, count=count)
+    blended, notes = blend({item: v["value"] for item, v in taking_part.items()}, forward or {}, metric)
+    decisions = rank_items(blended, metric=metric, count=count, notes=notes, vetoed=contradictions(forward or {}))
     with store.transaction():
         _record(store, run_date, "strategy", decisions)
         for d in decisions:
@@ -339,9 +361,11 @@ def _archive_targets(store: Store, run_date: str, item_type: str, raw: str) -> l
 
 
 # -- the step and the leaderboard ------------------------------------------------------
-def rank(store: Store, run_date: str, config: PipelineConfig) -> dict[str, Any]:
-    """The ``rank_and_update`` step: strategies, models and ensembles with the run's counts and metrics."""
-    strategies = keep_top_strategies(store, run_date, config.top_strategies, config.strategy_metric)
+def rank(store: Store, run_date: str, config: PipelineConfig,
+         forward: Mapping[str, ForwardSummary] | None = None) -> dict[str, Any]:
+    """The ``rank_and_update`` step: strategies (with their forward records), models and ensembles
+    with the run's counts and metrics."""
+    strategies = keep_top_strategies(store, run_date, config.top_strategies, config.strategy_metric, forward)
     models = keep_top_models(store, run_date, config.top_models, config.model_metric)
     ensembles = keep_top_ensembles(store, run_date, config.top_ensembles, config.ensemble_metric)
     return {"run_date": run_date, "strategies": strategies.to_dict(), "models": models.to_dict(),

@@ -10,6 +10,7 @@ import html
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from blofin_pipeline.backtest.forward import DECAY_SIGNIFICANCE
 from blofin_pipeline.numeric import is_finite
 from blofin_pipeline.reporting.charts import Series, line_chart, parse_time
 
@@ -44,7 +45,8 @@ pre{white-space:pre-wrap;font-size:.85em;background:#f8f8f8;padding:6px}
 nav a{margin-right:10px;font-size:.9em}
 """
 SECTIONS = (
-    ("summary", "Summary"), ("leaderboard", "Leaderboard"), ("equity-curves", "Equity curves"),
+    ("summary", "Summary"), ("leaderboard", "Leaderboard"), ("forward", "Forward record"),
+    ("signals", "Today's signals"), ("equity-curves", "Equity curves"),
     ("score-trends", "Score trends"), ("models", "ML models"), ("ensembles", "Ensembles"),
     ("portfolio-health", "Portfolio health"), ("activity", "Activity"), ("data-quality", "Data quality"),
     ("steps", "Steps"), ("llm-usage", "LLM usage"), ("ai-review", "AI review"),
@@ -152,6 +154,43 @@ def _equity(r: Mapping[str, Any]) -> str:
                        y_format=lambda v: f"{v:.2f}")
     return _section("equity-curves", "Equity curves of the top strategies",
                     "<p>Out-of-sample equity on each strategy's best symbol, normalised to start at 1.</p>" + chart)
+
+
+def _forward(r: Mapping[str, Any]) -> str:
+    f = r.get("forward") or {}
+    cols: list[Column] = [("rank", "#", text), ("strategy", "strategy", text), ("decision", "decision", text),
+                          ("promoted_on", "promoted", text), ("days", "days", text),
+                          ("forward_return", "fwd return", pct), ("sharpe", "fwd Sharpe", num(".2f")),
+                          ("max_drawdown", "fwd max DD", pct), ("psr", "fwd PSR", num(".2f")),
+                          ("expected_sharpe", "bt Sharpe at promotion", num(".2f")),
+                          ("decay_p", "P(no decay)", num(".3f")), ("decayed", "decay", lambda v: "DECAY" if v else "")]
+    rows = table(f.get("rows") or [], cols, empty="no strategy is kept or tracked on this date",
+                 row_class=lambda row: "bad" if row.get("decayed") else "", row_title="reason")
+    series = [Series(c["strategy"], [parse_time(p[0]) for p in c["points"]], [p[1] for p in c["points"]])
+              for c in f.get("curves") or []]
+    chart = line_chart(series, title="Forward equity since promotion of the leaders (start = 1)",
+                       y_format=lambda v: f"{v:.3f}")
+    body = ("<p>Each strategy's record on bars that arrived after it was promoted, positions decided from "
+            "data up to each bar's close, after fees and slippage; means over symbols (max DD: the worst). "
+            "PSR: probability the true forward Sharpe is above 0. P(no decay): probability it reaches the "
+            f"backtest's Sharpe at promotion; DECAY below {DECAY_SIGNIFICANCE}, and the strategy is not kept.</p>"
+            + rows + chart)
+    return _section("forward", "Forward record since promotion", body)
+
+
+def _signals(r: Mapping[str, Any]) -> str:
+    doc = r.get("signals") or {}
+    notice = f'<p class="bad"><b>{esc(doc["data_notice"])}</b></p>' if doc.get("data_notice") else ""
+    consensus = [{"symbol": s, **c} for s, c in (doc.get("consensus") or {}).items()]
+    body = (notice + f"<p>Target positions for the bar from {esc(text(doc.get('for_bar')))}, decided at the last "
+            f"close. Consensus: mean over the {esc(doc.get('consensus_top'))} best-ranked strategies.</p>"
+            + table(consensus, [("symbol", "symbol", text), ("direction", "consensus", text),
+                                ("mean_position", "mean position", num("+.2f")), ("long", "long", text),
+                                ("short", "short", text), ("flat", "flat", text)], empty="no signals on this date")
+            + table(doc.get("signals") or [], [("rank", "#", text), ("strategy", "strategy", text),
+                                               ("symbol", "symbol", text), ("position", "position", num("+.2f"))],
+                    empty="no strategy is kept on this date"))
+    return _section("signals", "Today's signals", body)
 
 
 def _trends(r: Mapping[str, Any]) -> str:
@@ -309,7 +348,7 @@ def render_report(report: Mapping[str, Any]) -> str:
         f"<p>generated {esc(report.get('generated_at'))}</p></header>",
         banner,
         "<main>", nav,
-        _summary(report), _leaderboard(report), _equity(report), _trends(report), _ml(report),
+        _summary(report), _leaderboard(report), _forward(report), _signals(report), _equity(report), _trends(report), _ml(report),
         _health(report), _activity(report), _data_quality(report), _steps(report), _llm(report), _review(report),
         "</main></body></html>",
     ]

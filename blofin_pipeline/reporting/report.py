@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from blofin_pipeline.numeric import finite_or_none, mean_of_finite
 from blofin_pipeline.ranking.ranker import strategy_item
+from blofin_pipeline.reporting.forward import report_sections
 from blofin_pipeline.reporting.health import portfolio_health
 from blofin_pipeline.store import to_json, utc_now
 from blofin_pipeline.store.candles import candle_coverage, gaps_found_on
@@ -104,7 +105,9 @@ def build_report(store: Store, run_date: str, *, synthetic: bool, config_dict: M
         "steps": steps,
         "llm_usage": llm,
         "ai_review": None,
+        **report_sections(store, run_date),
     }
+    summary["flags"] += report["forward"]["flags"]
     return json.loads(to_json(report))
 
 

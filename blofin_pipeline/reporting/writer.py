@@ -42,6 +42,9 @@ def _write_files(run_date: str, report: Mapping[str, Any], reports_dir: Path | s
     json_path, html_path = report_paths(run_date, reports_dir)
     _write_text(json_path, json.dumps(json.loads(to_json(report)), indent=2, sort_keys=False) + "\n")
     _write_text(html_path, render_report(report))
+    if report.get("signals") is not None:  # the day's signals, also on their own: YYYY-MM-DD.signals.json
+        _write_text(json_path.with_suffix(".signals.json"),
+                    json.dumps(json.loads(to_json(report["signals"])), indent=2) + "\n")
     return json_path, html_path
 
 

@@ -171,7 +171,8 @@ def test_write_report_writes_files_and_upserts_once_per_date(store, tmp_path):
     assert row["synthetic_data"] == 1 and row["json_path"] == str(json_path) and row["ai_review"] is None
     assert json.loads(row["report"])["summary"]["strategies_kept"] == 3
     assert "(SYNTHETIC data)" in row["summary"]
-    assert sorted(p.name for p in reports.iterdir()) == [f"{DAY}.html", f"{DAY}.json"]
+    assert sorted(p.name for p in reports.iterdir()) == [f"{DAY}.html", f"{DAY}.json", f"{DAY}.signals.json"]
+    assert json.loads((reports / f"{DAY}.signals.json").read_text()) == on_disk["signals"]
 
 
 def test_merge_ai_review_keeps_the_rest_and_survives_a_report_rerun(store, tmp_path):

@@ -1,0 +1,1 @@
+SELECT MAX(run_date) AS run_date FROM signals
