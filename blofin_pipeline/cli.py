@@ -10,7 +10,9 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from blofin_pipeline.costs import DEFAULT_FEE, DEFAULT_SLIPPAGE
 from blofin_pipeline.exceptions import DataValidationError, PipelineError
@@ -140,22 +142,29 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print("no scored strategies yet: run the DAG first")
         return 0
     print(f"{'rank':>4}  {'strategy':<36} {'category':<15} {'score':>8} {'sharpe':>7} {'dsr':>5} {'max_dd':>7}  status")
-    num = _num
     for r in rows:
-        print(f"{r['rank']:>4}  {r['strategy']:<36} {r['category']:<15} {num(r['score'], '8.3f'):>8} "
-              f"{num(r['sharpe'], '7.2f'):>7} {num(r['deflated_sharpe'], '5.2f'):>5} "
-              f"{num(r['max_drawdown'], '7.1%'):>7}  {r['status']}")
+        print(f"{r['rank']:>4}  {r['strategy']:<36} {r['category']:<15} {_num(r['score'], '8.3f'):>8} "
+              f"{_num(r['sharpe'], '7.2f'):>7} {_num(r['deflated_sharpe'], '5.2f'):>5} "
+              f"{_num(r['max_drawdown'], '7.1%'):>7}  {r['status']}")
     return 0
+
+
+def _on_date(args: argparse.Namespace, latest: Callable[[Any], str | None], build: Callable[[Any, str], Any]
+             ) -> tuple[str | None, Any]:
+    """(date, build(store, date)) for ``--date`` or, without it, the ``latest`` date; (None, None) if none."""
+    from blofin_pipeline.store import open_store
+
+    with open_store(_db_url(args)) as store:
+        date = args.date or latest(store)
+        return date, build(store, date) if date else None
 
 
 def cmd_forward(args: argparse.Namespace) -> int:
     from blofin_pipeline.reporting.forward import forward_section
-    from blofin_pipeline.store import open_store
     from blofin_pipeline.store.forward import latest_ranked_date
 
-    with open_store(_db_url(args)) as store:
-        date = args.date or latest_ranked_date(store)
-        section = forward_section(store, date) if date else {"run_date": None, "rows": [], "synthetic": False}
+    date, section = _on_date(args, latest_ranked_date, forward_section)
+    section = section or {"run_date": None, "rows": [], "synthetic": False}
     if args.json:
         print(json.dumps({k: section.get(k) for k in ("run_date", "synthetic", "rows")}, indent=2, default=str))
         return 0
@@ -177,12 +186,9 @@ def cmd_forward(args: argparse.Namespace) -> int:
 
 def cmd_signals(args: argparse.Namespace) -> int:
     from blofin_pipeline.reporting.forward import signals_document
-    from blofin_pipeline.store import open_store
     from blofin_pipeline.store.signals import latest_signals_date
 
-    with open_store(_db_url(args)) as store:
-        date = args.date or latest_signals_date(store)
-        doc = signals_document(store, date) if date else None
+    date, doc = _on_date(args, latest_signals_date, signals_document)
     if args.json:
         print(json.dumps(doc, indent=2, default=str))
         return 0
@@ -247,15 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_leaderboard)
 
-    p = sub.add_parser("forward", help="the forward record of the kept strategies since promotion")
-    p.add_argument("--date", help="run date YYYY-MM-DD (default: the latest ranked)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_forward)
-
-    p = sub.add_parser("signals", help="target positions of the kept strategies for the next bar")
-    p.add_argument("--date", help="run date YYYY-MM-DD (default: the latest)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_signals)
+    for name, func, about in (("forward", cmd_forward, "the forward record of the kept strategies since promotion"),
+                              ("signals", cmd_signals, "target positions of the kept strategies for the next bar")):
+        p = sub.add_parser(name, help=about)
+        p.add_argument("--date", help="run date YYYY-MM-DD (default: the latest)")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=func)
 
     p = sub.add_parser("where", help="where the results of a run are")
     p.add_argument("--date", required=True)

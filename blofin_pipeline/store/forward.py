@@ -14,14 +14,20 @@ from blofin_pipeline.store.connection import Store, load_sql
 FORWARD_KEY = ("run_date", "strategy", "version", "symbol")
 
 
-def replace_forward_rows(store: Store, run_date: str, rows: Iterable[Mapping[str, Any]]) -> int:
-    """The date's forward record becomes ``rows``; returns how many were written."""
+def replace_date_rows(store: Store, table: str, run_date: str, rows: Iterable[Mapping[str, Any]],
+                      key: tuple[str, ...], delete_query: str) -> int:
+    """In one transaction, delete the date's rows (named query ``delete_query``) and write ``rows``."""
     rows = list(rows)
     if any(r["run_date"] != run_date for r in rows):
-        raise ValueError(f"forward rows for {run_date} include another run date")
+        raise ValueError(f"rows for {table} on {run_date} include another run date")
     with store.transaction():
-        store.execute(load_sql("forward_delete_date"), {"run_date": run_date})
-        return store.upsert("forward_returns", rows, key=FORWARD_KEY)
+        store.execute(load_sql(delete_query), {"run_date": run_date})
+        return store.upsert(table, rows, key=key)
+
+
+def replace_forward_rows(store: Store, run_date: str, rows: Iterable[Mapping[str, Any]]) -> int:
+    """The date's forward record becomes ``rows``; returns how many were written."""
+    return replace_date_rows(store, "forward_returns", run_date, rows, FORWARD_KEY, "forward_delete_date")
 
 
 def forward_rows_until(store: Store, run_date: str) -> list[dict[str, Any]]:

@@ -7,19 +7,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from blofin_pipeline.store.connection import Store, load_sql
+from blofin_pipeline.store.connection import Store
+from blofin_pipeline.store.forward import replace_date_rows
 
 SIGNAL_KEY = ("run_date", "strategy", "version", "symbol")
 
 
 def replace_signals(store: Store, run_date: str, rows: Iterable[Mapping[str, Any]]) -> int:
     """The date's signals become ``rows``; returns how many were written."""
-    rows = list(rows)
-    if any(r["run_date"] != run_date for r in rows):
-        raise ValueError(f"signals for {run_date} include another run date")
-    with store.transaction():
-        store.execute(load_sql("signals_delete_date"), {"run_date": run_date})
-        return store.upsert("signals", rows, key=SIGNAL_KEY)
+    return replace_date_rows(store, "signals", run_date, rows, SIGNAL_KEY, "signals_delete_date")
 
 
 def signals_on(store: Store, run_date: str) -> list[dict[str, Any]]:

@@ -177,3 +177,33 @@ def test_cli_on_an_empty_database(tmp_path, capsys, date):
     assert "no forward record yet" in capsys.readouterr().out
     assert main(db + ["signals", *extra]) == 0
     assert "no signals" in capsys.readouterr().out
+
+
+def test_an_ensemble_as_strategy_trades_its_artefact_on_data_up_to_each_bar(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    from blofin_pipeline.backtest.forward import decided_positions
+    from blofin_pipeline.market.sample import generate_candles
+    from blofin_pipeline.ml.artefacts import save_artefact
+    from blofin_pipeline.ml.features import build_features
+    from blofin_pipeline.ml.inference import signals_from_artefact
+    from blofin_pipeline.steps.forward import Deployed, signal_of
+    from blofin_pipeline.steps.research import ML_STRATEGY_CODE
+    from blofin_pipeline.strategies.registry import StrategyRecord
+
+    start, end = pd.Timestamp("2026-01-01", tz="UTC"), pd.Timestamp("2026-01-21", tz="UTC")
+    frames = {s: generate_candles(s, "1H", start, end, seed=2) for s in SMALL["symbols"]}
+    features = build_features(frames, "BTC-USDT")[["ret_lag1", "mkt_ret", "rsi_14"]].dropna()
+    label = (frames["BTC-USDT"]["close"].pct_change().shift(-1).loc[features.index] > 0).astype(int)
+    model = LogisticRegression().fit(features.iloc[:200], label.iloc[:200])
+    artefact = save_artefact(tmp_path, "2026-01-10", "ens", "v1", {
+        "symbol": "BTC-USDT", "feature_symbols": list(SMALL["symbols"]), "features": list(features.columns),
+        "estimator": model, "threshold": 0.5, "train_end": features.index[199].isoformat(), "horizon": 1}, {})
+    code = ML_STRATEGY_CODE.format(ensemble="ens", method="soft_voting", symbol="BTC-USDT", run_date="2026-01-10",
+                                   artefact=str(artefact))
+    record = StrategyRecord(name="ml_ens", version=1, category="ml", params={}, param_space={}, code=code,
+                            code_hash="h", status="active", origin="ml", parent=None, rationale=None)
+    signal = signal_of(Deployed(record, "2026-01-10", {"BTC-USDT": ({}, 1.0)}), "BTC-USDT", frames)
+    decided = decided_positions(signal, frames["BTC-USDT"], len(frames["BTC-USDT"]) - 30)
+    full = signals_from_artefact(artefact, frames, "BTC-USDT").to_numpy()[-30:]
+    assert np.array_equal(decided, full) and np.abs(decided).sum() > 0   # its features are causal
