@@ -10,7 +10,7 @@ from blofin_pipeline.config import PipelineConfig, RunContext
 from blofin_pipeline.store import open_store
 
 TABLES = ["candles", "strategies", "strategy_backtest_results", "ml_model_results", "ml_ensembles", "daily_reports",
-          "ranking_history", "knowledge_base", "pipeline_runs", "research_trials"]
+          "ranking_history", "knowledge_base", "pipeline_runs", "research_trials", "forward_returns", "signals"]
 
 
 def make_ctx(tmp_path, day: str, **cfg) -> RunContext:
