@@ -173,10 +173,11 @@ def cmd_forward(args: argparse.Namespace) -> int:
         return 0
     print(f"forward record on {date}{' (SYNTHETIC data)' if section['synthetic'] else ''}: since promotion, "
           "after fees and slippage; means over symbols")
-    print(f"{'rank':>4}  {'strategy':<32} {'promoted':<10} {'days':>4} {'return':>8} {'sharpe':>7} {'max_dd':>7} "
-          f"{'psr':>5} {'bt_sharpe':>9} {'p_decay':>7}  decision")
+    width = max(len(r["strategy"]) for r in section["rows"])
+    print(f"{'rank':>4}  {'strategy':<{width}} {'promoted':<10} {'days':>4} {'return':>8} {'sharpe':>7} "
+          f"{'max_dd':>7} {'psr':>5} {'bt_sharpe':>9} {'p_decay':>7}  decision")
     for r in section["rows"]:
-        print(f"{_num(r['rank'], '>4')}  {r['strategy']:<32} {r['promoted_on'] or 'n/a':<10} {r['days']:>4} "
+        print(f"{_num(r['rank'], '>4')}  {r['strategy']:<{width}} {r['promoted_on'] or 'n/a':<10} {r['days']:>4} "
               f"{_num(r['forward_return'], '8.2%'):>8} {_num(r['sharpe'], '7.2f'):>7} "
               f"{_num(r['max_drawdown'], '7.1%'):>7} {_num(r['psr'], '5.2f'):>5} "
               f"{_num(r['expected_sharpe'], '9.2f'):>9} {_num(r['decay_p'], '7.3f'):>7}  "
@@ -201,8 +202,9 @@ def cmd_signals(args: argparse.Namespace) -> int:
     for symbol, c in doc["consensus"].items():
         print(f"  {symbol:<12} consensus {c['direction']:<5} mean {c['mean_position']:+.2f} "
               f"(long {c['long']}, short {c['short']}, flat {c['flat']} of the top {len(c['strategies'])})")
+    width = max(len(r["strategy"]) for r in doc["signals"])
     for r in doc["signals"]:
-        print(f"{r['rank']:>4}  {r['strategy']:<36} {r['symbol']:<12} {r['position']:+.2f}")
+        print(f"{r['rank']:>4}  {r['strategy']:<{width}} {r['symbol']:<12} {r['position']:+.2f}")
     return 0
 
 

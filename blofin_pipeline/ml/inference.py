@@ -27,6 +27,7 @@ def signals_from_artefact(
     symbol: str,
     *,
     include_in_sample: bool = False,
+    since: pd.Timestamp | None = None,
 ) -> pd.Series:
     """Positions in [-1, 1] on ``symbol``'s bars from a saved model or ensemble.
 
@@ -35,6 +36,8 @@ def signals_from_artefact(
     (warm-up) are flat. Bars the artefact was trained on (up to ``train_end`` plus
     ``horizon - 1`` bars, whose trade return its labels saw) are flat too unless
     ``include_in_sample``: scoring a model on its own training data would flatter it.
+    With ``since``, only the bars from that time on are predicted and returned (the
+    features still see the whole history).
     """
     payload = load_artefact(artefact_path)
     if payload["symbol"] != symbol:
@@ -49,14 +52,15 @@ def signals_from_artefact(
     missing = [c for c in payload["features"] if c not in features.columns]
     if missing:
         raise ModelError(f"ML artefact {str(artefact_path)!r}: candles give no features {missing}")
-    X = features[payload["features"]]
+    first = 0 if since is None else int(features.index.searchsorted(pd.Timestamp(since)))
+    X = features[payload["features"]].iloc[first:]
     usable = X.notna().all(axis=1).to_numpy()
     p_up = np.full(len(X), np.nan)
     if usable.any():
         p_up[usable] = payload["estimator"].predict_proba(X[usable])[:, 1]
     positions = positions_from_proba(p_up, payload["threshold"])
     if not include_in_sample:
-        in_sample = np.flatnonzero(X.index <= pd.Timestamp(payload["train_end"]))
+        in_sample = np.flatnonzero(features.index <= pd.Timestamp(payload["train_end"]))
         if len(in_sample):
-            positions[: in_sample[-1] + payload["horizon"]] = 0.0
+            positions[: max(in_sample[-1] + payload["horizon"] - first, 0)] = 0.0
     return pd.Series(positions, index=X.index, name=f"ml:{Path(artefact_path).stem}")

@@ -31,8 +31,10 @@ FORWARD_TABLE_KEYS = ("rank", "strategy", "decision", "promoted_on", "days", "fo
                       "max_drawdown", "psr", "expected_sharpe", "decay_p", "decayed")
 
 
-def _row(item: str, summary: ForwardSummary | None, rank: int | None) -> dict[str, Any]:
-    base = summary.to_dict() if summary else {"strategy": item, "days": 0, "decayed": False}
+def _row(item: str, summary: ForwardSummary | None, rank: int | None, promoted_on: str | None = None
+         ) -> dict[str, Any]:
+    base = summary.to_dict() if summary else {"strategy": item, "days": 0, "decayed": False,
+                                              "promoted_on": promoted_on}
     reason = summary.contradiction() if summary else None
     return {**{k: base.get(k) for k in FORWARD_TABLE_KEYS}, "rank": rank,
             "decision": "kept" if rank is not None else "archived", "reason": reason,
@@ -43,9 +45,9 @@ def forward_section(store: Store, run_date: str) -> dict[str, Any]:
     """The forward table of ``run_date``: the versions its ranking kept (best first), then those
     tracked that day but not kept (a contradicted forward record among them)."""
     summaries = forward_summaries(store, run_date)
-    kept = {f"{k['name']}@{int(k['version'])}": int(k["rank"]) for k in kept_on(store, run_date)}
+    kept = {f"{k['name']}@{int(k['version'])}": k for k in kept_on(store, run_date)}
     dropped = sorted(item for item, s in summaries.items() if s.last_date == run_date and item not in kept)
-    rows = [_row(item, summaries.get(item), rank) for item, rank in kept.items()]
+    rows = [_row(item, summaries.get(item), int(k["rank"]), k["promoted_on"]) for item, k in kept.items()]
     rows += [_row(item, summaries[item], None) for item in dropped]
     leaders = [item for item in kept if item in summaries][:FORWARD_CURVES]
     curves = [{"strategy": item, "promoted_on": summaries[item].promoted_on,

@@ -92,7 +92,9 @@ def _ml_signal(code: str, symbol: str, frames: Mapping[str, pd.DataFrame]) -> Si
 
     def signal(prefix: pd.DataFrame) -> pd.Series:
         cut = {s: f.loc[: prefix.index[-1]] for s, f in frames.items()}
-        return signals_from_artefact(artefact, cut, symbol).reindex(prefix.index, fill_value=0.0)
+        # Only the last bar's position counts: predict that one (the features see the whole prefix).
+        last = signals_from_artefact(artefact, cut, symbol, since=prefix.index[-1])
+        return last.reindex(prefix.index, fill_value=0.0)
 
     return signal
 

@@ -198,12 +198,15 @@ def test_an_ensemble_as_strategy_trades_its_artefact_on_data_up_to_each_bar(tmp_
     model = LogisticRegression().fit(features.iloc[:200], label.iloc[:200])
     artefact = save_artefact(tmp_path, "2026-01-10", "ens", "v1", {
         "symbol": "BTC-USDT", "feature_symbols": list(SMALL["symbols"]), "features": list(features.columns),
-        "estimator": model, "threshold": 0.5, "train_end": features.index[199].isoformat(), "horizon": 1}, {})
+        "estimator": model, "threshold": 0.5, "train_end": features.index[199].isoformat(), "horizon": 3}, {})
     code = ML_STRATEGY_CODE.format(ensemble="ens", method="soft_voting", symbol="BTC-USDT", run_date="2026-01-10",
                                    artefact=str(artefact))
     record = StrategyRecord(name="ml_ens", version=1, category="ml", params={}, param_space={}, code=code,
                             code_hash="h", status="active", origin="ml", parent=None, rationale=None)
     signal = signal_of(Deployed(record, "2026-01-10", {"BTC-USDT": ({}, 1.0)}), "BTC-USDT", frames)
+    full = signals_from_artefact(artefact, frames, "BTC-USDT").to_numpy()
     decided = decided_positions(signal, frames["BTC-USDT"], len(frames["BTC-USDT"]) - 30)
-    full = signals_from_artefact(artefact, frames, "BTC-USDT").to_numpy()[-30:]
-    assert np.array_equal(decided, full) and np.abs(decided).sum() > 0   # its features are causal
+    assert np.array_equal(decided, full[-30:]) and np.abs(decided).sum() > 0   # its features are causal
+    trained = frames["BTC-USDT"].index.get_loc(features.index[199])   # flat through train_end + horizon - 1
+    around = decided_positions(signal, frames["BTC-USDT"].iloc[: trained + 8], trained - 2)
+    assert np.array_equal(around, full[trained - 2: trained + 8]) and not around[:5].any()
