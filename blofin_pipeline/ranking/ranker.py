@@ -13,9 +13,8 @@ How a strategy gets its value: a strategy version has one row per symbol in
 ``strategy_backtest_results`` for the run date (phase ``score`` or ``candidate``). Its
 ranking value is the **mean over symbols of the metric** (``score`` by default), taken
 over the symbols where that metric is a finite number; a version with no finite value
-ranks last; with a forward record the value is blended with the forward one, and a version
-whose forward record contradicts its backtest is archived whatever its rank
-(:mod:`blofin_pipeline.ranking.forward`). Only versions whose registry status is ``active`` or ``candidate`` take part,
+ranks last; a forward record is blended in, and contradicting the backtest costs a version
+its place (:mod:`blofin_pipeline.ranking.forward`). Versions with status ``active`` or ``candidate`` take part,
 plus those this very ranking already archived on the run date, so that re-running a date
 reproduces the same decisions instead of dropping what it archived the first time (a
 version archived by hand with :func:`archive_bottom` stays archived).
@@ -134,11 +133,8 @@ def format_value(value: float | None) -> str:
 
 def rank_items(values: Mapping[str, Any], *, metric: str, count: int, notes: Mapping[str, str] | None = None,
                vetoed: Mapping[str, str] | None = None) -> list[RankDecision]:
-    """Rank items by value (best first; missing last; ties by name) and keep the top ``count``.
-
-    ``notes`` say how an item's value was made (in its reason); a ``vetoed`` item is not
-    kept whatever its rank, with the veto in its reason, and its place goes to the next.
-    """
+    """Rank items by value (best first; missing last; ties by name) and keep the top ``count``; ``notes``
+    go into the reasons, a ``vetoed`` item is archived whatever its rank (its place goes to the next)."""
     notes, vetoed = notes or {}, vetoed or {}
     if count < 0:
         raise ConfigError(f"ranking by {metric!r}: count must be >= 0, got {count!r}")
@@ -158,13 +154,11 @@ def rank_items(values: Mapping[str, Any], *, metric: str, count: int, notes: Map
     for position, item in enumerate(ordered, start=1):
         kept = item not in vetoed and n_kept < count
         n_kept += kept
-        where = f"within top {count}" if position <= count else f"below top {count}"
-        if kept and position > count:
-            where += " but kept in the place of a vetoed item"
+        where = f"within top {count}" if position <= count else \
+            f"below top {count}{' but kept in the place of a vetoed item' if kept else ''}"
         value = format_value(cleaned[item]) + (f": {notes[item]}" if item in notes else "")
-        reason = f"rank {position} of {total} by {metric} ({value}) {where}"
-        if item in vetoed:
-            reason += f"; archived: {vetoed[item]}"
+        reason = f"rank {position} of {total} by {metric} ({value}) {where}" + \
+            (f"; archived: {vetoed[item]}" if item in vetoed else "")
         decisions.append(RankDecision(item, metric, cleaned[item], position, "kept" if kept else "archived", reason))
     return decisions
 
@@ -237,11 +231,8 @@ def strategy_values(store: Store, run_date: str, metric: str = "score") -> dict[
 
 def keep_top_strategies(store: Store, run_date: str, count: int = 20, metric: str = "score",
                         forward: Mapping[str, ForwardSummary] | None = None) -> RankingOutcome:
-    """Rank the strategy versions scored on run_date; keep the top ``count`` active, archive the rest.
-
-    With ``forward`` (summaries by item) each value is blended with the forward record and a
-    version whose forward record contradicts its backtest is not kept (``ranking.forward``).
-    """
+    """Rank the strategy versions scored on run_date; keep the top ``count`` active, archive the rest
+    (values blended with their ``forward`` records, contradicted ones vetoed: ``ranking.forward``)."""
     values = strategy_values(store, run_date, metric)
     decided_before = _history_items(store, run_date, "strategy")
     # A version this ranking archived on an earlier run of the same date takes part again
@@ -363,8 +354,7 @@ def _archive_targets(store: Store, run_date: str, item_type: str, raw: str) -> l
 # -- the step and the leaderboard ------------------------------------------------------
 def rank(store: Store, run_date: str, config: PipelineConfig,
          forward: Mapping[str, ForwardSummary] | None = None) -> dict[str, Any]:
-    """The ``rank_and_update`` step: strategies (with their forward records), models and ensembles
-    with the run's counts and metrics."""
+    """The ``rank_and_update`` step: strategies, models and ensembles with the run's counts and metrics."""
     strategies = keep_top_strategies(store, run_date, config.top_strategies, config.strategy_metric, forward)
     models = keep_top_models(store, run_date, config.top_models, config.model_metric)
     ensembles = keep_top_ensembles(store, run_date, config.top_ensembles, config.ensemble_metric)

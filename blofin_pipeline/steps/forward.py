@@ -32,11 +32,12 @@ from blofin_pipeline.backtest.forward import (
 )
 from blofin_pipeline.config import RunContext
 from blofin_pipeline.exceptions import PipelineError, StrategyError
-from blofin_pipeline.market.candles import candle_sources, load_candles
+from blofin_pipeline.market.candles import load_candles, to_ms
 from blofin_pipeline.market.sample import SOURCE_NAME as SAMPLE_SOURCE
 from blofin_pipeline.store import Store, utc_now
 from blofin_pipeline.store import forward as forward_store
 from blofin_pipeline.store import signals as signals_store
+from blofin_pipeline.store.candles import candle_sources
 from blofin_pipeline.strategies import registry
 from blofin_pipeline.strategies.positions import last_fold_params, positions_for
 from blofin_pipeline.strategies.registry import StrategyRecord
@@ -108,7 +109,7 @@ def signal_of(version: Deployed, symbol: str, frames: Mapping[str, pd.DataFrame]
 
 
 def _synthetic(ctx: RunContext, store: Store, start: pd.Timestamp) -> bool:
-    return SAMPLE_SOURCE in candle_sources(store, ctx.config.timeframe, start, ctx.data_end)
+    return SAMPLE_SOURCE in candle_sources(store, ctx.config.timeframe, to_ms(start), to_ms(ctx.data_end))
 
 
 def _forward_rows(ctx: RunContext, version: Deployed, candles: CandleCache, synthetic: bool) -> list[dict]:

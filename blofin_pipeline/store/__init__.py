@@ -10,6 +10,8 @@ module per aggregate, the only code that runs SQL. Every statement is a file in
 - `runs`: the step log
 - `reports`: the daily reports
 - `usage`: the LLM usage ledger and the daily LLM budget's spend
+- `forward`: the forward record, and the promotions and backtests it reads
+- `signals`: the day's target positions of the kept strategies
 
 Repositories take a `Store` and return plain rows or values; the rules stay in the
 domain packages above.

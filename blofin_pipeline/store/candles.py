@@ -27,6 +27,12 @@ def candle_rows(store: Store, symbol: str, timeframe: str, start_ms: int, end_ms
                                                "start_ms": start_ms, "end_ms": end_ms})
 
 
+def candle_sources(store: Store, timeframe: str, start_ms: int, end_ms: int) -> list[str]:
+    """The data sources ('sample', 'blofin', 'csv') of the bars in [start_ms, end_ms), sorted."""
+    rows = store.query_named("candles_sources", {"timeframe": timeframe, "start_ms": start_ms, "end_ms": end_ms})
+    return sorted(r["source"] for r in rows)
+
+
 def upsert_candles(store: Store, rows: Iterable[Mapping[str, Any]]) -> int:
     """Insert or overwrite bars keyed by (symbol, timeframe, ts)."""
     return store.upsert("candles", rows, key=CANDLE_KEY)
