@@ -154,7 +154,7 @@ def summarize_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, ForwardSummar
 
 
 def forward_summaries(store: Store, run_date: str) -> dict[str, ForwardSummary]:
-    """Every version's forward record as it stood on ``run_date``."""
+    """The forward record as it stood on ``run_date`` of every version tracked that date."""
     return summarize_rows(forward_rows_until(store, run_date))
 
 

@@ -46,7 +46,7 @@ def forward_section(store: Store, run_date: str) -> dict[str, Any]:
     tracked that day but not kept (a contradicted forward record among them)."""
     summaries = forward_summaries(store, run_date)
     kept = {f"{k['name']}@{int(k['version'])}": k for k in kept_on(store, run_date)}
-    dropped = sorted(item for item, s in summaries.items() if s.last_date == run_date and item not in kept)
+    dropped = sorted(item for item in summaries if item not in kept)   # tracked today, not kept
     rows = [_row(item, summaries.get(item), int(k["rank"]), k["promoted_on"]) for item, k in kept.items()]
     rows += [_row(item, summaries[item], None) for item in dropped]
     leaders = [item for item in kept if item in summaries][:FORWARD_CURVES]
@@ -55,7 +55,7 @@ def forward_section(store: Store, run_date: str) -> dict[str, Any]:
     decayed = [r["strategy"] for r in rows if r["decayed"]]
     flags = [f"forward record contradicts the backtest: {', '.join(decayed)}"] if decayed else []
     return {"run_date": run_date, "rows": rows, "curves": curves,
-            "tracked_today": sum(1 for s in summaries.values() if s.last_date == run_date),
+            "tracked_today": len(summaries),
             "decayed": decayed, "flags": flags, "synthetic": any(r["synthetic"] for r in rows)}
 
 

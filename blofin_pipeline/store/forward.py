@@ -31,7 +31,8 @@ def replace_forward_rows(store: Store, run_date: str, rows: Iterable[Mapping[str
 
 
 def forward_rows_until(store: Store, run_date: str) -> list[dict[str, Any]]:
-    """Every forward row of ``run_date`` and before, per strategy and symbol in date order."""
+    """The whole forward record up to ``run_date`` of the versions tracked on that date, per
+    strategy and symbol in date order."""
     return store.query_named("forward_rows_until", {"run_date": run_date})
 
 
