@@ -1,6 +1,7 @@
 """What a saved model or ensemble says: positions from its probabilities, on new candles."""
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -64,3 +65,16 @@ def signals_from_artefact(
         if len(in_sample):
             positions[: max(in_sample[-1] + payload["horizon"] - first, 0)] = 0.0
     return pd.Series(positions, index=X.index, name=f"ml:{Path(artefact_path).stem}")
+
+
+def bar_by_bar_signal(artefact_path: Path | str, candles_by_symbol: Mapping[str, pd.DataFrame], symbol: str
+                      ) -> Callable[[pd.DataFrame], pd.Series]:
+    """fn(prefix) -> the artefact's position at the prefix's last bar (other bars flat), every
+    symbol's candles cut there: for deciding one bar at a time with data up to its close only.
+    Only that bar is predicted; the features see the whole prefix."""
+    def signal(prefix: pd.DataFrame) -> pd.Series:
+        end = prefix.index[-1]
+        cut = {s: frame.loc[:end] for s, frame in candles_by_symbol.items()}
+        return signals_from_artefact(artefact_path, cut, symbol, since=end).reindex(prefix.index, fill_value=0.0)
+
+    return signal

@@ -85,25 +85,12 @@ def _literal(code: str, name: str) -> Any:
     raise StrategyError(f"ML strategy code defines no {name}")
 
 
-def _ml_signal(code: str, symbol: str, frames: Mapping[str, pd.DataFrame]) -> SignalFn:
-    """An ensemble-as-strategy: its artefact's positions, every symbol cut at the prefix's last bar."""
-    from blofin_pipeline.ml.inference import signals_from_artefact
-
-    artefact = _literal(code, "ARTEFACT")
-
-    def signal(prefix: pd.DataFrame) -> pd.Series:
-        cut = {s: f.loc[: prefix.index[-1]] for s, f in frames.items()}
-        # Only the last bar's position counts: predict that one (the features see the whole prefix).
-        last = signals_from_artefact(artefact, cut, symbol, since=prefix.index[-1])
-        return last.reindex(prefix.index, fill_value=0.0)
-
-    return signal
-
-
 def signal_of(version: Deployed, symbol: str, frames: Mapping[str, pd.DataFrame]) -> SignalFn:
     """fn(candles) -> positions of a deployed version on one symbol."""
-    if version.record.origin == "ml":
-        return _ml_signal(version.record.code, symbol, frames)
+    if version.record.origin == "ml":   # an ensemble-as-strategy: its code names its artefact
+        from blofin_pipeline.ml.inference import bar_by_bar_signal
+
+        return bar_by_bar_signal(_literal(version.record.code, "ARTEFACT"), frames, symbol)
     params = version.symbols[symbol][0]
     return lambda candles: positions_for(version.record, candles, params)
 
