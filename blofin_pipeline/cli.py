@@ -118,7 +118,7 @@ def cmd_check_strategy(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():  # an operator error, not a verdict on a strategy
         raise FileNotFoundError(f"no strategy file {str(path)!r}")
-    code, out = check_strategy_file(path, as_json=args.json)
+    code, out = check_strategy_file(path, as_json=args.json, skip_static=args.skip_static)
     print(out)
     return code
 
@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-strategy", help="static check, sandboxed run, lookahead check")
     p.add_argument("file")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--skip-static", action="store_true",
+                   help="run the sandbox and lookahead stages without the static check "
+                        "(to test what the kernel sandbox holds by itself)")
     p.set_defaults(func=cmd_check_strategy)
 
     p = sub.add_parser("leaderboard", help="the latest ranking of strategies")
