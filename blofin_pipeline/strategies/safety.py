@@ -1,15 +1,21 @@
-"""Static safety check of untrusted strategy source, with `ast`.
+"""Static safety check of untrusted strategy source, with `ast`: a fast first filter.
 
 This is the first of three checks (static, sandboxed run, lookahead). It rejects what
-a trading strategy never needs: imports outside an allow-list, dynamic code
-(exec/eval/compile/__import__), introspection (dunder attributes, frames, globals),
-and file, network or process access through numpy/pandas I/O helpers. The sandbox is
-the second line of defence for whatever slips through. Accepted code later runs in the
-pipeline's own process (scoring, tuning), so this check, not the sandbox, is what
-stands between a generated file and that process: keep it strict.
+a trading strategy never needs, with a message naming the line: imports outside an
+allow-list, dynamic code (exec/eval/compile/__import__), introspection (dunder
+attributes, frames, globals), file, network or process access through numpy/pandas
+helpers (``numpy.ma.mrecords.openfile``, ``to_pickle``, ``read_*``, anything reaching
+``io.common``), and pandas' string dispatch (``agg``/``apply``/``transform``/``pipe``/
+``map`` with a method name, by any argument, ``*`` or ``**`` unpacking included;
+``eval``/``query`` and their ``@local`` syntax).
+
+No security claim rests on it: every execution of untrusted code happens in the kernel
+sandbox (`runner`, `lockdown`), which holds with this check switched off
+(``check-strategy --skip-static``, and the tests). It keeps obviously hostile or
+process-altering code out early, with a clearer reason than a killed process.
 
 Known limit: it cannot stop a strategy that burns CPU or memory only on data larger
-than the check frame; score with the task's own execution timeout.
+than the check frame; the sandbox's per-call limits do.
 """
 from __future__ import annotations
 
@@ -77,8 +83,17 @@ FORBIDDEN_ATTRIBUTES: frozenset[str] = frozenset({
     "to_clipboard", "to_string", "HDFStore", "ExcelWriter", "ExcelFile", "eval", "query",
     "style", "plot", "plotting", "hist", "boxplot", "savefig", "api", "show_versions",
     "test",  # np.test / pd.test run pytest
-    # process-wide settings: an accepted strategy runs in the pipeline's own process
+    # process-wide settings (they would change the library for every later call)
     "set_option", "reset_option", "option_context", "seterr", "set_printoptions",
+    # file readers and openers that hide behind innocent names
+    "mrecords", "openfile", "fromtextfile", "common", "urlopen", "get_handle",
+    "stringify_path", "file_exists", "request",
+})
+# Attributes beginning with 'to_' write files (to_pickle, to_csv, ...) unless listed here.
+SAFE_TO_ATTRIBUTES: frozenset[str] = frozenset({
+    "to_numpy", "to_frame", "to_list", "to_dict", "to_series", "to_period", "to_timestamp",
+    "to_datetime", "to_numeric", "to_timedelta", "to_offset", "to_pydatetime",
+    "to_flat_index", "to_records", "to_tuples",
 })
 # pandas methods that look a STRING argument up as a method name (s.apply("to_pickle",
 # path=...) writes a file), so their function arguments must be real functions.
@@ -100,6 +115,15 @@ SAFE_BUILTIN_FUNCTIONS: frozenset[str] = frozenset({
     "abs", "len", "float", "int", "round", "max", "min", "sum", "bool", "sorted",
 })
 FORBIDDEN_ATTRIBUTE_PREFIXES: tuple[str, ...] = ("read_",)
+# Code hidden in strings: pandas' '@local' expression syntax (eval/query), module paths
+# such as 'io.common' or 'os.system', and calls of file/process helpers.
+_STRING_AT_LOCAL = re.compile(r"(?<![\w.])@[A-Za-z_]")
+_STRING_MODULE_PATH = re.compile(
+    r"\b(os|sys|io|common|subprocess|socket|urllib|request|builtins|importlib|pickle|"
+    r"shutil|pathlib|ctypes|mrecords|posix)\.[A-Za-z_]")
+_STRING_CALL = re.compile(
+    r"\b(read_\w+|to_pickle|to_csv|urlopen|openfile|fromtextfile|system|popen|"
+    r"exec\w*|eval|compile|getattr|open)\(")
 # Dunder methods a strategy may define; every other dunder is refused.
 ALLOWED_DUNDER_DEFS: frozenset[str] = frozenset({"__init__"})
 _DUNDER_IN_TEXT = re.compile(r"__\w+__")
@@ -110,9 +134,14 @@ def _allowed_module(dotted: str) -> bool:
     any path through a forbidden name (numpy.lib, pandas.io, pandas.core...)."""
     root, *rest = dotted.split(".")
     return root in ALLOWED_MODULES and not any(
-        part.startswith("_") or part in FORBIDDEN_ATTRIBUTES
-        or part.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES) for part in rest
+        part.startswith("_") or _forbidden_name(part) for part in rest
     )
+
+
+def _forbidden_name(name: str) -> bool:
+    """A name that reaches files, processes, the network or code, as an attribute."""
+    return (name in FORBIDDEN_ATTRIBUTES or name.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES)
+            or (name.startswith("to_") and name not in SAFE_TO_ATTRIBUTES))
 
 
 def _is_dunder(name: str) -> bool:
@@ -157,9 +186,8 @@ class _Checker(ast.NodeVisitor):
             for alias in node.names:
                 if alias.name == "*":
                     self._reject(node, f"'from {module} import *' is not allowed")
-                elif (alias.name in FORBIDDEN_ATTRIBUTES or _is_dunder(alias.name)
-                      or alias.name.startswith("_")
-                      or alias.name.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES)):
+                elif (_forbidden_name(alias.name) or _is_dunder(alias.name)
+                      or alias.name.startswith("_")):
                     self._reject(node, f"import of {alias.name!r} from {module!r} "
                                        f"is not allowed")
         self.generic_visit(node)
@@ -186,7 +214,7 @@ class _Checker(ast.NodeVisitor):
         ):
             self._reject(node, f"access to private attribute {attr!r} "
                                f"(only self._name is allowed)")
-        elif attr in FORBIDDEN_ATTRIBUTES or attr.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES):
+        elif _forbidden_name(attr):
             self._reject(node, f"access to forbidden attribute {attr!r} "
                                f"(file, network, process or introspection)")
         if attr in DISPATCH_METHODS and not getattr(node, "_checked_call", False):
@@ -208,8 +236,19 @@ class _Checker(ast.NodeVisitor):
                                    f"allowed (it would change the library for everyone)")
         if isinstance(func, ast.Attribute) and func.attr in DISPATCH_METHODS:
             func._checked_call = True  # type: ignore[attr-defined]
-            arguments = list(node.args) + [k.value for k in node.keywords
-                                           if k.arg in ("func", "arg")]
+            # With ** or * the function argument is invisible: agg(**{"func": "eval", ...})
+            # would look a method up by name. Name it instead.
+            for keyword in node.keywords:
+                if keyword.arg is None:
+                    self._reject(keyword.value, f"**-unpacked arguments to .{func.attr}() are "
+                                                f"not allowed (pass the function by name: "
+                                                f"func=...)")
+            for argument in node.args:
+                if isinstance(argument, ast.Starred):
+                    self._reject(argument, f"*-unpacked arguments to .{func.attr}() are not "
+                                           f"allowed")
+            arguments = [a for a in node.args if not isinstance(a, ast.Starred)] + [
+                k.value for k in node.keywords if k.arg in ("func", "arg", "f")]
             for argument in arguments:
                 if not self._is_safe_function(argument):
                     self._reject(argument, f"the function given to .{func.attr}() must be a "
@@ -225,9 +264,8 @@ class _Checker(ast.NodeVisitor):
                 self._reject(node, f"{func.id}() with a non-literal attribute name")
             else:
                 attr = attr_arg.value
-                if (_is_dunder(attr) or attr.startswith("_") or attr in FORBIDDEN_ATTRIBUTES
-                        or attr in DISPATCH_METHODS
-                        or attr.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES)):
+                if (_is_dunder(attr) or attr.startswith("_") or _forbidden_name(attr)
+                        or attr in DISPATCH_METHODS):
                     self._reject(node, f"{func.id}() of forbidden attribute {attr!r}")
         self.generic_visit(node)
 
@@ -269,16 +307,25 @@ class _Checker(ast.NodeVisitor):
     def visit_MatchClass(self, node: ast.MatchClass) -> None:
         # `case C(__class__=x)` reads attributes by name, like getattr.
         for attr in node.kwd_attrs:
-            if (_is_dunder(attr) or attr.startswith("_") or attr in FORBIDDEN_ATTRIBUTES
-                    or attr.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES)):
+            if _is_dunder(attr) or attr.startswith("_") or _forbidden_name(attr):
                 self._reject(node, f"class pattern reading forbidden attribute {attr!r}")
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
+        if not isinstance(node.value, str):
+            return
+        text = node.value
         # "{0.__class__}".format(x) and similar reach dunders through strings.
-        if isinstance(node.value, str) and _DUNDER_IN_TEXT.search(node.value):
+        if _DUNDER_IN_TEXT.search(text):
             self._reject(node, "string literal containing a dunder name "
-                               f"{_DUNDER_IN_TEXT.search(node.value).group(0)!r}")
+                               f"{_DUNDER_IN_TEXT.search(text).group(0)!r}")
+        if _STRING_AT_LOCAL.search(text):
+            self._reject(node, "string literal using pandas' '@local' expression syntax "
+                               "(eval/query run code from strings)")
+        match = _STRING_MODULE_PATH.search(text) or _STRING_CALL.search(text)
+        if match:
+            self._reject(node, f"string literal that looks like code: "
+                               f"{text[match.start():match.end() + 12].strip()!r}")
 
     # --- definitions -----------------------------------------------------------
     def _visit_def(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:

@@ -31,9 +31,10 @@ _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{12,}"), MASK),
     (re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{4,}\.?[A-Za-z0-9_\-]*"), MASK),
     (re.compile(r"-----BEGIN[^-]*-----"), MASK),
-    # any long unbroken run of key-like characters with letters and several digits
-    (re.compile(r"(?=(?:[A-Za-z0-9_\-+/=]*\d){3})(?=[A-Za-z0-9_\-+/=]*[A-Za-z])"
-                r"[A-Za-z0-9_\-+/=]{28,}"), MASK),
+    # long unbroken runs that look random: mixed-case letters and digits, or long hex
+    (re.compile(r"(?=[A-Za-z0-9_\-+/=]*\d)(?=[A-Za-z0-9_\-+/=]*[a-z])"
+                r"(?=[A-Za-z0-9_\-+/=]*[A-Z])[A-Za-z0-9_\-+/=]{28,}"), MASK),
+    (re.compile(r"\b[0-9a-fA-F]{32,}\b"), MASK),
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _NAME = re.compile(r"[^A-Za-z0-9_.\-@]")
