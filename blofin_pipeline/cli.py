@@ -1,6 +1,6 @@
 """Command line: ``python -m blofin_pipeline <command>`` (also ``blofin-pipeline``).
 
-Commands: init-db, import-candles, backtest, check-strategy, leaderboard, where.
+Commands: init-db, import-candles, backtest, check-strategy, add-strategy, leaderboard, where.
 The data database defaults to ``$BLOFIN_WORKSPACE/data/blofin_monitor.db``; ``--db URL``
 (sqlite:///path or postgresql://...) overrides it.
 """
@@ -123,6 +123,43 @@ def cmd_check_strategy(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_add_strategy(args: argparse.Namespace) -> int:
+    """Register a user's strategy file as a candidate (origin 'user'); the next run's
+    backtest_candidates gates it (static, sandbox, lookahead) and scores it."""
+    from blofin_pipeline.store import open_store
+    from blofin_pipeline.strategies import builtin_strategies, registry, static_check
+    from blofin_pipeline.strategies.runner import SandboxedStrategy
+    from blofin_pipeline.strategies.sanitize import safe_name, safe_reason
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise FileNotFoundError(f"no strategy file {str(path)!r}")
+    code = path.read_text(encoding="utf-8")
+    # Its name, category and parameters come from the sandbox: the file never runs here.
+    try:
+        with SandboxedStrategy(code, origin=str(path)) as fn:
+            name, category = fn.name, fn.category
+            params, space = dict(fn.params), dict(fn.param_space)
+    except PipelineError as err:
+        print(f"not registered: {safe_reason(err)}")
+        return 1
+    if name in builtin_strategies():
+        print(f"not registered: {name!r} is the name of a built-in strategy; choose another")
+        return 1
+    with open_store(_db_url(args)) as store:
+        record = registry.register(store, name=name, category=category, params=params,
+                                   param_space=space, code=code, origin="user", run_date=None,
+                                   status="candidate", rationale=f"added from {safe_name(path.name)}")
+    if record.status != "candidate" or record.origin != "user":
+        print(f"already registered as {record.ref} ({record.origin}, {record.status})")
+        return 0
+    print(f"registered {record.ref} ({category}) as a candidate; the next run's "
+          f"backtest_candidates checks (static, sandbox, lookahead) and scores it")
+    for reason in static_check(code)[:5]:
+        print(f"  note: the static check will reject it: {safe_reason(reason)}")
+    return 0
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from blofin_pipeline.ranking.ranker import leaderboard
     from blofin_pipeline.store import open_store
@@ -190,6 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the sandbox and lookahead stages without the static check "
                         "(to test what the kernel sandbox holds by itself)")
     p.set_defaults(func=cmd_check_strategy)
+
+    p = sub.add_parser("add-strategy", help="register your strategy file as a candidate; the "
+                                            "next run checks and scores it")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_add_strategy)
 
     p = sub.add_parser("leaderboard", help="the latest ranking of strategies")
     p.add_argument("--date", help="run date YYYY-MM-DD (default: the latest)")
