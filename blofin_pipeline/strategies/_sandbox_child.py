@@ -47,6 +47,17 @@ class _Job:
         self.digest = ""
         self.origin = "<strategy>"
         self.name = "<strategy>"
+        self.candles: pd.DataFrame | None = None  # the last candles received
+
+    def candles_for(self, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> pd.DataFrame:
+        """A private copy of the request's candles (or of the last ones, if unchanged):
+        whatever the strategy does to its frame, the next call gets the original."""
+        if not header.get("same_candles"):
+            self.candles = None
+            self.candles = _candles(header, arrays)
+        if self.candles is None:
+            raise StrategyError("no candles received")
+        return self.candles.copy(deep=True)
 
     def fresh_class(self) -> type:
         return strategy_class_from(self.compiled, self.digest, origin=self.origin)
@@ -132,7 +143,7 @@ def _candles(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> pd.DataFr
 def _signals(job: _Job, header: dict[str, Any],
              arrays: dict[str, np.ndarray]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     lockdown.set_call_cpu_limit(int(header.get("cpu_seconds", 20)))
-    candles = _candles(header, arrays)
+    candles = job.candles_for(header, arrays)
     cls = job.fresh_class()
     strategy = cls(header.get("params") or None)
     try:

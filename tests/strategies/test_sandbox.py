@@ -213,6 +213,29 @@ def test_candles_arrive_unchanged_index_time_zone_and_values():
     assert got.index.equals(frame.index) and (got == 0.5).all()
 
 
+def test_candles_are_sent_once_per_window_yet_every_call_sees_the_caller_s_data():
+    code = strategy_code('''
+        out = candles["close"] / candles["close"].iloc[0] - 1.0
+        candles.iloc[:, :] = 0.0   # vandalise its own copy
+        return out.clip(-1, 1)
+    ''')
+    frame = CANDLES.copy()
+    expected = (frame["close"] / frame["close"].iloc[0] - 1.0).clip(-1, 1)
+    with SandboxedStrategy(code, origin="user") as fn:
+        first = fn(frame)
+        assert fn._session._sent is not None
+        again = fn(frame, {"n": 5})      # same candles: only the parameters travel
+        pd.testing.assert_series_equal(first, again)
+        pd.testing.assert_series_equal(first, expected, check_names=False)
+        frame.loc[frame.index[0], "close"] *= 2   # changed in place: sent again
+        changed = fn(frame)
+        pd.testing.assert_series_equal(
+            changed, (frame["close"] / frame["close"].iloc[0] - 1.0).clip(-1, 1),
+            check_names=False)
+        shorter = fn(frame.iloc[:100])
+        assert len(shorter) == 100
+
+
 # --- the parent never trusts what the child answers -----------------------------------
 @pytest.mark.parametrize("values, message", [
     (np.full(len(CANDLES), np.nan), "NaN on every bar"),
