@@ -200,7 +200,7 @@ class SandboxedStrategy:
 def _close_session(state: dict[str, Any]) -> None:
     session = state.get("_session")
     if session is not None:
-        session.close()
+        session.close(wait=False)
 
 
 def _is_number(value: Any) -> bool:

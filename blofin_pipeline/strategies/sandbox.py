@@ -26,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -91,12 +92,16 @@ class ForkServer:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._lock = threading.Lock()
         self._sock = ours
+        self._pending_reaps: list[int] = []
         self.owner_pid = os.getpid()
+        # The server's own stderr (a crash before it could answer) goes to an unlinked
+        # file, not to ours: it must not hold the worker's log pipe open.
+        self._stderr = tempfile.TemporaryFile()
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-s", "-m", SERVER_MODULE, str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, cwd="/", env=sandbox_env(),
+                stdout=subprocess.DEVNULL, stderr=self._stderr, cwd="/", env=sandbox_env(),
                 start_new_session=True, close_fds=True,
             )
         finally:
@@ -105,9 +110,10 @@ class ForkServer:
         hello = self._receive(startup_timeout)
         if not hello.get("ok"):
             self.close()
+            why = hello.get("error") or f"no answer from the fork server ({self._stderr_tail()})"
             raise SandboxUnavailable(
                 "the strategy sandbox could not lock itself down, so untrusted strategy "
-                f"code will not run: {hello.get('error') or 'no answer from the fork server'}")
+                f"code will not run: {why}")
         self.pid = int(hello["pid"])
         self.landlock_abi = int(hello["landlock_abi"])
         log.info("sandbox fork server %d ready in %.2f s (Landlock ABI %d)", self.pid,
@@ -127,11 +133,23 @@ class ForkServer:
             return {}
         return message if isinstance(message, dict) else {}
 
+    def _stderr_tail(self) -> str:
+        try:
+            self._stderr.seek(0)
+            text = self._stderr.read()[-2000:].decode("utf-8", "replace").strip()
+        except (OSError, ValueError):
+            return "no output"
+        return text.splitlines()[-1] if text else "no output"
+
     def alive(self) -> bool:
         return self.proc.poll() is None and os.getpid() == self.owner_pid
 
     def _request(self, message: dict[str, Any], fds: tuple[int, ...] = ()) -> dict[str, Any]:
         with self._lock:
+            while self._pending_reaps:  # children closed by the garbage collector
+                pid = self._pending_reaps.pop()
+                socket.send_fds(self._sock, [json.dumps({"op": "reap", "pid": pid}).encode()], [])
+                self._receive(SERVER_TIMEOUT)
             try:
                 socket.send_fds(self._sock, [json.dumps(message).encode("utf-8")], list(fds))
             except OSError as err:
@@ -166,9 +184,15 @@ class ForkServer:
         """Kill (if still running) and wait for a child; how it ended."""
         return self._request({"op": "reap", "pid": pid})
 
+    def reap_later(self, pid: int) -> None:
+        """Reap a child at the next request: safe from a finalizer, which may run in the
+        middle of another request (the child has already been told to stop)."""
+        self._pending_reaps.append(pid)
+
     def close(self) -> None:
         try:
             self._sock.close()
+            self._stderr.close()
         finally:
             try:
                 self.proc.wait(timeout=10)
@@ -344,8 +368,9 @@ class SandboxSession:
         return (f"strategy {name!r} crashed without an answer in {what} "
                 f"(exit code {status.get('exit_code', '?')})")
 
-    def close(self) -> None:
-        """Kill the child (if alive) and collect how it ended."""
+    def close(self, *, wait: bool = True) -> None:
+        """Kill the child (if alive) and collect how it ended; `wait=False` (from a
+        finalizer) only closes its pipes, which ends it, and reaps it later."""
         if self.dead:
             return
         self.dead = True
@@ -354,6 +379,9 @@ class SandboxSession:
                 os.close(fd)
             except OSError:
                 pass
+        if not wait:
+            self._server.reap_later(self.pid)
+            return
         try:
             self.death = self._server.reap(self.pid)
         except SandboxUnavailable:

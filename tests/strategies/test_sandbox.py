@@ -5,8 +5,10 @@ itself when code that the static check would refuse gets through.
 """
 from __future__ import annotations
 
+import gc
 import os
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +17,7 @@ import pytest
 from blofin_pipeline.exceptions import DataValidationError, StrategyError, StrategyRejected
 from blofin_pipeline.strategies import builtin_strategies, builtin_strategy_sources
 from blofin_pipeline.strategies.base import check_signal_values
+from blofin_pipeline.strategies import runner
 from blofin_pipeline.strategies.runner import SandboxedStrategy
 from blofin_pipeline.strategies.sandbox import (
     SandboxLimits,
@@ -105,6 +108,28 @@ def test_child_is_another_process_and_serves_many_calls():
     with SandboxedStrategy(code, origin="user") as fn:
         pids = {int(round(fn.raw(CANDLES).iloc[0] * 2**22)) for _ in range(3)}
     assert len(pids) == 1 and os.getpid() not in pids and fork_server().pid not in pids
+
+
+def test_a_forgotten_sandboxed_function_ends_its_child():
+    fn = SandboxedStrategy(strategy_code("return candles['close'] * 0.0"), origin="user")
+    pid = fn._session.pid
+    del fn
+    gc.collect()
+    with SandboxedStrategy(strategy_code("return candles['close'] * 0.0"), origin="user"):
+        assert not Path(f"/proc/{pid}").exists()  # reaped with the next request
+
+
+def test_at_most_max_open_children_and_an_evicted_one_comes_back():
+    code = strategy_code("return candles['close'] * 0.0")
+    fns = [SandboxedStrategy(code, origin="user") for _ in range(runner.MAX_OPEN_SANDBOXES + 2)]
+    try:
+        live = [fn for fn in fns if fn._session is not None and not fn._session.dead]
+        assert len(live) == runner.MAX_OPEN_SANDBOXES
+        assert fns[0]._session is None
+        assert (fns[0](CANDLES) == 0.0).all()
+    finally:
+        for fn in fns:
+            fn.close()
 
 
 def test_wall_clock_timeout_kills_the_child():
