@@ -29,6 +29,7 @@ import sys
 MESSAGE_BYTES = 64 * 1024
 CHILD_JOB_FD, CHILD_REPLY_FD = 3, 4
 _devnull = -1  # opened before the lockdown, which leaves /dev unreadable
+_read_paths: list[str] = []  # what the lockdown lets a sandboxed process read
 
 
 def _send(sock: socket.socket, message: dict) -> None:
@@ -77,7 +78,7 @@ def _child(fds: list[int], limits: dict, server_pid: int) -> None:
         os.closerange(CHILD_REPLY_FD + 1, 1 << 16)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
-        lockdown.lock_child(lockdown.ChildLimits(**limits), server_pid)
+        lockdown.lock_child(lockdown.ChildLimits(**limits), server_pid, _read_paths)
         code = _sandbox_child.serve(CHILD_JOB_FD, CHILD_REPLY_FD)
     except BaseException:  # noqa: BLE001 - a child must never return into the server loop
         code = 71
@@ -137,7 +138,7 @@ def serve(sock: socket.socket) -> int:
 
 def main(argv: list[str]) -> int:
     sock = socket.socket(fileno=int(argv[1]))
-    global _devnull
+    global _devnull, _read_paths
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the pipeline decides when we stop
     try:
         _devnull = os.open(os.devnull, os.O_RDWR)
@@ -145,7 +146,8 @@ def main(argv: list[str]) -> int:
 
         _warm_up()
         lockdown.check_seccomp()
-        abi = lockdown.lock_server(lockdown.allowed_read_paths())
+        _read_paths = lockdown.allowed_read_paths()
+        abi = lockdown.lock_server(_read_paths)
     except Exception as err:  # noqa: BLE001 - reported to the pipeline, which fails closed
         _send(sock, {"ok": False, "error": f"{type(err).__name__}: {err}"})
         return 1

@@ -395,16 +395,18 @@ def _limit(kind: int, soft: int, hard: int | None = None) -> None:
     resource.setrlimit(kind, (soft, hard))
 
 
-def lock_child(limits: ChildLimits, server_pid: int) -> None:
+def lock_child(limits: ChildLimits, server_pid: int, read_paths: list[str]) -> None:
     """Lockdown of a freshly forked child, before it reads any strategy code.
 
-    Dies with its server (PDEATHSIG), then rlimits, then the seccomp filter (last: it
-    forbids what the steps before may use). Landlock, NO_NEW_PRIVS and the dropped
-    capabilities are inherited from the server.
+    Dies with its server (PDEATHSIG); a Landlock domain of its own, nested in the
+    server's (so from ABI 6 it cannot signal the server, or any other child); rlimits;
+    then the seccomp filter (last: it forbids what the steps before may use).
+    NO_NEW_PRIVS and the dropped capabilities are inherited from the server.
     """
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, what="prctl(PR_SET_PDEATHSIG)")
     if os.getppid() != server_pid:  # the server died before PDEATHSIG was armed
         os._exit(70)
+    apply_landlock(read_paths)
     _limit(resource.RLIMIT_CPU, limits.session_cpu_seconds, limits.session_cpu_seconds + 1)
     _limit(resource.RLIMIT_AS, limits.memory_mb * 1024 * 1024)
     _limit(resource.RLIMIT_FSIZE, 0)
