@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from blofin_pipeline.config import DEFAULT_SYMBOLS, PipelineConfig  # noqa: E402
 from blofin_pipeline.market.sample import generate_candles  # noqa: E402
-from blofin_pipeline.research.walkforward import walk_forward  # noqa: E402
+from blofin_pipeline.backtest.walkforward import walk_forward  # noqa: E402
 from blofin_pipeline.strategies import builtin_strategy_sources  # noqa: E402
 from blofin_pipeline.strategies.runner import (  # noqa: E402
     SandboxedStrategy,

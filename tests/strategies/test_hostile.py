@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from blofin_pipeline.exceptions import PipelineError, StrategyError
-from blofin_pipeline.research.walkforward import walk_forward
+from blofin_pipeline.backtest.walkforward import walk_forward
 from blofin_pipeline.strategies.checks import check_strategy
 from blofin_pipeline.strategies.runner import signal_function
 from blofin_pipeline.strategies.testdata import check_candles
