@@ -33,10 +33,10 @@ def __getattr__(name: str):  # lazy: the checks pull in subprocess machinery
     if name in ("check_strategy", "check_strategy_file"):
         from blofin_pipeline.strategies import checks
         return getattr(checks, name)
-    if name in ("run_in_sandbox", "SandboxLimits"):
-        from blofin_pipeline.strategies import sandbox
-        return getattr(sandbox, name)
-    if name in ("signal_function", "signal_function_for"):
+    if name == "SandboxLimits":
+        from blofin_pipeline.strategies.sandbox import SandboxLimits
+        return SandboxLimits
+    if name in ("signal_function", "signal_function_for", "run_in_sandbox"):
         from blofin_pipeline.strategies import runner
         return getattr(runner, name)
     if name == "static_check":

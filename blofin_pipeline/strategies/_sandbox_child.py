@@ -27,7 +27,6 @@ import pandas as pd
 from blofin_pipeline.exceptions import StrategyError
 from blofin_pipeline.strategies import _wire, lockdown
 from blofin_pipeline.strategies.base import (
-    CANDLE_COLUMNS,
     code_hash,
     compile_strategy,
     signal_values,
@@ -54,7 +53,7 @@ class _Job:
         whatever the strategy does to its frame, the next call gets the original."""
         if not header.get("same_candles"):
             self.candles = None
-            self.candles = _candles(header, arrays)
+            self.candles = _wire.decode_candles(header, arrays)
         if self.candles is None:
             raise StrategyError("no candles received")
         return self.candles.copy(deep=True)
@@ -125,19 +124,6 @@ def _load(job: _Job, header: dict[str, Any]) -> dict[str, Any]:
         "param_space": {str(k): _jsonable(v) for k, v in cls.param_space.items()},
         "description": str(getattr(cls, "description", "") or "")[:MESSAGE_CHARS],
     }
-
-
-def _candles(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> pd.DataFrame:
-    rows = int(header["rows"])
-    index = pd.DatetimeIndex(arrays["ts"].astype(f"datetime64[{header.get('unit') or 'ns'}]"),
-                             name="ts")
-    tz = header.get("tz")
-    if tz:
-        index = index.tz_localize("UTC")
-        if tz != "UTC":
-            index = index.tz_convert(tz)
-    values = arrays["ohlcv"].reshape(rows, len(CANDLE_COLUMNS))
-    return pd.DataFrame(values, index=index, columns=list(CANDLE_COLUMNS))
 
 
 def _signals(job: _Job, header: dict[str, Any],

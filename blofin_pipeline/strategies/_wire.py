@@ -17,6 +17,10 @@ import time
 from typing import Any
 
 import numpy as np
+import pandas as pd
+
+from blofin_pipeline.exceptions import DataValidationError, StrategyError
+from blofin_pipeline.strategies.base import CANDLE_COLUMNS
 
 MAGIC = b"BFS1"
 _PREFIX = struct.Struct("<4sIQ")
@@ -133,3 +137,67 @@ def read_frame(fd: int, *, max_payload: int, deadline: float | None = None,
     head = _read_exact(fd, head_len, deadline)
     payload = _read_exact(fd, payload_len, deadline) if payload_len else b""
     return decode(head, payload)
+
+
+
+def plain_params(params: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Parameters as JSON values (numpy scalars unwrapped); StrategyError otherwise."""
+    if not params:
+        return None
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, (np.integer, np.floating, np.bool_)):
+            value = value.item()
+        out[str(key)] = value
+    try:
+        json.dumps(out)
+    except (TypeError, ValueError) as err:
+        raise StrategyError(f"parameters {params!r} are not plain numbers or strings") from err
+    return out
+
+
+def same_arrays(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
+    """The same arrays, NaN equal to NaN (are these the candles the child holds?)."""
+    return a.keys() == b.keys() and all(
+        a[k].shape == b[k].shape and np.array_equal(a[k], b[k], equal_nan=True) for k in a)
+
+
+# --- candles ---------------------------------------------------------------------------
+def check_candles_frame(candles: pd.DataFrame) -> None:
+    if not isinstance(candles, pd.DataFrame) or not isinstance(candles.index, pd.DatetimeIndex):
+        raise DataValidationError("sandbox candles must be a DataFrame with a DatetimeIndex")
+    missing = [c for c in CANDLE_COLUMNS if c not in candles.columns]
+    if missing:
+        raise DataValidationError(f"sandbox candles lack column(s) {', '.join(missing)}")
+    if len(candles) == 0:
+        raise DataValidationError("sandbox candles are empty")
+
+
+def encode_candles(candles: pd.DataFrame) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The wire form of a candles frame: the index as integers in its unit (UTC), its
+    time zone, and the five float64 columns, row-major in one array."""
+    check_candles_frame(candles)
+    index = candles.index
+    header = {"tz": None if index.tz is None else str(index.tz), "unit": index.unit,
+              "rows": len(candles)}
+    if list(candles.columns) == list(CANDLE_COLUMNS) and all(
+            dtype == np.float64 for dtype in candles.dtypes):
+        values = candles.to_numpy(dtype="float64", copy=False)  # one block: a view
+    else:
+        values = np.column_stack([candles[c].to_numpy(dtype="float64", na_value=np.nan)
+                                  for c in CANDLE_COLUMNS])
+    return header, {"ts": index.asi8, "ohlcv": np.ascontiguousarray(values).ravel()}
+
+
+def decode_candles(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The candles frame of a request (the inverse of `encode_candles`)."""
+    rows = int(header["rows"])
+    index = pd.DatetimeIndex(arrays["ts"].astype(f"datetime64[{header.get('unit') or 'ns'}]"),
+                             name="ts")
+    tz = header.get("tz")
+    if tz:
+        index = index.tz_localize("UTC")
+        if tz != "UTC":
+            index = index.tz_convert(tz)
+    values = arrays["ohlcv"].reshape(rows, len(CANDLE_COLUMNS))
+    return pd.DataFrame(values, index=index, columns=list(CANDLE_COLUMNS))

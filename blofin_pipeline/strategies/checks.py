@@ -76,26 +76,36 @@ def check_strategy(
     `candles` defaults to the deterministic `check_candles()` frame. `timeout` and
     `cpu_seconds` bound each call into the strategy, `memory_mb` its process.
     """
-    from blofin_pipeline.strategies.runner import SandboxedStrategy
-
     declared = declared_name(code)
     report = CheckReport(accepted=False, name=safe_name(declared) if declared else None,
                          category=None, code_hash=code_hash(code))
     if skip_static:
         report.stages["static"] = {"status": "skipped"}
-    else:
-        reasons = [safe_reason(r) for r in static_check(code)]
-        report.stages["static"] = {"status": "failed" if reasons else "passed",
-                                   "reasons": list(reasons)}
-        if reasons:
-            report.reasons = [f"static: {r}" for r in reasons]
-            report.stages["sandbox"] = {"status": "skipped"}
-            report.stages["lookahead"] = {"status": "skipped"}
-            return _logged(report)
-    if candles is None:
-        candles = check_candles()
+    elif not _static_stage(report, code):
+        return _logged(report)
     limits = SandboxLimits(call_timeout=timeout, call_cpu_seconds=int(cpu_seconds),
                            memory_mb=int(memory_mb), load_timeout=timeout)
+    frame = check_candles() if candles is None else candles
+    return _logged(_sandbox_stages(report, code, frame, params, limits, origin,
+                                   {"n_samples": n_samples, "seed": seed}))
+
+
+def _static_stage(report: CheckReport, code: str) -> bool:
+    reasons = [safe_reason(r) for r in static_check(code)]
+    report.stages["static"] = {"status": "failed" if reasons else "passed",
+                               "reasons": list(reasons)}
+    if reasons:
+        report.reasons = [f"static: {r}" for r in reasons]
+        report.stages["sandbox"] = {"status": "skipped"}
+        report.stages["lookahead"] = {"status": "skipped"}
+    return not reasons
+
+
+def _sandbox_stages(report: CheckReport, code: str, candles: pd.DataFrame, params: dict | None,
+                    limits: SandboxLimits, origin: str, sampling: dict[str, int]) -> CheckReport:
+    """The sandboxed run on `candles`, then the lookahead check driving the same child."""
+    from blofin_pipeline.strategies.runner import SandboxedStrategy
+
     started = time.monotonic()
     try:
         fn = SandboxedStrategy(code, origin=origin, label=report.name or origin, limits=limits)
@@ -118,7 +128,7 @@ def check_strategy(
 
         run.__name__ = fn.name
         try:
-            lookahead = check_lookahead(run, candles, n_samples=n_samples, seed=seed).to_dict()
+            lookahead = check_lookahead(run, candles, **sampling).to_dict()
         except StrategyError as err:
             lookahead = {"ok": False, "detail": str(err)}
     if lookahead.get("ok") is True:
@@ -128,7 +138,7 @@ def check_strategy(
         detail = safe_reason(lookahead.get("detail") or "lookahead check produced no report")
         report.stages["lookahead"] = {"status": "failed", **dict(lookahead, detail=detail)}
         report.reasons = [f"lookahead: {detail}"]
-    return _logged(report)
+    return report
 
 
 def _sandbox_failed(report: CheckReport, err: StrategyError) -> CheckReport:

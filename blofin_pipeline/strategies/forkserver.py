@@ -142,11 +142,11 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the pipeline decides when we stop
     try:
         _devnull = os.open(os.devnull, os.O_RDWR)
-        from blofin_pipeline.strategies import lockdown
+        from blofin_pipeline.strategies import landlock, lockdown
 
         _warm_up()
         lockdown.check_seccomp()
-        _read_paths = lockdown.allowed_read_paths()
+        _read_paths = landlock.allowed_read_paths()
         abi = lockdown.lock_server(_read_paths)
     except Exception as err:  # noqa: BLE001 - reported to the pipeline, which fails closed
         _send(sock, {"ok": False, "error": f"{type(err).__name__}: {err}"})

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from blofin_pipeline.exceptions import StrategyError
+from blofin_pipeline.exceptions import StrategyError, StrategyRejected
 from blofin_pipeline.strategies.base import (
     CATEGORIES,
     Strategy,
@@ -41,8 +41,10 @@ from blofin_pipeline.strategies.base import (
     code_hash,
     signal_values,
 )
+from blofin_pipeline.strategies import _wire
+from blofin_pipeline.strategies.safety import declared_name, static_check
 from blofin_pipeline.strategies.sandbox import SandboxLimits, SandboxSession
-from blofin_pipeline.strategies.sanitize import safe_name, safe_text
+from blofin_pipeline.strategies.sanitize import safe_name, safe_reason, safe_text
 
 log = logging.getLogger(__name__)
 
@@ -280,3 +282,34 @@ def signal_function_for(record: Any, limits: SandboxLimits | None = None) -> Sig
     """`signal_function` of a registry record (anything with .code, .origin and .ref)."""
     return signal_function(record.code, origin=str(record.origin), label=str(record.ref),
                            limits=limits)
+
+
+def run_in_sandbox(
+    code: str,
+    candles: pd.DataFrame,
+    params: dict | None = None,
+    *,
+    timeout: float = 30.0,
+    cpu_seconds: int = 20,
+    memory_mb: int = 1024,
+    check_static: bool = True,
+) -> pd.Series:
+    """Validated signals of untrusted `code` on `candles`, computed once in a sandboxed child.
+
+    Runs the static check first (unless `check_static=False`); raises StrategyRejected
+    with a clear reason on a static violation, timeout, CPU or memory limit, crash,
+    forbidden system call or bad output.
+    """
+    label = safe_name(declared_name(code) or "<strategy>")
+    if check_static:
+        reasons = static_check(code)
+        if reasons:
+            raise StrategyRejected(label, [safe_reason(r) for r in reasons])
+    _wire.check_candles_frame(candles)
+    limits = SandboxLimits(call_timeout=timeout, call_cpu_seconds=cpu_seconds,
+                           memory_mb=memory_mb, load_timeout=timeout)
+    try:
+        with SandboxedStrategy(code, origin="<strategy>", label=label, limits=limits) as fn:
+            return fn(candles, params)
+    except StrategyError as err:
+        raise StrategyRejected(label, [safe_reason(err)]) from None

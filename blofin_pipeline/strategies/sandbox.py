@@ -36,15 +36,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from blofin_pipeline.exceptions import (
-    DataValidationError,
-    SandboxUnavailable,
-    StrategyError,
-    StrategyRejected,
-)
+from blofin_pipeline.exceptions import SandboxUnavailable, StrategyError
 from blofin_pipeline.strategies import _wire
-from blofin_pipeline.strategies.base import CANDLE_COLUMNS
-from blofin_pipeline.strategies.safety import declared_name, static_check
 from blofin_pipeline.strategies.sanitize import describe_error, safe_name, safe_reason, safe_text
 
 log = logging.getLogger(__name__)
@@ -280,8 +273,8 @@ class SandboxSession:
     def signals(self, candles: pd.DataFrame, params: dict[str, Any] | None,
                 timeout: float | None = None) -> np.ndarray:
         """Raw float64 values of generate_signals on `candles` (NaN kept)."""
-        header, arrays = encode_candles(candles)
-        if self._sent is not None and _same_arrays(self._sent[1], arrays) \
+        header, arrays = _wire.encode_candles(candles)
+        if self._sent is not None and _wire.same_arrays(self._sent[1], arrays) \
                 and self._sent[0] == header:
             # The child still holds these candles (walk-forward tries every parameter
             # set on the same window): send the parameters only.
@@ -289,7 +282,7 @@ class SandboxSession:
             arrays = {}
         else:
             self._sent = (dict(header), {k: v.copy() for k, v in arrays.items()})
-        header.update(op="signals", params=_json_params(params),
+        header.update(op="signals", params=_wire.plain_params(params),
                       cpu_seconds=int(self.limits.call_cpu_seconds))
         try:
             _, answer = self._call(header, arrays, timeout or self.limits.call_timeout,
@@ -388,87 +381,8 @@ class SandboxSession:
             self.death = {}
 
 
-def _same_arrays(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
-    return a.keys() == b.keys() and all(
-        a[k].shape == b[k].shape and np.array_equal(a[k], b[k], equal_nan=True) for k in a)
-
-
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
     except ValueError:
         return str(number)
-
-
-def _json_params(params: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not params:
-        return None
-    out = {}
-    for key, value in params.items():
-        if isinstance(value, (np.integer, np.floating, np.bool_)):
-            value = value.item()
-        out[str(key)] = value
-    try:
-        json.dumps(out)
-    except (TypeError, ValueError) as err:
-        raise StrategyError(f"parameters {params!r} are not plain numbers or strings") from err
-    return out
-
-
-def check_candles_frame(candles: pd.DataFrame) -> None:
-    if not isinstance(candles, pd.DataFrame) or not isinstance(candles.index, pd.DatetimeIndex):
-        raise DataValidationError("sandbox candles must be a DataFrame with a DatetimeIndex")
-    missing = [c for c in CANDLE_COLUMNS if c not in candles.columns]
-    if missing:
-        raise DataValidationError(f"sandbox candles lack column(s) {', '.join(missing)}")
-    if len(candles) == 0:
-        raise DataValidationError("sandbox candles are empty")
-
-
-def encode_candles(candles: pd.DataFrame) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The wire form of a candles frame: the index as integers in its unit (UTC), its
-    time zone, and the five float64 columns, row-major in one array."""
-    check_candles_frame(candles)
-    index = candles.index
-    header = {"tz": None if index.tz is None else str(index.tz), "unit": index.unit,
-              "rows": len(candles)}
-    if list(candles.columns) == list(CANDLE_COLUMNS) and all(
-            dtype == np.float64 for dtype in candles.dtypes):
-        values = candles.to_numpy(dtype="float64", copy=False)  # one block: a view
-    else:
-        values = np.column_stack([candles[c].to_numpy(dtype="float64", na_value=np.nan)
-                                  for c in CANDLE_COLUMNS])
-    return header, {"ts": index.asi8, "ohlcv": np.ascontiguousarray(values).ravel()}
-
-
-def run_in_sandbox(
-    code: str,
-    candles: pd.DataFrame,
-    params: dict | None = None,
-    *,
-    timeout: float = 30.0,
-    cpu_seconds: int = 20,
-    memory_mb: int = 1024,
-    check_static: bool = True,
-) -> pd.Series:
-    """Validated signals of untrusted `code` on `candles`, computed once in a sandboxed child.
-
-    Runs the static check first (unless `check_static=False`); raises StrategyRejected
-    with a clear reason on a static violation, timeout, CPU or memory limit, crash,
-    forbidden system call or bad output.
-    """
-    from blofin_pipeline.strategies.runner import SandboxedStrategy
-
-    label = safe_name(declared_name(code) or "<strategy>")
-    if check_static:
-        reasons = static_check(code)
-        if reasons:
-            raise StrategyRejected(label, [safe_reason(r) for r in reasons])
-    check_candles_frame(candles)
-    limits = SandboxLimits(call_timeout=timeout, call_cpu_seconds=cpu_seconds,
-                           memory_mb=memory_mb, load_timeout=timeout)
-    try:
-        with SandboxedStrategy(code, origin="<strategy>", label=label, limits=limits) as fn:
-            return fn(candles, params)
-    except StrategyError as err:
-        raise StrategyRejected(label, [safe_reason(err)]) from None

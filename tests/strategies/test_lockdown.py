@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from blofin_pipeline.exceptions import SandboxUnavailable
-from blofin_pipeline.strategies import lockdown
+from blofin_pipeline.strategies import landlock, lockdown
 from blofin_pipeline.strategies.runner import SandboxedStrategy
 from blofin_pipeline.strategies.sandbox import fork_server
 from blofin_pipeline.strategies.testdata import check_candles
@@ -61,7 +61,7 @@ def test_server_and_child_run_locked_down():
     fields = status_of(server.pid)
     assert fields["NoNewPrivs"] == "1"
     assert int(fields["CapEff"], 16) == int(fields["CapPrm"], 16) == int(fields["CapBnd"], 16) == 0
-    assert server.landlock_abi == lockdown.landlock_abi()
+    assert server.landlock_abi == landlock.landlock_abi()
     assert "AIRFLOW" not in Path(f"/proc/{server.pid}/environ").read_bytes().decode()
     with SandboxedStrategy(SLEEPER, origin="user") as fn:
         child = fn._session.pid
@@ -78,7 +78,7 @@ def test_server_and_child_run_locked_down():
 
 
 def test_allowed_read_paths_leave_out_home_workspace_and_proc():
-    paths = lockdown.allowed_read_paths()
+    paths = landlock.allowed_read_paths()
     for forbidden in ("/", "/proc", "/etc", "/tmp", str(Path.home()), str(ROOT),
                       str(ROOT / "workspace")):
         assert forbidden not in paths
@@ -94,7 +94,7 @@ def test_missing_libseccomp_fails_closed(monkeypatch):
 UNDER_FILTER = textwrap.dedent('''
     import errno, json, sys
     import pyseccomp as sc
-    from blofin_pipeline.strategies import lockdown
+    from blofin_pipeline.strategies import landlock, lockdown
 
     mode = sys.argv[1]
     lockdown.set_no_new_privs()

@@ -18,12 +18,11 @@ from blofin_pipeline.exceptions import DataValidationError, StrategyError, Strat
 from blofin_pipeline.strategies import builtin_strategies, builtin_strategy_sources
 from blofin_pipeline.strategies.base import check_signal_values
 from blofin_pipeline.strategies import runner
-from blofin_pipeline.strategies.runner import SandboxedStrategy
+from blofin_pipeline.strategies.runner import SandboxedStrategy, run_in_sandbox
 from blofin_pipeline.strategies.sandbox import (
     SandboxLimits,
     SandboxSession,
     fork_server,
-    run_in_sandbox,
     sandbox_env,
 )
 from blofin_pipeline.strategies.testdata import check_candles
