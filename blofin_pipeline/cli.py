@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from blofin_pipeline.costs import DEFAULT_FEE, DEFAULT_SLIPPAGE
-from blofin_pipeline.exceptions import DataValidationError, PipelineError
+from blofin_pipeline.exceptions import DataValidationError, PipelineError, SandboxUnavailable
 
 logger = logging.getLogger("blofin_pipeline")
 
@@ -82,16 +82,17 @@ def backtest_file(path: Path, *, symbol: str, timeframe: str, fee: float, slippa
         if not report.accepted:
             out = {"accepted": False, "reasons": report.reasons} if as_json else report.to_text()
             return 1, json.dumps(out, indent=2) if as_json else out
-        from blofin_pipeline.strategies import load_strategy_source
+        from blofin_pipeline.strategies.runner import signal_function
 
-        cls = load_strategy_source(code, origin=str(path))
-        row = score_one(ctx, cls.name, 0, cls, symbol, candles, n_total_trials=1, phase="candidate",
-                        window=score_window(ctx))
-    result = {"strategy": cls.name, "symbol": symbol, "timeframe": timeframe, "window_start": row["window_start"],
+        with signal_function(code, origin="user", label=str(path)) as fn:  # in the sandbox
+            name = fn.name
+            row = score_one(ctx, name, 0, fn, symbol, candles, n_total_trials=1, phase="candidate",
+                            window=score_window(ctx))
+    result = {"strategy": name, "symbol": symbol, "timeframe": timeframe, "window_start": row["window_start"],
               "window_end": row["window_end"], **{k: row[k] for k in BACKTEST_METRICS}, "folds": row["params"]}
     if as_json:
         return 0, json.dumps(result, indent=2, default=str)
-    lines = [f"{cls.name} on {symbol} {timeframe}, {row['window_start']} .. {row['window_end']} "
+    lines = [f"{name} on {symbol} {timeframe}, {row['window_start']} .. {row['window_end']} "
              f"(walk-forward, out of sample; fee {fee:g}, slippage {slippage:g})"]
     lines += [f"  {k:<16} {_fmt_metric(row[k])}" for k in BACKTEST_METRICS]
     return 0, "\n".join(lines)
@@ -251,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except PipelineError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except SandboxUnavailable as err:  # the machine cannot confine untrusted code
         print(f"error: {err}", file=sys.stderr)
         return 2
     except FileNotFoundError as err:
