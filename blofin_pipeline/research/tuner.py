@@ -349,10 +349,8 @@ def _with_diagnosis(target: Mapping[str, Any], candles_by_symbol: Mapping[str, p
 
 
 def _signal_function(target: Mapping[str, Any]) -> Any:
-    """A registered target's signal function: the kernel sandbox unless it is a shipped
-    built-in (origin 'builtin' and the shipped code)."""
-    return signal_function(str(target["code"]), origin=str(target.get("origin") or "tuner"),
-                           label=str(target.get("name")))
+    """A target's signal function: in the kernel sandbox unless it is a shipped built-in."""
+    return signal_function(str(target["code"]), origin=str(target.get("origin") or "tuner"), label=str(target["name"]))
 
 
 def tune(
@@ -376,10 +374,9 @@ def tune(
     date, different from one day to the next. Tuned versions whose names are in
     `tried_names` (already registered) are never proposed again.
 
-    Offline each target's registered code is tuned with Optuna, every trial in the
-    strategy sandbox (in-process only for a shipped built-in); a target that fails to
-    load or to tune is logged and skipped so the others still run. Online, the diagnoses are computed first (when candles are given)
-    and sent to the LLM with the targets.
+    Offline each target is tuned with Optuna, every trial in the strategy sandbox; one that
+    fails to load or to tune is logged and skipped so the others still run. Online, the
+    diagnoses are computed first (when candles are given) and sent to the LLM with the targets.
     """
     if llm is not None:
         enriched = [_with_diagnosis(t, candles_by_symbol, holdout=holdout, costs=costs) for t in targets]
