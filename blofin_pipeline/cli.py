@@ -1,6 +1,7 @@
 """Command line: ``python -m blofin_pipeline <command>`` (also ``blofin-pipeline``).
 
-Commands: init-db, import-candles, backtest, check-strategy, leaderboard, forward, signals, where.
+Commands: init-db, import-candles, backtest, check-strategy, add-strategy, leaderboard, forward, signals,
+where.
 The data database defaults to ``$BLOFIN_WORKSPACE/data/blofin_monitor.db``; ``--db URL``
 (sqlite:///path or postgresql://...) overrides it.
 """
@@ -15,7 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from blofin_pipeline.costs import DEFAULT_FEE, DEFAULT_SLIPPAGE
-from blofin_pipeline.exceptions import DataValidationError, PipelineError
+from blofin_pipeline.exceptions import (
+    DataValidationError,
+    PipelineError,
+    SandboxUnavailable,
+)
 
 logger = logging.getLogger("blofin_pipeline")
 
@@ -84,16 +89,17 @@ def backtest_file(path: Path, *, symbol: str, timeframe: str, fee: float, slippa
         if not report.accepted:
             out = {"accepted": False, "reasons": report.reasons} if as_json else report.to_text()
             return 1, json.dumps(out, indent=2) if as_json else out
-        from blofin_pipeline.strategies import load_strategy_source
+        from blofin_pipeline.strategies.runner import signal_function
 
-        cls = load_strategy_source(code, origin=str(path))
-        row = score_one(ctx, cls.name, 0, cls, symbol, candles, n_total_trials=1, phase="candidate",
-                        window=score_window(ctx))
-    result = {"strategy": cls.name, "symbol": symbol, "timeframe": timeframe, "window_start": row["window_start"],
+        with signal_function(code, origin="user", label=str(path)) as fn:  # in the sandbox
+            name = fn.name
+            row = score_one(ctx, name, 0, fn, symbol, candles, n_total_trials=1, phase="candidate",
+                            window=score_window(ctx))
+    result = {"strategy": name, "symbol": symbol, "timeframe": timeframe, "window_start": row["window_start"],
               "window_end": row["window_end"], **{k: row[k] for k in BACKTEST_METRICS}, "folds": row["params"]}
     if as_json:
         return 0, json.dumps(result, indent=2, default=str)
-    lines = [f"{cls.name} on {symbol} {timeframe}, {row['window_start']} .. {row['window_end']} "
+    lines = [f"{name} on {symbol} {timeframe}, {row['window_start']} .. {row['window_end']} "
              f"(walk-forward, out of sample; fee {fee:g}, slippage {slippage:g})"]
     lines += [f"  {k:<16} {_fmt_metric(row[k])}" for k in BACKTEST_METRICS]
     return 0, "\n".join(lines)
@@ -120,9 +126,46 @@ def cmd_check_strategy(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():  # an operator error, not a verdict on a strategy
         raise FileNotFoundError(f"no strategy file {str(path)!r}")
-    code, out = check_strategy_file(path, as_json=args.json)
+    code, out = check_strategy_file(path, as_json=args.json, skip_static=args.skip_static)
     print(out)
     return code
+
+
+def cmd_add_strategy(args: argparse.Namespace) -> int:
+    """Register a user's strategy file as a candidate (origin 'user'); the next run's
+    backtest_candidates gates it (static, sandbox, lookahead) and scores it."""
+    from blofin_pipeline.store import open_store
+    from blofin_pipeline.strategies import builtin_strategies, registry, static_check
+    from blofin_pipeline.strategies.runner import SandboxedStrategy
+    from blofin_pipeline.strategies.sanitize import safe_name, safe_reason
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise FileNotFoundError(f"no strategy file {str(path)!r}")
+    code = path.read_text(encoding="utf-8")
+    # Its name, category and parameters come from the sandbox: the file never runs here.
+    try:
+        with SandboxedStrategy(code, origin=str(path)) as fn:
+            name, category = fn.name, fn.category
+            params, space = dict(fn.params), dict(fn.param_space)
+    except PipelineError as err:
+        print(f"not registered: {safe_reason(err)}")
+        return 1
+    if name in builtin_strategies():
+        print(f"not registered: {name!r} is the name of a built-in strategy; choose another")
+        return 1
+    with open_store(_db_url(args)) as store:
+        record = registry.register(store, name=name, category=category, params=params,
+                                   param_space=space, code=code, origin="user", run_date=None,
+                                   status="candidate", rationale=f"added from {safe_name(path.name)}")
+    if record.status != "candidate" or record.origin != "user":
+        print(f"already registered as {record.ref} ({record.origin}, {record.status})")
+        return 0
+    print(f"registered {record.ref} ({category}) as a candidate; the next run's "
+          f"backtest_candidates checks (static, sandbox, lookahead) and scores it")
+    for reason in static_check(code)[:5]:
+        print(f"  note: the static check will reject it: {safe_reason(reason)}")
+    return 0
 
 
 def _num(value: object, spec: str) -> str:
@@ -248,7 +291,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-strategy", help="static check, sandboxed run, lookahead check")
     p.add_argument("file")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--skip-static", action="store_true",
+                   help="run the sandbox and lookahead stages without the static check "
+                        "(to test what the kernel sandbox holds by itself)")
     p.set_defaults(func=cmd_check_strategy)
+
+    p = sub.add_parser("add-strategy", help="register your strategy file as a candidate; the "
+                                            "next run checks and scores it")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_add_strategy)
 
     p = sub.add_parser("leaderboard", help="the latest ranking of strategies")
     p.add_argument("--date", help="run date YYYY-MM-DD (default: the latest)")
@@ -275,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except PipelineError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except SandboxUnavailable as err:  # the machine cannot confine untrusted code
         print(f"error: {err}", file=sys.stderr)
         return 2
     except FileNotFoundError as err:

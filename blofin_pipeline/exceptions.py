@@ -76,3 +76,14 @@ class LLMResponseError(LLMError):
 
 class LLMBudgetExceeded(LLMError):
     """The day's LLM budget in USD is spent; LLM steps stop cleanly."""
+
+
+# --- the strategy sandbox ----------------------------------------------------------
+class SandboxUnavailable(Exception):
+    """The kernel sandbox for untrusted strategy code cannot be set up on this machine
+    (no Landlock, no libseccomp, the fork server would not start...).
+
+    Deliberately not a PipelineError: it is the machine's fault, not the strategy's, so
+    no handler that archives or skips a failing strategy may swallow it. The task fails
+    (and Airflow retries it); untrusted code never runs unconfined instead.
+    """

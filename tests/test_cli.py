@@ -68,3 +68,45 @@ def test_backtest_and_leaderboard_on_stored_candles(tmp_path):
     board = json.loads(r.stdout)
     assert len(board) >= 12 and board[0]["rank"] == 1
     assert board[0]["score"] >= board[-1]["score"]
+
+
+def test_add_strategy_registers_a_user_candidate_that_the_next_run_gates(tmp_path, monkeypatch):
+    canary = "sk-ant-api03-CANARYaddstrategy0123456789abcdef"
+    monkeypatch.setenv("AIRFLOW_CONN_ANTHROPIC_DEFAULT", f"anthropic://:{canary}@")
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    ctx = RunContext.create(logical_date="2026-04-10", data_end="2026-04-10",
+                            config=PipelineConfig(symbols=("BTC-USDT",), history_days=60, score_window_days=40,
+                                                  n_designs=0, n_tunes=0, ml_enabled=False),
+                            db_url=db, workspace=tmp_path)
+    steps.ingest_candles(ctx)
+    mine = tmp_path / "my_trend.py"
+    mine.write_text((CORPUS / "clean_sma_trend.py").read_text().replace("clean_sma_trend", "my_trend"))
+    hostile = tmp_path / "hostile.py"
+    hostile.write_text((CORPUS / "hostile_openfile_environ.py").read_text().replace("{{PID}}", "self"))
+    r = cli("add-strategy", str(mine), db=db)
+    assert r.returncode == 0 and "registered my_trend@1 (trend) as a candidate" in r.stdout, r.stdout + r.stderr
+    r = cli("add-strategy", str(hostile), db=db)
+    assert r.returncode == 0 and "static check will reject it" in r.stdout, r.stdout + r.stderr
+    r = cli("add-strategy", str(BUILTIN / "ema_cross.py"), db=db)
+    assert r.returncode == 1 and "name of a built-in strategy" in r.stdout
+    r = cli("add-strategy", str(CORPUS / "syntax_error.py"), db=db)
+    assert r.returncode == 1 and "not registered: " in r.stdout and "syntax error" in r.stdout
+
+    from blofin_pipeline.strategies import registry
+    from blofin_pipeline.store import open_store
+
+    with open_store(db) as store:
+        candidates = registry.strategies_with_status(store, "candidate")
+        assert {(c.name, c.origin) for c in candidates} == {("my_trend", "user"),
+                                                            ("hostile_openfile_environ", "user")}
+    result = steps.backtest_candidates(ctx)
+    assert result["accepted"] == ["my_trend@1"]
+    assert list(result["rejected"]) == ["hostile_openfile_environ@1"]
+    with open_store(db) as store:
+        rows = store.query("SELECT name, status, archive_reason FROM strategies WHERE origin = 'user'")
+        dump = json.dumps(store.query("SELECT * FROM strategies")) + json.dumps(
+            store.query("SELECT * FROM knowledge_base")) + json.dumps(store.query("SELECT * FROM pipeline_runs"))
+    assert {r["name"]: r["status"] for r in rows} == {"my_trend": "active", "hostile_openfile_environ": "archived"}
+    reason = next(r["archive_reason"] for r in rows if r["status"] == "archived")
+    assert reason.startswith("rejected by checks: static: ")
+    assert canary not in dump

@@ -42,15 +42,16 @@ def _curve(equity: pd.Series) -> list[list[Any]]:
     return [[ts.isoformat(), round(float(v), 6)] for ts, v in sampled.items()]
 
 
-def score_one(ctx: RunContext, name: str, version: int, strategy_cls: type, symbol: str, candles: pd.DataFrame,
+def score_one(ctx: RunContext, name: str, version: int, signal_fn: Any, symbol: str, candles: pd.DataFrame,
               n_total_trials: int, phase: str, window: tuple[pd.Timestamp, pd.Timestamp]) -> dict[str, Any]:
-    """Walk-forward score of one strategy version on one symbol, as a result row."""
+    """Walk-forward score of one strategy version on one symbol, as a result row.
+
+    `signal_fn(candles, params) -> positions` carries the strategy's default `params` and
+    its `param_space`: `strategies.runner.signal_function`, which runs untrusted code in
+    the sandbox for every parameter set.
+    """
     cfg = ctx.config
-
-    def signal_fn(frame: pd.DataFrame, params: dict) -> pd.Series:
-        return strategy_cls(params).signals(frame)
-
-    wf = walk_forward(candles, signal_fn, dict(strategy_cls.params), dict(strategy_cls.param_space),
+    wf = walk_forward(candles, signal_fn, dict(signal_fn.params), dict(signal_fn.param_space),
                       n_folds=cfg.wf_folds, n_candidates=cfg.wf_candidates, seed=_seed(f"{name}@{version}"),
                       fee=cfg.fee, slippage=cfg.slippage, timeframe=cfg.timeframe)
     metrics = with_deflated_sharpe(wf.metrics, wf.oos_returns.to_numpy(), n_total_trials, wf.n_trials,

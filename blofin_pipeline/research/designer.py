@@ -140,11 +140,15 @@ def _avoided_blocks(context: DesignContext) -> set[str]:
 
 
 def _screen(code: str, name: str, candles: pd.DataFrame) -> str | None:
-    """None when the composition trades on `candles`, else why it is dropped."""
-    from blofin_pipeline.strategies import load_strategy_source
+    """None when the composition trades on `candles`, else why it is dropped. The code
+    runs in the strategy sandbox, like every designed file."""
+    from blofin_pipeline.strategies.runner import signal_function
 
-    cls = load_strategy_source(code, origin=f"<designer {name}>")
-    positions = cls().signals(candles)
+    try:
+        with signal_function(code, origin="designer", label=name) as fn:
+            positions = fn(candles)
+    except StrategyError as err:
+        return f"failed in the sandbox: {err}"
     exposure = float((positions.abs() > 0).mean())
     changes = int((positions.diff().abs() > 0).sum())
     if exposure < MIN_EXPOSURE or changes < MIN_POSITION_CHANGES:

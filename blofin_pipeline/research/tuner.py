@@ -46,7 +46,8 @@ from blofin_pipeline.research.holdout import (
     walk_forward_objective,
 )
 from blofin_pipeline.research.strategy_source import merge_params, rewrite_class_attrs
-from blofin_pipeline.strategies import load_strategy_source, signal_fn
+from blofin_pipeline.strategies.runner import signal_function
+from blofin_pipeline.strategies.sanitize import safe_reason
 
 if TYPE_CHECKING:
     from blofin_pipeline.llm.caller import LLMCaller
@@ -133,7 +134,7 @@ def _search(fn: SignalFn, name: str, defaults: Mapping[str, Any], space: Mapping
 
 
 def tune_strategy(
-    strategy_cls: type,
+    strategy: Any,
     code: str,
     candles_by_symbol: Mapping[str, pd.DataFrame],
     *,
@@ -148,20 +149,22 @@ def tune_strategy(
 ) -> TuneResult:
     """Optuna search on the tuning part, before/after judged on the held-out part.
 
-    The best trial whose tuned name (a hash of its parameters) is not in `tried_names`
-    wins, so a version registered on an earlier day is not proposed again.
+    `strategy` is the strategy's signal function (`strategies.runner.signal_function`:
+    every trial runs in the sandbox unless it is a shipped built-in). The best trial whose
+    tuned name (a hash of its parameters) is not in `tried_names` wins, so a version
+    registered on an earlier day is not proposed again.
     """
-    name = strategy_cls.name
-    space = dict(strategy_cls.param_space)
+    name = strategy.name
+    space = dict(strategy.param_space)
     if not space:
         raise StrategyError(f"strategy {name!r} has an empty param_space: nothing to tune")
     if n_trials < 1:
         raise ConfigError(f"tuner: n_trials must be >= 1, got {n_trials}")
     if not candles_by_symbol:
         raise ConfigError(f"tuner: no candles to tune strategy {name!r} on")
-    fn = signal_fn(strategy_cls)
+    fn = strategy
     tuning_part = _tuning_parts(candles_by_symbol, holdout, name)
-    defaults = dict(strategy_cls.params)
+    defaults = dict(strategy.params)
     diagnosis = diagnose_tuning_part(fn, defaults, candles_by_symbol, holdout=holdout, costs=costs)
     study = _search(fn, name, defaults, space, tuning_part, n_trials=n_trials, seed=seed, n_folds=n_folds,
                     costs=costs, objective=objective)
@@ -182,24 +185,24 @@ def tune_strategy(
                         after_metrics=after, diagnosis=diagnosis, objective=objective,
                         improved=improved, tuning=tuning)
     if best != defaults:
-        result = replace(result, candidate=_tuned_candidate(strategy_cls, code, version, result))
+        result = replace(result, candidate=_tuned_candidate(strategy, code, version, result))
     logger.info("tuner: %s held-out %s %.3f -> %.3f (%s)", name, objective, before["objective"],
                 after["objective"], "improved" if improved else "not improved")
     return result
 
 
-def _tuned_candidate(strategy_cls: type, code: str, version: Any, result: TuneResult) -> Candidate:
+def _tuned_candidate(strategy: Any, code: str, version: Any, result: TuneResult) -> Candidate:
     """The parent's file with the tuned defaults and name, and a rationale quoting the evidence."""
-    name, objective, tuning, best = strategy_cls.name, result.objective, result.tuning, result.params
+    name, objective, tuning, best = strategy.name, result.objective, result.tuning, result.params
     new_name = tuned_name(name, best)
     new_code = rewrite_class_attrs(code, {"name": new_name, "params": best}, owner=name)
     rationale = (
         f"Optuna ({tuning['n_trials']} trials, seed {tuning['seed']}) on the walk-forward {objective} of the "
-        f"first {1 - tuning['holdout']:.0%} of the data moved {_changes(strategy_cls.params, best)}. "
+        f"first {1 - tuning['holdout']:.0%} of the data moved {_changes(strategy.params, best)}. "
         f"Held-out {objective}: {result.before_metrics['objective']:.3f} -> {result.after_metrics['objective']:.3f}."
         + (f" Diagnosis: {'; '.join(result.diagnosis[:3])}." if result.diagnosis else "")
     )
-    return Candidate(name=new_name, category=strategy_cls.category, code=new_code,
+    return Candidate(name=new_name, category=strategy.category, code=new_code,
                      rationale=rationale, origin="tuner", parent=parent_ref(name, version),
                      params=best, meta={"mode": "offline", "improved": result.improved})
 
@@ -315,12 +318,9 @@ def _proposal_result(proposal: Any, by_name: Mapping[str, Mapping[str, Any]],
         return None
     before, after, improved = dict(target.get("metrics") or {}), {}, None
     if candles_by_symbol and not proposal.code:
-        from blofin_pipeline.strategies import load_strategy_source
-        from blofin_pipeline.strategies.base import signal_fn
-
-        fn = signal_fn(load_strategy_source(str(target["code"]), origin=f"<registered {proposal.strategy}>"))
-        before = heldout_metrics(fn, defaults, candles_by_symbol, **common)
-        after = heldout_metrics(fn, params, candles_by_symbol, **common)
+        with _signal_function(target) as fn:
+            before = heldout_metrics(fn, defaults, candles_by_symbol, **common)
+            after = heldout_metrics(fn, params, candles_by_symbol, **common)
         improved = bool(after["objective"] > before["objective"])
     candidate = Candidate(
         name=new_name, category=str(target.get("category")), code=new_code,
@@ -339,13 +339,18 @@ def _with_diagnosis(target: Mapping[str, Any], candles_by_symbol: Mapping[str, p
     """An online target with its diagnosis (on the tuning part), params, space and category filled in."""
     target = dict(target)
     if candles_by_symbol and not target.get("diagnosis"):
-        cls = load_strategy_source(str(target["code"]), origin=f"<registered {target['name']}>")
-        target["diagnosis"] = diagnose_tuning_part(signal_fn(cls), cls.params, candles_by_symbol,
-                                                   holdout=holdout, costs=costs)
-        target.setdefault("params", dict(cls.params))
-        target.setdefault("param_space", {k: list(v) for k, v in cls.param_space.items()})
-        target.setdefault("category", cls.category)
+        with _signal_function(target) as fn:
+            target["diagnosis"] = diagnose_tuning_part(fn, fn.params, candles_by_symbol,
+                                                       holdout=holdout, costs=costs)
+        target.setdefault("params", dict(fn.params))
+        target.setdefault("param_space", {k: list(v) for k, v in fn.param_space.items()})
+        target.setdefault("category", fn.category)
     return target
+
+
+def _signal_function(target: Mapping[str, Any]) -> Any:
+    """A target's signal function: in the kernel sandbox unless it is a shipped built-in."""
+    return signal_function(str(target["code"]), origin=str(target.get("origin") or "tuner"), label=str(target["name"]))
 
 
 def tune(
@@ -369,10 +374,9 @@ def tune(
     date, different from one day to the next. Tuned versions whose names are in
     `tried_names` (already registered) are never proposed again.
 
-    Offline each target is loaded from its (registered, already checked) code and tuned
-    with Optuna; a target that fails to load or to tune is logged and skipped so the
-    others still run. Online, the diagnoses are computed first (when candles are given)
-    and sent to the LLM with the targets.
+    Offline each target is tuned with Optuna, every trial in the strategy sandbox; one that
+    fails to load or to tune is logged and skipped so the others still run. Online, the
+    diagnoses are computed first (when candles are given) and sent to the LLM with the targets.
     """
     if llm is not None:
         enriched = [_with_diagnosis(t, candles_by_symbol, holdout=holdout, costs=costs) for t in targets]
@@ -386,11 +390,11 @@ def tune(
         name = str(target.get("name"))
         target_seed = int(rng_for(seed, run_date or "", "tune", name).integers(2**31 - 1))
         try:
-            cls = load_strategy_source(str(target["code"]), origin=f"<registered {name}>")
-            results.append(tune_strategy(cls, str(target["code"]), candles_by_symbol, n_trials=n_trials,
-                                         seed=target_seed, costs=costs, holdout=holdout, n_folds=n_folds,
-                                         objective=objective, version=target.get("version"),
-                                         tried_names=tried_names))
+            with _signal_function(target) as fn:
+                results.append(tune_strategy(fn, str(target["code"]), candles_by_symbol, n_trials=n_trials,
+                                             seed=target_seed, costs=costs, holdout=holdout, n_folds=n_folds,
+                                             objective=objective, version=target.get("version"),
+                                             tried_names=tried_names))
         except (StrategyError, BacktestError, ConfigError) as err:
-            logger.warning("tuner: strategy %r not tuned: %s", name, err)
+            logger.warning("tuner: strategy %r not tuned: %s", name, safe_reason(err))
     return results

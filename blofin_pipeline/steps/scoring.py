@@ -27,6 +27,7 @@ from blofin_pipeline.store.registry import (
 from blofin_pipeline.store.results import upsert_strategy_results
 from blofin_pipeline.strategies import registry
 from blofin_pipeline.strategies.registry import StrategyRecord
+from blofin_pipeline.strategies.sanitize import safe_reason
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +50,13 @@ def score_records(ctx: RunContext, store: Store, records: list[StrategyRecord], 
     rows, failures = [], {}
     for record in records:
         try:
-            cls = record.load()
-            window = score_window(ctx)
-            per_symbol = [score_one(ctx, record.name, record.version, cls, s, c, n_total, phase, window)
-                          for s, c in candles.items()]
+            with record.signal_function() as fn:  # in the sandbox unless a shipped built-in
+                window = score_window(ctx)
+                per_symbol = [score_one(ctx, record.name, record.version, fn, s, c, n_total, phase, window)
+                              for s, c in candles.items()]
         except PipelineError as err:
-            failures[record.ref] = str(err)
-            logger.error("scoring %s failed: %s", record.ref, err)
+            failures[record.ref] = safe_reason(err)
+            logger.error("scoring %s failed: %s", record.ref, failures[record.ref])
             continue
         upsert_strategy_results(store, per_symbol)
         rows.extend(per_symbol)

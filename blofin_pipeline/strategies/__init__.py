@@ -22,6 +22,7 @@ __all__ = [
     "signal_fn", "validate_signals", "validate_strategy_class",
     "builtin_strategies", "builtin_strategy_sources", "check_strategy",
     "check_strategy_file", "run_in_sandbox", "static_check", "check_lookahead",
+    "signal_function", "signal_function_for", "SandboxLimits",
 ]
 
 
@@ -32,9 +33,12 @@ def __getattr__(name: str):  # lazy: the checks pull in subprocess machinery
     if name in ("check_strategy", "check_strategy_file"):
         from blofin_pipeline.strategies import checks
         return getattr(checks, name)
-    if name == "run_in_sandbox":
-        from blofin_pipeline.strategies.sandbox import run_in_sandbox
-        return run_in_sandbox
+    if name == "SandboxLimits":
+        from blofin_pipeline.strategies.sandbox import SandboxLimits
+        return SandboxLimits
+    if name in ("signal_function", "signal_function_for", "run_in_sandbox"):
+        from blofin_pipeline.strategies import runner
+        return getattr(runner, name)
     if name == "static_check":
         from blofin_pipeline.strategies.safety import static_check
         return static_check

@@ -1,129 +1,167 @@
-"""Runner executed in the sandbox's child process (``python -m`` this module WORKDIR).
+"""What a sandboxed child does once it is locked down: serve one strategy's calls.
 
-It reads the job our parent wrote (``input.pkl``: trusted, written by the parent),
-limits its own CPU time, address space and file sizes, signals readiness with one byte
-on stdout, then loads and runs the untrusted strategy, validates its output, runs the
-lookahead check if asked, and writes ``result.json`` and ``signals.npy`` (no pickle on
-the way back: the parent never unpickles what the child wrote).
+The fork server forks the child, which locks itself down (`lockdown.lock_child`) and
+then answers framed requests (`_wire`) from the pipeline on its own pipes:
+
+* ``load``: compile the code and describe its class (name, category, params,
+  param_space) - all plain JSON;
+* ``signals``: run ``generate_signals`` on the candles sent with the request, with the
+  given parameters, and answer the raw float64 values (NaN kept: the pipeline
+  validates them, in strict or, for the lookahead check, lenient mode).
+
+Every call executes the module afresh (a new namespace, a new class), so nothing a
+strategy keeps in module or class state survives from one call to the next: the
+lookahead check's cuts cannot see the full data through a cache. Failures are answered
+as (kind, exception type, message, line): the pipeline sanitises them again, because
+from the first ``exec`` on, nothing in this process is trusted.
 """
 from __future__ import annotations
 
-import json
 import math
-import os
-import pickle
-import resource
-import sys
 import traceback
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from blofin_pipeline.exceptions import StrategyError
-from blofin_pipeline.strategies.base import Strategy, load_strategy_source
-from blofin_pipeline.strategies.lookahead import check_lookahead
+from blofin_pipeline.strategies import _wire, lockdown
+from blofin_pipeline.strategies.base import (
+    code_hash,
+    compile_strategy,
+    signal_values,
+    strategy_class_from,
+)
+from blofin_pipeline.strategies.sanitize import safe_text
 
-MB = 1024 * 1024
-TRACEBACK_CHARS = 1500
-MESSAGE_CHARS = 4000  # an exception message can hold a huge repr; the parent needs the gist
-
-
-def _limit(kind: int, soft: int, hard: int | None = None) -> None:
-    hard = soft if hard is None else hard
-    _, current_hard = resource.getrlimit(kind)
-    if current_hard != resource.RLIM_INFINITY:
-        soft, hard = min(soft, current_hard), min(hard, current_hard)
-    resource.setrlimit(kind, (soft, hard))
+MAX_REQUEST_BYTES = 512 * 1024 * 1024
+MESSAGE_CHARS = 2000  # the pipeline cuts further; this bounds what crosses the pipe
 
 
-def _apply_limits(job: dict, n_bars: int) -> None:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    used = usage.ru_utime + usage.ru_stime
-    cpu = int(math.ceil(used + job["cpu_seconds"]))
-    # SIGXCPU at the soft limit, SIGKILL one second later at the hard limit.
-    _limit(resource.RLIMIT_CPU, cpu, cpu + 1)
-    _limit(resource.RLIMIT_AS, int(job["memory_mb"]) * MB)
-    _limit(resource.RLIMIT_FSIZE, 64 * MB + 16 * n_bars)
-    _limit(resource.RLIMIT_CORE, 0)
+class _Job:
+    """The strategy this child serves: its compiled module, and where it came from."""
+
+    def __init__(self) -> None:
+        self.compiled: Any = None
+        self.digest = ""
+        self.origin = "<strategy>"
+        self.name = "<strategy>"
+        self.candles: pd.DataFrame | None = None  # the last candles received
+
+    def candles_for(self, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> pd.DataFrame:
+        """A private copy of the request's candles (or of the last ones, if unchanged):
+        whatever the strategy does to its frame, the next call gets the original."""
+        if not header.get("same_candles"):
+            self.candles = None
+            self.candles = _wire.decode_candles(header, arrays)
+        if self.candles is None:
+            raise StrategyError("no candles received")
+        return self.candles.copy(deep=True)
+
+    def fresh_class(self) -> type:
+        return strategy_class_from(self.compiled, self.digest, origin=self.origin)
 
 
-def _caused_by(err: BaseException, kind: type[BaseException]) -> bool:
-    seen = 0
-    while err is not None and seen < 20:
+def _line_in_strategy(err: BaseException, origin: str) -> int | None:
+    line = None
+    for frame in traceback.extract_tb(err.__traceback__):
+        if frame.filename == origin:
+            line = frame.lineno
+    cause = err.__cause__ or err.__context__
+    if line is None and cause is not None and cause is not err:
+        for frame in traceback.extract_tb(cause.__traceback__):
+            if frame.filename == origin:
+                line = frame.lineno
+    return line
+
+
+def _caused_by(err: BaseException | None, kind: type[BaseException]) -> bool:
+    for _ in range(20):
+        if err is None:
+            return False
         if isinstance(err, kind):
             return True
         err = err.__cause__ or err.__context__
-        seen += 1
     return False
 
 
-def _tail(err: BaseException) -> str:
-    text = "".join(traceback.format_exception(err))
-    return text[-TRACEBACK_CHARS:]
+def _failure(err: BaseException, job: _Job) -> dict[str, Any]:
+    if _caused_by(err, MemoryError):
+        kind = "memory"
+    elif isinstance(err, StrategyError) and not _caused_by(err, RecursionError):
+        kind = "strategy"
+    elif isinstance(err, (Exception, SystemExit)):
+        kind = "error"
+    else:  # KeyboardInterrupt, GeneratorExit... raised by untrusted code
+        kind = "crash"
+    return {"ok": False, "kind": kind, "type": type(err).__name__,
+            "message": safe_text(err, MESSAGE_CHARS),
+            "line": _line_in_strategy(err, job.origin)}
 
 
-def run_job(job: dict, candles: pd.DataFrame) -> tuple[dict, np.ndarray | None]:
-    result: dict = {"status": "error", "name": None, "category": None}
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, (int, float, str, bool, type(None))):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return repr(value)
+
+
+def _load(job: _Job, header: dict[str, Any]) -> dict[str, Any]:
+    code = str(header.get("code", ""))
+    job.origin = str(header.get("origin") or "<strategy>")
+    job.compiled = compile_strategy(code, origin=job.origin)
+    job.digest = code_hash(code)
+    cls = job.fresh_class()
+    job.name = cls.name
+    return {
+        "ok": True, "name": cls.name, "category": cls.category,
+        "params": {str(k): _jsonable(v) for k, v in cls.params.items()},
+        "param_space": {str(k): _jsonable(v) for k, v in cls.param_space.items()},
+        "description": str(getattr(cls, "description", "") or "")[:MESSAGE_CHARS],
+    }
+
+
+def _signals(job: _Job, header: dict[str, Any],
+             arrays: dict[str, np.ndarray]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    lockdown.set_call_cpu_limit(int(header.get("cpu_seconds", 20)))
+    candles = job.candles_for(header, arrays)
+    cls = job.fresh_class()
+    strategy = cls(header.get("params") or None)
     try:
-        cls = load_strategy_source(job["code"], origin=job["origin"])
-        result.update(name=cls.name, category=cls.category)
-        strategy = cls(job["params"])
-        result["params"] = _jsonable(strategy.params)
-        signals = Strategy.signals(strategy, candles)
-        if job.get("lookahead") is not None:
-            report = check_lookahead(cls, candles, params=job["params"], **job["lookahead"])
-            result["lookahead"] = report.to_dict()
-        result["status"] = "ok"
-        return result, signals.to_numpy(dtype="float64")
-    except MemoryError as err:
-        result.update(kind="memory", message=f"MemoryError: {err}", traceback=_tail(err))
-    except StrategyError as err:
-        if _caused_by(err, MemoryError):
-            result.update(kind="memory", message=str(err), traceback=_tail(err))
-        elif _caused_by(err, RecursionError):
-            result.update(kind="crash", message=str(err), traceback=_tail(err))
-        else:
-            result.update(kind="strategy", message=str(err), traceback=_tail(err))
-    except BaseException as err:  # SystemExit, KeyboardInterrupt... from untrusted code
-        result.update(kind="crash", message=f"{type(err).__name__}: {err}",
-                      traceback=_tail(err))
-    return result, None
+        raw = strategy.generate_signals(candles.copy(deep=False))
+    except StrategyError:
+        raise
+    except (Exception, SystemExit) as err:  # the strategy's failure, named as such
+        raise StrategyError(f"strategy {cls.name!r} failed in generate_signals: "
+                            f"{type(err).__name__}: {err}") from err
+    return {"ok": True}, {"values": signal_values(raw, candles, cls.name)}
 
 
-def _jsonable(params: dict) -> dict:
-    out = {}
-    for key, value in params.items():
-        if isinstance(value, (np.integer, np.floating)):
-            value = value.item()
-        out[str(key)] = value if isinstance(value, (int, float, str, bool, type(None))) \
-            else repr(value)
-    return out
-
-
-def main(workdir: str) -> int:
-    root = Path(workdir)
-    with open(root / "input.pkl", "rb") as fh:
-        job = pickle.load(fh)  # written by our parent, not by the strategy
-    candles = job["candles"]
-    result_fh = open(root / "result.json", "w", encoding="utf-8")
-    signals_fh = open(root / "signals.npy", "wb")
-    _apply_limits(job, len(candles))
-    # Strategy prints go to stderr; stdout carries only the ready byte.
-    sys.stdout.flush()
-    os.write(1, b"R")
-    os.close(1)
-    sys.stdout = sys.stderr
-    result, signals = run_job(job, candles)
-    if signals is not None:
-        np.save(signals_fh, signals, allow_pickle=False)
-    signals_fh.close()
-    if isinstance(result.get("message"), str):
-        result["message"] = result["message"][:MESSAGE_CHARS]
-    json.dump(result, result_fh, default=str)
-    result_fh.close()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+def serve(job_fd: int, reply_fd: int) -> int:
+    """Answer requests until the pipeline closes the pipe."""
+    job = _Job()
+    while True:
+        try:
+            header, arrays = _wire.read_frame(job_fd, max_payload=MAX_REQUEST_BYTES)
+        except _wire.WireError:
+            return 0
+        op = header.get("op")
+        reply: dict[str, Any]
+        out: dict[str, np.ndarray] = {}
+        try:
+            if op == "load":
+                reply = _load(job, header)
+            elif op == "signals" and job.compiled is not None:
+                reply, out = _signals(job, header, arrays)
+            else:
+                reply = {"ok": False, "kind": "protocol", "type": "ProtocolError",
+                         "message": f"unexpected request {op!r}", "line": None}
+        except BaseException as err:  # noqa: BLE001 - everything is the strategy's doing
+            reply, out = _failure(err, job), {}
+        del arrays
+        _wire.write_frame(reply_fd, _wire.encode(reply, out))

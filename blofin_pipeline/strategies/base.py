@@ -162,6 +162,13 @@ def validate_signals(
     `allow_all_nan` is for the lookahead check, which runs strategies on short
     prefixes where a long warm-up may cover every bar.
     """
+    return check_signal_values(signal_values(raw, candles, name), candles, name,
+                               allow_all_nan=allow_all_nan)
+
+
+def signal_values(raw: Any, candles: pd.DataFrame, name: str) -> np.ndarray:
+    """The output as float64 values (NaN kept), if it is a numeric Series on the
+    candles' index; StrategyError otherwise. The first half of `validate_signals`."""
     if not isinstance(raw, pd.Series):
         raise StrategyError(
             f"strategy {name!r} returned {type(raw).__name__}, expected a pandas Series"
@@ -177,11 +184,25 @@ def validate_signals(
     if raw.dtype == bool or pd.api.types.is_bool_dtype(raw.dtype):
         raw = raw.astype("float64")
     try:
-        values = np.asarray(raw.to_numpy(dtype="float64", na_value=np.nan), dtype="float64")
+        return np.asarray(raw.to_numpy(dtype="float64", na_value=np.nan), dtype="float64")
     except (TypeError, ValueError) as err:
         raise StrategyError(
             f"strategy {name!r} returned non-numeric signals (dtype {raw.dtype})"
         ) from err
+
+
+def check_signal_values(
+    values: np.ndarray, candles: pd.DataFrame, name: str, *, allow_all_nan: bool = False
+) -> pd.Series:
+    """Positions from float64 values, one per candle: a leading NaN warm-up becomes 0; a
+    later NaN, an infinite value or a value outside [-1, 1] is a StrategyError. The second
+    half of `validate_signals`, also applied by the pipeline to a sandbox's output."""
+    values = np.asarray(values)
+    if values.dtype != np.float64 or values.shape != (len(candles),):
+        raise StrategyError(
+            f"strategy {name!r} returned signals of dtype {values.dtype} and shape "
+            f"{values.shape} for {len(candles)} candles"
+        )
     nan = np.isnan(values)
     if nan.any():
         if nan.all():
@@ -237,20 +258,34 @@ def load_strategy_source(code: str, *, origin: str = "<string>") -> type[Strateg
     """Execute TRUSTED or already-checked strategy code and return its Strategy class.
 
     The code runs in a fresh module namespace; it must define exactly one Strategy
-    subclass (imported ones do not count). Never call this on unchecked code in the
-    pipeline's own process: use `check_strategy` / `run_in_sandbox` first.
+    subclass (imported ones do not count). Never call this on untrusted code in the
+    pipeline's own process: `blofin_pipeline.strategies.runner.signal_function` runs
+    such code in the kernel sandbox.
     """
-    module_name = f"blofin_strategy_{code_hash(code)[:16]}"
+    return strategy_class_from(compile_strategy(code, origin=origin), code_hash(code),
+                               origin=origin)
+
+
+def compile_strategy(code: str, *, origin: str = "<string>") -> types.CodeType:
+    """The compiled module of a strategy file; StrategyError on a syntax error."""
     try:
-        compiled = compile(code, origin, "exec")
+        return compile(code, origin, "exec")
     except SyntaxError as err:
         raise StrategyError(
             f"strategy source {origin}: syntax error at line {err.lineno}: {err.msg}"
         ) from err
+    except ValueError as err:  # null bytes
+        raise StrategyError(f"strategy source {origin} cannot be compiled: {err}") from err
+
+
+def strategy_class_from(compiled: types.CodeType, digest: str, *,
+                        origin: str = "<string>") -> type[Strategy]:
+    """Run a compiled strategy module in a fresh namespace; its one Strategy class."""
+    module_name = f"blofin_strategy_{digest[:16]}"
     module = types.ModuleType(module_name)
     module.__file__ = origin
     try:
-        exec(compiled, module.__dict__)  # noqa: S102 - trusted or checked code only
+        exec(compiled, module.__dict__)  # noqa: S102 - trusted, or inside the sandbox
     except (Exception, SystemExit) as err:
         raise StrategyError(
             f"strategy source {origin} failed to load: {type(err).__name__}: {err}"
@@ -267,7 +302,7 @@ def load_strategy_source(code: str, *, origin: str = "<string>") -> type[Strateg
             f"found {len(found)} ({names})"
         )
     cls = validate_strategy_class(found[0])
-    cls.source_hash = code_hash(code)  # type: ignore[attr-defined]
+    cls.source_hash = digest  # type: ignore[attr-defined]
     log.debug("loaded strategy %r from %s", cls.name, origin)
     return cls
 

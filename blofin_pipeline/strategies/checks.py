@@ -1,24 +1,31 @@
 """The three checks every strategy passes before it is scored: static, sandbox, lookahead.
 
-`check_strategy` runs them in order and stops at the first stage that fails; the
-lookahead check runs inside the sandbox child, so untrusted code never executes in the
-pipeline's own process. `check_strategy_file` is what the CLI's `check-strategy` calls.
+`check_strategy` runs them in order and stops at the first stage that fails. The static
+check is a fast first filter with clear messages; the security boundary is the kernel
+sandbox (`runner.SandboxedStrategy`): the strategy is loaded and run only in a
+locked-down child, and the lookahead check drives that child from here, one fresh
+module per cut, so untrusted code never executes in the pipeline's own process.
+`skip_static=True` (``check-strategy --skip-static``) runs the sandbox and lookahead
+stages alone, to show what the kernel holds by itself. `check_strategy_file` is what the
+CLI's `check-strategy` calls. Every reason is sanitised and bounded.
 """
 from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from blofin_pipeline.exceptions import StrategyRejected
+from blofin_pipeline.exceptions import StrategyError
 from blofin_pipeline.strategies.base import code_hash
-from blofin_pipeline.strategies.lookahead import DEFAULT_SAMPLES
+from blofin_pipeline.strategies.lookahead import DEFAULT_SAMPLES, check_lookahead
 from blofin_pipeline.strategies.safety import declared_name, static_check
-from blofin_pipeline.strategies.sandbox import run_strategy_in_sandbox
+from blofin_pipeline.strategies.sandbox import SandboxLimits
+from blofin_pipeline.strategies.sanitize import safe_name, safe_reason
 from blofin_pipeline.strategies.testdata import check_candles
 
 log = logging.getLogger(__name__)
@@ -62,48 +69,83 @@ def check_strategy(
     n_samples: int = DEFAULT_SAMPLES,
     seed: int = 0,
     origin: str = "<strategy>",
+    skip_static: bool = False,
 ) -> CheckReport:
-    """Static check -> sandboxed run -> lookahead check (in the same sandbox child).
+    """Static check -> sandboxed run -> lookahead check (each cut in the sandbox).
 
-    `candles` defaults to the deterministic `check_candles()` frame.
+    `candles` defaults to the deterministic `check_candles()` frame. `timeout` and
+    `cpu_seconds` bound each call into the strategy, `memory_mb` its process.
     """
-    report = CheckReport(accepted=False, name=declared_name(code), category=None,
-                         code_hash=code_hash(code))
-    reasons = static_check(code)
+    declared = declared_name(code)
+    report = CheckReport(accepted=False, name=safe_name(declared) if declared else None,
+                         category=None, code_hash=code_hash(code))
+    if skip_static:
+        report.stages["static"] = {"status": "skipped"}
+    elif not _static_stage(report, code):
+        return _logged(report)
+    limits = SandboxLimits(call_timeout=timeout, call_cpu_seconds=int(cpu_seconds),
+                           memory_mb=int(memory_mb), load_timeout=timeout)
+    frame = check_candles() if candles is None else candles
+    return _logged(_sandbox_stages(report, code, frame, params, limits, origin,
+                                   {"n_samples": n_samples, "seed": seed}))
+
+
+def _static_stage(report: CheckReport, code: str) -> bool:
+    reasons = [safe_reason(r) for r in static_check(code)]
     report.stages["static"] = {"status": "failed" if reasons else "passed",
                                "reasons": list(reasons)}
     if reasons:
         report.reasons = [f"static: {r}" for r in reasons]
         report.stages["sandbox"] = {"status": "skipped"}
         report.stages["lookahead"] = {"status": "skipped"}
-        return _logged(report)
-    if candles is None:
-        candles = check_candles()
+    return not reasons
+
+
+def _sandbox_stages(report: CheckReport, code: str, candles: pd.DataFrame, params: dict | None,
+                    limits: SandboxLimits, origin: str, sampling: dict[str, int]) -> CheckReport:
+    """The sandboxed run on `candles`, then the lookahead check driving the same child."""
+    from blofin_pipeline.strategies.runner import SandboxedStrategy
+
+    started = time.monotonic()
     try:
-        result = run_strategy_in_sandbox(
-            code, candles, params, timeout=timeout, cpu_seconds=cpu_seconds,
-            memory_mb=memory_mb, lookahead={"n_samples": n_samples, "seed": seed},
-            origin=origin,
-        )
-    except StrategyRejected as err:
-        report.name = report.name or err.name
-        report.stages["sandbox"] = {"status": "failed", "reasons": list(err.reasons)}
-        report.stages["lookahead"] = {"status": "skipped"}
-        report.reasons = [f"sandbox: {r}" for r in err.reasons]
-        return _logged(report)
-    report.name, report.category = result.name, result.category
-    report.stages["sandbox"] = {
-        "status": "passed", "seconds": round(result.seconds, 3), "bars": len(candles),
-        "params": result.params, "exposure": float(result.signals.abs().mean()),
-    }
-    lookahead = result.lookahead or {}
+        fn = SandboxedStrategy(code, origin=origin, label=report.name or origin, limits=limits)
+    except StrategyError as err:
+        return _sandbox_failed(report, err)
+    with fn:
+        report.name, report.category = fn.name, fn.category
+        try:
+            signals = fn(candles, params)
+        except StrategyError as err:
+            return _sandbox_failed(report, err)
+        report.stages["sandbox"] = {
+            "status": "passed", "seconds": round(time.monotonic() - started, 3),
+            "bars": len(candles), "params": {**fn.params, **(params or {})},
+            "exposure": float(signals.abs().mean()),
+        }
+
+        def run(frame: pd.DataFrame) -> pd.Series:
+            return fn.raw(frame, params)
+
+        run.__name__ = fn.name
+        try:
+            lookahead = check_lookahead(run, candles, **sampling).to_dict()
+        except StrategyError as err:
+            lookahead = {"ok": False, "detail": str(err)}
     if lookahead.get("ok") is True:
         report.stages["lookahead"] = {"status": "passed", **lookahead}
         report.accepted = True
     else:
-        detail = lookahead.get("detail") or "lookahead check produced no report"
-        report.stages["lookahead"] = {"status": "failed", **lookahead}
+        detail = safe_reason(lookahead.get("detail") or "lookahead check produced no report")
+        report.stages["lookahead"] = {"status": "failed", **dict(lookahead, detail=detail)}
         report.reasons = [f"lookahead: {detail}"]
+    return report
+
+
+def _sandbox_failed(report: CheckReport, err: StrategyError) -> CheckReport:
+    reason = safe_reason(err)
+    report.stages["sandbox"] = {"status": "failed", "reasons": [reason]}
+    report.stages["lookahead"] = {"status": "skipped"}
+    report.reasons = [f"sandbox: {reason}"]
     return _logged(report)
 
 
@@ -117,7 +159,8 @@ def _logged(report: CheckReport) -> CheckReport:
 
 def check_strategy_file(path: str | Path, *, as_json: bool = False,
                         candles: pd.DataFrame | None = None,
-                        timeout: float = DEFAULT_TIMEOUT) -> tuple[int, str]:
+                        timeout: float = DEFAULT_TIMEOUT,
+                        skip_static: bool = False) -> tuple[int, str]:
     """(exit code, printable output) for the `check-strategy` CLI: 0 accepted, 1 rejected."""
     path = Path(path)
     try:
@@ -126,7 +169,8 @@ def check_strategy_file(path: str | Path, *, as_json: bool = False,
         report = CheckReport(accepted=False, name=None, category=None,
                              reasons=[f"file: cannot read {str(path)!r}: {err}"])
     else:
-        report = check_strategy(code, candles, timeout=timeout, origin=str(path))
+        report = check_strategy(code, candles, timeout=timeout, origin=str(path),
+                                skip_static=skip_static)
     output = (json.dumps(report.to_dict(), indent=2, default=str) if as_json
               else report.to_text())
     return (0 if report.accepted else 1), output

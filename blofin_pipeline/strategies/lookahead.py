@@ -112,15 +112,9 @@ def check_lookahead(
     n_bars = len(candles)
     full = validate_signals(_call(fn, candles, name, None), candles, name).to_numpy()
     again = validate_signals(_call(fn, candles, name, None), candles, name).to_numpy()
-    diff = np.abs(full - again) > tolerance
-    if diff.any():
-        bar = int(np.flatnonzero(diff)[0])
-        return LookaheadReport(
-            ok=False, first_bad_bar=bar, first_bad_ts=str(candles.index[bar]),
-            cut_bar=None,
-            detail=(f"non-deterministic: two runs on the same data differ at bar {bar} "
-                    f"({candles.index[bar]})"),
-        )
+    unstable = _nondeterminism(full, again, candles, tolerance)
+    if unstable is not None:
+        return unstable
     if min_history is None:
         min_history = default_min_history(n_bars)
     cuts = sample_cuts(n_bars, n_samples=n_samples, seed=seed, min_history=min_history)
@@ -152,6 +146,25 @@ def check_lookahead(
             ok=True, detail=f"signals on {len(cuts)} cut points equal the full-data signals",
             checked_bars=cuts,
         )
+    return _lookahead_found(name, candles, worst, cuts)
+
+
+def _nondeterminism(full: np.ndarray, again: np.ndarray, candles: pd.DataFrame,
+                    tolerance: float) -> LookaheadReport | None:
+    """A failed report if two runs on the same data differ, else None."""
+    diff = np.abs(full - again) > tolerance
+    if not diff.any():
+        return None
+    bar = int(np.flatnonzero(diff)[0])
+    return LookaheadReport(
+        ok=False, first_bad_bar=bar, first_bad_ts=str(candles.index[bar]), cut_bar=None,
+        detail=(f"non-deterministic: two runs on the same data differ at bar {bar} "
+                f"({candles.index[bar]})"),
+    )
+
+
+def _lookahead_found(name: str, candles: pd.DataFrame, worst: tuple[int, int, float, float],
+                     cuts: list[int]) -> LookaheadReport:
     bar, t, full_value, cut_value = worst
     detail = (
         f"the signal at bar {bar} ({candles.index[bar]}) is {full_value:.6g} on "

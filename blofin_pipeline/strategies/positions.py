@@ -2,10 +2,9 @@
 and the day's signals go through to run a strategy's code.
 
 Every version here has passed its checks (built-ins ship with the package; others became
-active only through `backtest_candidates`). Code that is not built in belongs in the kernel
-sandbox once its entry point lands (`strategies.runner.signal_function`, same call
-signature); until then it runs in-process through the strategy contract, as scoring does,
-and the switch is the one line in :func:`_signal_function`.
+active only through `backtest_candidates`). As everywhere, code that is not a shipped
+built-in runs only in the kernel sandbox (`strategies.runner.signal_function`); the open
+signal functions are cached so a strategy's child serves every bar of a run.
 """
 from __future__ import annotations
 
@@ -16,20 +15,20 @@ from typing import Any
 
 import pandas as pd
 
-from blofin_pipeline.strategies.base import load_strategy_source, signal_fn
 from blofin_pipeline.strategies.registry import StrategyRecord
+from blofin_pipeline.strategies.runner import signal_function
 
 
 @lru_cache(maxsize=64)
-def _signal_function(code: str, origin: str) -> Callable[[pd.DataFrame, dict], pd.Series]:
-    return signal_fn(load_strategy_source(code, origin=origin))
+def _signal_function(code: str, origin: str, label: str) -> Callable[[pd.DataFrame, dict], pd.Series]:
+    return signal_function(code, origin=origin, label=label)
 
 
 def positions_for(record: StrategyRecord, candles: pd.DataFrame, params: Mapping[str, Any] | None = None
                   ) -> pd.Series:
     """Target positions in [-1, 1] on the candles' bars, validated (warm-up flat), with
     ``params`` over the version's defaults."""
-    return _signal_function(record.code, record.ref)(candles, dict(params or {}))
+    return _signal_function(record.code, record.origin, record.ref)(candles, dict(params or {}))
 
 
 def last_fold_params(params_json: Any) -> dict[str, Any]:

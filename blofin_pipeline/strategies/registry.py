@@ -48,11 +48,13 @@ class StrategyRecord:
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
 
-    def load(self) -> type:
-        """The strategy class. Only for code that passed the checks (built-ins, or active)."""
-        from blofin_pipeline.strategies import load_strategy_source
+    def signal_function(self, limits: Any = None) -> Any:
+        """Its signal function (`strategies.runner.signal_function`): the shipped class
+        for a built-in, the kernel sandbox for everything else. Untrusted code is never
+        loaded into this process."""
+        from blofin_pipeline.strategies.runner import signal_function_for
 
-        return load_strategy_source(self.code, origin=self.ref)
+        return signal_function_for(self, limits)
 
 
 def _record(row: dict[str, Any]) -> StrategyRecord:

@@ -1,108 +1,47 @@
-"""Static safety check of untrusted strategy source, with `ast`.
+"""Static safety check of untrusted strategy source, with `ast`: a fast first filter.
 
 This is the first of three checks (static, sandboxed run, lookahead). It rejects what
-a trading strategy never needs: imports outside an allow-list, dynamic code
-(exec/eval/compile/__import__), introspection (dunder attributes, frames, globals),
-and file, network or process access through numpy/pandas I/O helpers. The sandbox is
-the second line of defence for whatever slips through. Accepted code later runs in the
-pipeline's own process (scoring, tuning), so this check, not the sandbox, is what
-stands between a generated file and that process: keep it strict.
+a trading strategy never needs, with a message naming the line: imports outside an
+allow-list, dynamic code (exec/eval/compile/__import__), introspection (dunder
+attributes, frames, globals), file, network or process access through numpy/pandas
+helpers (``numpy.ma.mrecords.openfile``, ``to_pickle``, ``read_*``, anything reaching
+``io.common``), and pandas' string dispatch (``agg``/``apply``/``transform``/``pipe``/
+``map`` with a method name, by any argument, ``*`` or ``**`` unpacking included;
+``eval``/``query`` and their ``@local`` syntax).
+
+No security claim rests on it: every execution of untrusted code happens in the kernel
+sandbox (`runner`, `lockdown`), which holds with this check switched off
+(``check-strategy --skip-static``, and the tests). It keeps obviously hostile or
+process-altering code out early, with a clearer reason than a killed process.
 
 Known limit: it cannot stop a strategy that burns CPU or memory only on data larger
-than the check frame; score with the task's own execution timeout.
+than the check frame; the sandbox's per-call limits do.
 """
 from __future__ import annotations
 
 import ast
-import re
 
-from blofin_pipeline.strategies import indicators, signals
 
-ALLOWED_MODULES: frozenset[str] = frozenset({"numpy", "pandas", "math", "statistics"})
-# Project imports allowed: `Strategy`, and the public indicators and signal rules.
-ALLOWED_PROJECT_IMPORTS: dict[str, frozenset[str]] = {
-    "blofin_pipeline.strategies": frozenset({"Strategy"}),
-    "blofin_pipeline.strategies.base": frozenset({"Strategy"}),
-    "blofin_pipeline.strategies.indicators": frozenset(indicators.__all__),
-    "blofin_pipeline.strategies.signals": frozenset(signals.__all__),
-    "__future__": frozenset({"annotations"}),
-}
-
-FORBIDDEN_BUILTINS: frozenset[str] = frozenset({
-    "exec", "eval", "compile", "open", "__import__", "globals", "locals", "vars",
-    "input", "breakpoint", "help", "exit", "quit", "memoryview", "dir",
-    "__builtins__", "__loader__", "__spec__",
-    # a strategy has no business ending or interrupting the process that runs it
-    "SystemExit", "KeyboardInterrupt", "GeneratorExit", "BaseException",
-})
-ATTRIBUTE_BUILTINS: frozenset[str] = frozenset({"getattr", "hasattr"})
-MUTATING_BUILTINS: frozenset[str] = frozenset({"setattr", "delattr"})
-# Methods of the base class a strategy must not override (they validate its output).
-PROTECTED_METHODS: frozenset[str] = frozenset({"signals"})
-
-# Attribute names that reach modules, frames, code objects or I/O.
-FORBIDDEN_ATTRIBUTES: frozenset[str] = frozenset({
-    # modules re-exported as attributes of other modules
-    "os", "sys", "subprocess", "socket", "shutil", "pathlib", "importlib", "ctypes",
-    "pickle", "builtins", "io", "marshal", "shelve", "tempfile", "multiprocessing",
-    "threading", "_thread", "resource", "gc", "inspect", "runpy", "pty", "fcntl",
-    "mmap", "urllib", "http", "ftplib", "smtplib", "ssl", "asyncio", "concurrent",
-    "posix", "platform", "sysconfig", "site", "zipimport", "pkgutil", "webbrowser",
-    "glob", "zipfile", "tarfile", "sqlite3", "weakref", "atexit", "traceback",
-    "codecs", "linecache", "tokenize", "faulthandler", "requests", "urllib3",
-    "ctypeslib", "f2py", "distutils", "testing", "lib", "compat", "pickle_compat",
-    # modules and helpers that reach dunders, build code, or change process-wide state;
-    # found by walking the public attributes of numpy, pandas, math and statistics
-    "operator", "attrgetter", "methodcaller", "types", "FunctionType", "CodeType",
-    "LambdaType", "MethodType", "ModuleType", "typing", "get_type_hints", "ForwardRef",
-    "ast", "dis", "warnings", "dataclasses", "make_dataclass", "string", "Formatter",
-    "get_field", "vformat", "functools", "logging", "FileHandler", "handlers", "gzip",
-    "bz2", "lzma", "fsspec", "dbm", "as_strided", "stride_tricks", "copyreg", "pydoc",
-    "pdb", "bdb", "code", "codeop", "trace", "tracemalloc", "ctypes_util", "chdir",
-    # library internals (pandas.core.computation holds pandas' own expression evaluator)
-    "core", "computation", "libs", "tslibs", "internals",
-    # process / environment helpers
-    "system", "popen", "environ", "getenv", "putenv", "fork", "spawn", "kill",
-    # frames, code objects and generators' internals
-    "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await",
-    "ag_frame", "ag_code", "f_back", "f_globals", "f_locals", "f_builtins", "f_code",
-    "f_trace", "tb_frame", "tb_next", "func_globals", "func_code", "mro",
-    # numpy file I/O
-    "load", "loads", "save", "savez", "savez_compressed", "savetxt", "loadtxt",
-    "genfromtxt", "fromfile", "fromregex", "tofile", "dump", "dumps", "memmap",
-    "open_memmap", "DataSource",
-    # pandas file I/O and expression evaluation
-    "to_csv", "to_pickle", "to_parquet", "to_feather", "to_hdf", "to_sql", "to_excel",
-    "to_json", "to_html", "to_xml", "to_stata", "to_orc", "to_latex", "to_markdown",
-    "to_clipboard", "to_string", "HDFStore", "ExcelWriter", "ExcelFile", "eval", "query",
-    "style", "plot", "plotting", "hist", "boxplot", "savefig", "api", "show_versions",
-    "test",  # np.test / pd.test run pytest
-    # process-wide settings: an accepted strategy runs in the pipeline's own process
-    "set_option", "reset_option", "option_context", "seterr", "set_printoptions",
-})
-# pandas methods that look a STRING argument up as a method name (s.apply("to_pickle",
-# path=...) writes a file), so their function arguments must be real functions.
-DISPATCH_METHODS: frozenset[str] = frozenset({
-    "agg", "aggregate", "apply", "transform", "map", "applymap", "pipe",
-})
-SAFE_FUNCTION_NAMES: frozenset[str] = frozenset({
-    "sum", "mean", "median", "min", "max", "std", "var", "count", "first", "last", "prod",
-    "sem", "skew", "kurt", "size", "nunique", "abs", "cumsum", "cumprod", "cummax",
-    "cummin", "diff", "pct_change", "rank", "idxmax", "idxmin", "any", "all", "quantile",
-    "round", "ohlc", "shift",
-})
-# Container mutators: np.sctypeDict.clear() would change numpy for the whole process.
-MUTATING_METHODS: frozenset[str] = frozenset({
-    "update", "clear", "pop", "popitem", "setdefault", "append", "extend", "insert",
-    "remove", "add", "discard", "sort", "reverse", "__setitem__",
-})
-SAFE_BUILTIN_FUNCTIONS: frozenset[str] = frozenset({
-    "abs", "len", "float", "int", "round", "max", "min", "sum", "bool", "sorted",
-})
-FORBIDDEN_ATTRIBUTE_PREFIXES: tuple[str, ...] = ("read_",)
-# Dunder methods a strategy may define; every other dunder is refused.
-ALLOWED_DUNDER_DEFS: frozenset[str] = frozenset({"__init__"})
-_DUNDER_IN_TEXT = re.compile(r"__\w+__")
+from blofin_pipeline.strategies.safety_rules import (  # noqa: F401 - re-exported
+    ALLOWED_DUNDER_DEFS,
+    ALLOWED_MODULES,
+    ALLOWED_PROJECT_IMPORTS,
+    ATTRIBUTE_BUILTINS,
+    DISPATCH_METHODS,
+    DUNDER_IN_TEXT,
+    FORBIDDEN_ATTRIBUTES,
+    FORBIDDEN_ATTRIBUTE_PREFIXES,
+    FORBIDDEN_BUILTINS,
+    MUTATING_BUILTINS,
+    MUTATING_METHODS,
+    PROTECTED_METHODS,
+    SAFE_BUILTIN_FUNCTIONS,
+    SAFE_FUNCTION_NAMES,
+    SAFE_TO_ATTRIBUTES,
+    STRING_AT_LOCAL,
+    STRING_CALL,
+    STRING_MODULE_PATH,
+)
 
 
 def _allowed_module(dotted: str) -> bool:
@@ -110,9 +49,14 @@ def _allowed_module(dotted: str) -> bool:
     any path through a forbidden name (numpy.lib, pandas.io, pandas.core...)."""
     root, *rest = dotted.split(".")
     return root in ALLOWED_MODULES and not any(
-        part.startswith("_") or part in FORBIDDEN_ATTRIBUTES
-        or part.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES) for part in rest
+        part.startswith("_") or _forbidden_name(part) for part in rest
     )
+
+
+def _forbidden_name(name: str) -> bool:
+    """A name that reaches files, processes, the network or code, as an attribute."""
+    return (name in FORBIDDEN_ATTRIBUTES or name.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES)
+            or (name.startswith("to_") and name not in SAFE_TO_ATTRIBUTES))
 
 
 def _is_dunder(name: str) -> bool:
@@ -157,9 +101,8 @@ class _Checker(ast.NodeVisitor):
             for alias in node.names:
                 if alias.name == "*":
                     self._reject(node, f"'from {module} import *' is not allowed")
-                elif (alias.name in FORBIDDEN_ATTRIBUTES or _is_dunder(alias.name)
-                      or alias.name.startswith("_")
-                      or alias.name.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES)):
+                elif (_forbidden_name(alias.name) or _is_dunder(alias.name)
+                      or alias.name.startswith("_")):
                     self._reject(node, f"import of {alias.name!r} from {module!r} "
                                        f"is not allowed")
         self.generic_visit(node)
@@ -186,7 +129,7 @@ class _Checker(ast.NodeVisitor):
         ):
             self._reject(node, f"access to private attribute {attr!r} "
                                f"(only self._name is allowed)")
-        elif attr in FORBIDDEN_ATTRIBUTES or attr.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES):
+        elif _forbidden_name(attr):
             self._reject(node, f"access to forbidden attribute {attr!r} "
                                f"(file, network, process or introspection)")
         if attr in DISPATCH_METHODS and not getattr(node, "_checked_call", False):
@@ -208,8 +151,19 @@ class _Checker(ast.NodeVisitor):
                                    f"allowed (it would change the library for everyone)")
         if isinstance(func, ast.Attribute) and func.attr in DISPATCH_METHODS:
             func._checked_call = True  # type: ignore[attr-defined]
-            arguments = list(node.args) + [k.value for k in node.keywords
-                                           if k.arg in ("func", "arg")]
+            # With ** or * the function argument is invisible: agg(**{"func": "eval", ...})
+            # would look a method up by name. Name it instead.
+            for keyword in node.keywords:
+                if keyword.arg is None:
+                    self._reject(keyword.value, f"**-unpacked arguments to .{func.attr}() are "
+                                                f"not allowed (pass the function by name: "
+                                                f"func=...)")
+            for argument in node.args:
+                if isinstance(argument, ast.Starred):
+                    self._reject(argument, f"*-unpacked arguments to .{func.attr}() are not "
+                                           f"allowed")
+            arguments = [a for a in node.args if not isinstance(a, ast.Starred)] + [
+                k.value for k in node.keywords if k.arg in ("func", "arg", "f")]
             for argument in arguments:
                 if not self._is_safe_function(argument):
                     self._reject(argument, f"the function given to .{func.attr}() must be a "
@@ -225,9 +179,8 @@ class _Checker(ast.NodeVisitor):
                 self._reject(node, f"{func.id}() with a non-literal attribute name")
             else:
                 attr = attr_arg.value
-                if (_is_dunder(attr) or attr.startswith("_") or attr in FORBIDDEN_ATTRIBUTES
-                        or attr in DISPATCH_METHODS
-                        or attr.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES)):
+                if (_is_dunder(attr) or attr.startswith("_") or _forbidden_name(attr)
+                        or attr in DISPATCH_METHODS):
                     self._reject(node, f"{func.id}() of forbidden attribute {attr!r}")
         self.generic_visit(node)
 
@@ -269,16 +222,25 @@ class _Checker(ast.NodeVisitor):
     def visit_MatchClass(self, node: ast.MatchClass) -> None:
         # `case C(__class__=x)` reads attributes by name, like getattr.
         for attr in node.kwd_attrs:
-            if (_is_dunder(attr) or attr.startswith("_") or attr in FORBIDDEN_ATTRIBUTES
-                    or attr.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES)):
+            if _is_dunder(attr) or attr.startswith("_") or _forbidden_name(attr):
                 self._reject(node, f"class pattern reading forbidden attribute {attr!r}")
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
+        if not isinstance(node.value, str):
+            return
+        text = node.value
         # "{0.__class__}".format(x) and similar reach dunders through strings.
-        if isinstance(node.value, str) and _DUNDER_IN_TEXT.search(node.value):
+        if DUNDER_IN_TEXT.search(text):
             self._reject(node, "string literal containing a dunder name "
-                               f"{_DUNDER_IN_TEXT.search(node.value).group(0)!r}")
+                               f"{DUNDER_IN_TEXT.search(text).group(0)!r}")
+        if STRING_AT_LOCAL.search(text):
+            self._reject(node, "string literal using pandas' '@local' expression syntax "
+                               "(eval/query run code from strings)")
+        match = STRING_MODULE_PATH.search(text) or STRING_CALL.search(text)
+        if match:
+            self._reject(node, f"string literal that looks like code: "
+                               f"{text[match.start():match.end() + 12].strip()!r}")
 
     # --- definitions -----------------------------------------------------------
     def _visit_def(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:

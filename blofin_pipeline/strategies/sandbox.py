@@ -1,49 +1,51 @@
-"""Run untrusted strategy code in a separate, resource-limited process.
+"""The pipeline's side of the strategy sandbox: a fork server and one child per strategy.
 
-The parent writes the job (code, params, candles) to a private temporary directory and
-starts ``python -m blofin_pipeline.strategies._sandbox_child`` in its own process group
-with a scrubbed environment (an allow-list: no API keys, no Airflow connections). The
-child caps its CPU time (RLIMIT_CPU), address space (RLIMIT_AS) and file sizes, then
-runs the strategy. The parent enforces a wall-clock timeout (counted from the moment
-the child is ready, so interpreter start-up on a busy machine does not count) by
-killing the whole process group, and validates the returned signals again: the child
-is not trusted, and nothing it writes is unpickled.
+`ForkServer` starts ``python -m blofin_pipeline.strategies.forkserver`` once per
+process, with a scrubbed environment (an allow-list: no API keys, no Airflow
+connections, no database URL), and keeps it for the life of the process. The server
+has imported numpy and pandas and locked itself down (see `lockdown`); for each
+`SandboxSession` it forks a child, which locks itself down further and then serves one
+strategy over two pipes that the pipeline created (the server never sees a request or
+an answer). A session's calls send candles and parameters and get back float64 values:
+framed JSON and raw arrays, never a pickle (`_wire`).
+
+Everything that comes back is bounded, parsed strictly and sanitised; a wall-clock
+timeout kills the child (SIGKILL: it cannot have created any process, so nothing
+survives); how a child died (SIGXCPU, SIGSYS from seccomp, SIGKILL...) becomes a clear
+reason. If the sandbox cannot be set up, `SandboxUnavailable` is raised: untrusted code
+never runs unconfined instead.
 """
 from __future__ import annotations
 
+import atexit
+import fcntl
 import json
 import logging
 import os
-import pickle
-import select
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from blofin_pipeline.exceptions import (
-    DataValidationError,
-    StrategyError,
-    StrategyRejected,
-)
-from blofin_pipeline.strategies.base import CANDLE_COLUMNS, validate_signals
-from blofin_pipeline.strategies.safety import declared_name, static_check
+from blofin_pipeline.exceptions import SandboxUnavailable, StrategyError
+from blofin_pipeline.strategies import _wire
+from blofin_pipeline.strategies.sanitize import describe_error, safe_name, safe_reason, safe_text
 
 log = logging.getLogger(__name__)
 
-CHILD_MODULE = "blofin_pipeline.strategies._sandbox_child"
-STARTUP_TIMEOUT = 120.0  # seconds for the child to import numpy/pandas and read the job
-RESULT_MAX_BYTES = 4 * 1024 * 1024
-STDERR_TAIL_CHARS = 1500
-STRATEGY_TB_CHARS = 800  # traceback / stderr characters quoted in a rejection reason
-# Environment variables the child may inherit; everything else (API keys,
+SERVER_MODULE = "blofin_pipeline.strategies.forkserver"
+STARTUP_TIMEOUT = 120.0  # seconds for the server to import numpy/pandas on a busy machine
+SERVER_TIMEOUT = 30.0    # for one spawn or reap request
+# Environment variables the sandbox inherits; everything else (API keys,
 # AIRFLOW_CONN_*, database URLs, ...) is dropped.
 ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 # Keep numeric libraries single-threaded: threads multiply the address space.
@@ -53,185 +55,330 @@ ENV_FIXED = {
     "PYTHONNOUSERSITE": "1",
 }
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+MAX_DESCRIPTION_BYTES = 256 * 1024
+PIPE_BYTES = 1024 * 1024
 
 
-@dataclass
-class SandboxResult:
-    """What a sandboxed run produced; `lookahead` is the child's report (dict) if asked."""
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Limits of a sandboxed strategy: per call, and for the child's whole life."""
 
-    name: str
-    category: str
-    params: dict[str, Any]
-    signals: pd.Series
-    lookahead: dict[str, Any] | None = None
-    seconds: float = 0.0
-    stderr_tail: str = field(default="", repr=False)
+    call_timeout: float = 30.0        # wall clock, per call (the child is killed after it)
+    call_cpu_seconds: int = 20        # CPU time per call (SIGXCPU)
+    memory_mb: int = 1024             # address space of the child, interpreter included
+    session_cpu_seconds: int = 900    # CPU time over the child's life (then SIGKILL)
+    load_timeout: float = 30.0        # compiling and describing the strategy
 
 
 def sandbox_env() -> dict[str, str]:
-    """The child's environment: an allow-list of harmless variables plus fixed settings."""
+    """The sandbox's environment: an allow-list of harmless variables plus fixed settings."""
     env = {key: os.environ[key] for key in ENV_ALLOW if key in os.environ}
     env.update(ENV_FIXED)
     env["PYTHONPATH"] = _PACKAGE_ROOT
     return env
 
 
-def _check_candles(candles: pd.DataFrame) -> None:
-    if not isinstance(candles, pd.DataFrame) or not isinstance(candles.index, pd.DatetimeIndex):
-        raise DataValidationError("sandbox candles must be a DataFrame with a DatetimeIndex")
-    missing = [c for c in CANDLE_COLUMNS if c not in candles.columns]
-    if missing:
-        raise DataValidationError(f"sandbox candles lack column(s) {', '.join(missing)}")
-    if len(candles) == 0:
-        raise DataValidationError("sandbox candles are empty")
+class ForkServer:
+    """The pre-started, locked-down process that forks one sandboxed child per session."""
+
+    def __init__(self, startup_timeout: float = STARTUP_TIMEOUT) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._lock = threading.Lock()
+        self._sock = ours
+        self._pending_reaps: list[int] = []
+        self.owner_pid = os.getpid()
+        # The server's own stderr (a crash before it could answer) goes to an unlinked
+        # file, not to ours: it must not hold the worker's log pipe open.
+        self._stderr = tempfile.TemporaryFile()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-s", "-m", SERVER_MODULE, str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=self._stderr, cwd="/", env=sandbox_env(),
+                start_new_session=True, close_fds=True,
+            )
+        finally:
+            theirs.close()
+        started = time.monotonic()
+        hello = self._receive(startup_timeout)
+        if not hello.get("ok"):
+            self.close()
+            why = hello.get("error") or f"no answer from the fork server ({self._stderr_tail()})"
+            raise SandboxUnavailable(
+                "the strategy sandbox could not lock itself down, so untrusted strategy "
+                f"code will not run: {why}")
+        self.pid = int(hello["pid"])
+        self.landlock_abi = int(hello["landlock_abi"])
+        log.info("sandbox fork server %d ready in %.2f s (Landlock ABI %d)", self.pid,
+                 time.monotonic() - started, self.landlock_abi)
+
+    def _receive(self, timeout: float) -> dict[str, Any]:
+        self._sock.settimeout(timeout)
+        try:
+            data = self._sock.recv(64 * 1024)
+        except (OSError, socket.timeout):
+            data = b""
+        if not data:
+            return {}
+        try:
+            message = json.loads(data)
+        except ValueError:
+            return {}
+        return message if isinstance(message, dict) else {}
+
+    def _stderr_tail(self) -> str:
+        try:
+            self._stderr.seek(0)
+            text = self._stderr.read()[-2000:].decode("utf-8", "replace").strip()
+        except (OSError, ValueError):
+            return "no output"
+        return text.splitlines()[-1] if text else "no output"
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None and os.getpid() == self.owner_pid
+
+    def _request(self, message: dict[str, Any], fds: tuple[int, ...] = ()) -> dict[str, Any]:
+        with self._lock:
+            while self._pending_reaps:  # children closed by the garbage collector
+                pid = self._pending_reaps.pop()
+                socket.send_fds(self._sock, [json.dumps({"op": "reap", "pid": pid}).encode()], [])
+                self._receive(SERVER_TIMEOUT)
+            try:
+                socket.send_fds(self._sock, [json.dumps(message).encode("utf-8")], list(fds))
+            except OSError as err:
+                raise SandboxUnavailable(f"the sandbox fork server is gone: {err}") from err
+            answer = self._receive(SERVER_TIMEOUT)
+        if not answer or "error" in answer:
+            raise SandboxUnavailable(
+                f"the sandbox fork server failed a {message.get('op')!r} request: "
+                f"{answer.get('error') or 'no answer'}")
+        return answer
+
+    def spawn(self, limits: SandboxLimits) -> tuple[int, int, int]:
+        """(pid, fd to write requests to, fd to read answers from) of a new child."""
+        job_r, job_w = os.pipe()
+        reply_r, reply_w = os.pipe()
+        for fd in (job_w, reply_w):
+            _widen_pipe(fd)
+        try:
+            answer = self._request({"op": "spawn", "limits": {
+                "memory_mb": int(limits.memory_mb),
+                "session_cpu_seconds": int(limits.session_cpu_seconds)}}, (job_r, reply_w))
+        except BaseException:
+            for fd in (job_w, reply_r):
+                os.close(fd)
+            raise
+        finally:
+            os.close(job_r)
+            os.close(reply_w)
+        return int(answer["pid"]), job_w, reply_r
+
+    def reap(self, pid: int) -> dict[str, Any]:
+        """Kill (if still running) and wait for a child; how it ended."""
+        return self._request({"op": "reap", "pid": pid})
+
+    def reap_later(self, pid: int) -> None:
+        """Reap a child at the next request: safe from a finalizer, which may run in the
+        middle of another request (the child has already been told to stop)."""
+        self._pending_reaps.append(pid)
+
+    def close(self) -> None:
+        try:
+            self._sock.close()
+            self._stderr.close()
+        finally:
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _widen_pipe(fd: int) -> None:
+    """A candles frame in one write: fewer hand-overs between the two processes."""
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except OSError:  # above /proc/sys/fs/pipe-max-size: keep the default
         pass
 
 
-def _read_tail(path: Path) -> str:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 4 * STDERR_TAIL_CHARS))
-            text = fh.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    return text[-STDERR_TAIL_CHARS:].strip()
+_server: ForkServer | None = None
+_server_lock = threading.Lock()
 
 
-def _wait_ready(proc: subprocess.Popen, deadline: float) -> bool:
-    """True once the child wrote its ready byte; False if it died or start-up timed out."""
-    assert proc.stdout is not None
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        ready, _, _ = select.select([proc.stdout], [], [], min(remaining, 0.5))
-        if ready:
-            return os.read(proc.stdout.fileno(), 1) == b"R"
-        if proc.poll() is not None:
-            return False
+def fork_server() -> ForkServer:
+    """This process's fork server, started on first use (and again if it died)."""
+    global _server
+    with _server_lock:
+        if _server is None or not _server.alive():
+            if _server is not None and os.getpid() == _server.owner_pid:
+                _server.close()
+            _server = ForkServer()
+        return _server
 
 
-def run_strategy_in_sandbox(
-    code: str,
-    candles: pd.DataFrame,
-    params: dict | None = None,
-    *,
-    timeout: float = 30.0,
-    cpu_seconds: int = 20,
-    memory_mb: int = 1024,
-    lookahead: dict[str, Any] | None = None,
-    origin: str = "<strategy>",
-) -> SandboxResult:
-    """Load and run `code` in a child process; StrategyRejected with the reason if it fails.
+def shutdown_fork_server() -> None:
+    """Stop this process's fork server (and with it every child); started again on use."""
+    global _server
+    with _server_lock:
+        if _server is not None and os.getpid() == _server.owner_pid:
+            _server.close()
+        _server = None
 
-    `lookahead` (e.g. ``{"n_samples": 30, "seed": 0}``) runs the lookahead check in the
-    same child; its report is returned as a dict, not judged here.
-    """
-    _check_candles(candles)
-    label = declared_name(code) or origin
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="blofin-sandbox-") as tmp:
-        workdir = Path(tmp)
-        job = {
-            "code": code, "origin": origin, "params": dict(params or {}),
-            "candles": candles[list(CANDLE_COLUMNS)].astype("float64"),
-            "cpu_seconds": int(cpu_seconds), "memory_mb": int(memory_mb),
-            "lookahead": lookahead,
-        }
-        with open(workdir / "input.pkl", "wb") as fh:
-            pickle.dump(job, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        stderr_path = workdir / "stderr.log"
-        with open(stderr_path, "wb") as stderr_fh:
-            proc = subprocess.Popen(
-                [sys.executable, "-s", "-m", CHILD_MODULE, str(workdir)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr_fh,
-                cwd=workdir, env=sandbox_env(), start_new_session=True, close_fds=True,
-            )
+
+def _forget_server_in_forked_child() -> None:
+    # A forked copy of the pipeline must not share (or keep alive) its parent's server.
+    global _server
+    if _server is not None:
         try:
-            if not _wait_ready(proc, time.monotonic() + max(STARTUP_TIMEOUT, timeout)):
-                if proc.poll() is None:
-                    _kill_group(proc)
-                    proc.wait()
-                    raise StrategyRejected(label, [
-                        f"sandbox did not start within {STARTUP_TIMEOUT:.0f} s"])
-                raise StrategyRejected(label, [
-                    f"sandbox child failed before running the strategy "
-                    f"(exit code {proc.returncode}): {_read_tail(stderr_path)}"])
+            _server._sock.close()
+        except OSError:
+            pass
+    _server = None
+
+
+atexit.register(shutdown_fork_server)
+os.register_at_fork(after_in_child=_forget_server_in_forked_child)
+
+
+# --- one child -------------------------------------------------------------------------
+class SandboxSession:
+    """One locked-down child serving one strategy: `describe` once, `signals` per call.
+
+    Raises StrategyError (with a sanitised, bounded sentence) when the strategy fails,
+    breaks a limit or the protocol; the session is then `dead` if its child is gone.
+    """
+
+    def __init__(self, code: str, *, origin: str, label: str,
+                 limits: SandboxLimits, server: ForkServer | None = None) -> None:
+        self.limits = limits
+        self.label = safe_name(label)
+        self.name = self.label
+        self.dead = False
+        self.death: dict[str, Any] | None = None
+        self._sent: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None
+        self._server = server or fork_server()
+        self.pid, self._to_child, self._from_child = self._server.spawn(limits)
+        try:
+            os.set_blocking(self._to_child, False)
+            os.set_blocking(self._from_child, False)
+            self.description = self._call({"op": "load", "code": code, "origin": origin}, {},
+                                          limits.load_timeout, MAX_DESCRIPTION_BYTES,
+                                          what="loading")[0]
+        except BaseException:
+            self.close()
+            raise
+
+    # -- calls ------------------------------------------------------------------------
+    def signals(self, candles: pd.DataFrame, params: dict[str, Any] | None,
+                timeout: float | None = None) -> np.ndarray:
+        """Raw float64 values of generate_signals on `candles` (NaN kept)."""
+        header, arrays = _wire.encode_candles(candles)
+        if self._sent is not None and _wire.same_arrays(self._sent[1], arrays) \
+                and self._sent[0] == header:
+            # The child still holds these candles (walk-forward tries every parameter
+            # set on the same window): send the parameters only.
+            header = {"same_candles": True}
+            arrays = {}
+        else:
+            self._sent = (dict(header), {k: v.copy() for k, v in arrays.items()})
+        header.update(op="signals", params=_wire.plain_params(params),
+                      cpu_seconds=int(self.limits.call_cpu_seconds))
+        try:
+            _, answer = self._call(header, arrays, timeout or self.limits.call_timeout,
+                                   8 * len(candles) + 1024, what="generate_signals")
+        except StrategyError:
+            self._sent = None  # resend next time: the child may not have kept them
+            raise
+        values = answer.get("values")
+        if values is None or values.dtype != np.float64 or values.shape != (len(candles),):
+            raise StrategyError(f"strategy {self.name!r} broke the sandbox protocol: "
+                                f"no float64 value per candle")
+        return values
+
+    def _call(self, header: dict[str, Any], arrays: dict[str, np.ndarray], timeout: float,
+              max_payload: int, *, what: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        if self.dead:
+            raise StrategyError(f"strategy {self.name!r}: its sandbox was closed")
+        deadline = time.monotonic() + timeout
+        try:
+            _wire.write_frame(self._to_child, _wire.encode(header, arrays), deadline)
+            reply, answer = _wire.read_frame(self._from_child, max_payload=max_payload,
+                                             deadline=deadline, max_header=64 * 1024)
+        except _wire.WireTimeout:
+            self.close()
+            raise StrategyError(f"strategy {self.name!r} timed out after {timeout:g} s "
+                                f"(wall clock) in {what}; the process was killed") from None
+        except _wire.WireError as err:
+            self.close()
+            raise StrategyError(self._death_reason(what, err)) from None
+        if reply.get("ok") is True:
+            if what == "loading":
+                self._adopt_name(reply)
+            return reply, answer
+        raise StrategyError(self._failure_reason(reply))
+
+    def _adopt_name(self, reply: dict[str, Any]) -> None:
+        if isinstance(reply.get("name"), str) and reply["name"]:
+            self.name = safe_name(reply["name"])
+
+    def _failure_reason(self, reply: dict[str, Any]) -> str:
+        kind = reply.get("kind")
+        line = reply.get("line")
+        where = f" (line {line})" if isinstance(line, int) and not isinstance(line, bool) else ""
+        if kind == "memory":
+            return (f"strategy {self.name!r} exceeded the memory limit of "
+                    f"{self.limits.memory_mb} MB ({describe_error(reply.get('type'), reply.get('message'), 160)})")
+        if kind == "strategy":  # our own contract's messages, repeated by the child
+            return safe_reason(f"{safe_text(reply.get('message'))}{where}")
+        if kind == "crash":
+            return (f"strategy {self.name!r} crashed: "
+                    f"{describe_error(reply.get('type'), reply.get('message'))}{where}")
+        if kind == "error":
+            return (f"strategy {self.name!r} failed: "
+                    f"{describe_error(reply.get('type'), reply.get('message'))}{where}")
+        return f"strategy {self.name!r} broke the sandbox protocol"
+
+    def _death_reason(self, what: str, err: Exception) -> str:
+        if not isinstance(err, _wire.WireClosed):  # we saw a bad answer and killed it
+            return (f"strategy {self.name!r} broke the sandbox protocol in {what}: "
+                    f"{safe_text(err, 120)}")
+        status = self.death or {}
+        sig = status.get("signal")
+        name = self.name
+        if sig == signal.SIGXCPU:
+            return (f"strategy {name!r} exceeded the CPU time limit of "
+                    f"{self.limits.call_cpu_seconds} s (killed by SIGXCPU)")
+        if sig == signal.SIGSYS:
+            return (f"strategy {name!r} was killed by the sandbox: it attempted a forbidden "
+                    f"system call (process creation, exec, network or another process's "
+                    f"memory) in {what}")
+        if sig == signal.SIGKILL:
+            return (f"strategy {name!r} was killed by SIGKILL (its CPU hard limit of "
+                    f"{self.limits.session_cpu_seconds} s, or the machine out of memory)")
+        if sig is not None:
+            return f"strategy {name!r} crashed: killed by signal {_signal_name(sig)} in {what}"
+        return (f"strategy {name!r} crashed without an answer in {what} "
+                f"(exit code {status.get('exit_code', '?')})")
+
+    def close(self, *, wait: bool = True) -> None:
+        """Kill the child (if alive) and collect how it ended; `wait=False` (from a
+        finalizer) only closes its pipes, which ends it, and reaps it later."""
+        if self.dead:
+            return
+        self.dead = True
+        for fd in (self._to_child, self._from_child):
             try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                _kill_group(proc)
-                proc.wait()
-                raise StrategyRejected(label, [
-                    f"timed out after {timeout:g} s (wall clock); the process was killed"
-                ]) from None
-        finally:
-            if proc.poll() is None:
-                _kill_group(proc)
-                proc.wait()
-            else:
-                _kill_group(proc)  # grandchildren, if any slipped through
-            if proc.stdout is not None:
-                proc.stdout.close()
-        seconds = time.monotonic() - started
-        result = _interpret(proc.returncode, workdir, label, cpu_seconds, memory_mb)
-        name = result.get("name") or label
-        signals = _load_signals(workdir / "signals.npy", candles, name)
-        stderr_tail = _read_tail(stderr_path)
-    log.info("strategy %r ran in the sandbox in %.2f s", name, seconds)
-    lookahead_report = result.get("lookahead")
-    return SandboxResult(
-        name=str(name), category=str(result.get("category") or ""),
-        params=dict(result.get("params") or {}), signals=signals,
-        lookahead=lookahead_report if isinstance(lookahead_report, dict) else None,
-        seconds=seconds, stderr_tail=stderr_tail,
-    )
-
-
-def _interpret(returncode: int, workdir: Path, label: str, cpu_seconds: int,
-               memory_mb: int) -> dict[str, Any]:
-    stderr_tail = _read_tail(workdir / "stderr.log")
-    if returncode == -signal.SIGXCPU:
-        raise StrategyRejected(label, [
-            f"exceeded the CPU time limit of {cpu_seconds} s (killed by SIGXCPU)"])
-    if returncode == -signal.SIGXFSZ:
-        raise StrategyRejected(label, ["exceeded the file size limit (killed by SIGXFSZ)"])
-    if returncode == -signal.SIGKILL:
-        raise StrategyRejected(label, [
-            f"was killed by SIGKILL (the CPU hard limit of {cpu_seconds + 1} s or the "
-            f"system running out of memory)"])
-    result = _read_result(workdir / "result.json") if returncode == 0 else None
-    if result is None:
-        if "MemoryError" in stderr_tail:
-            raise StrategyRejected(label, [
-                f"exceeded the memory limit of {memory_mb} MB: {stderr_tail[-300:]}"])
-        if returncode < 0:
-            raise StrategyRejected(label, [
-                f"crashed: killed by signal {_signal_name(-returncode)}; stderr: "
-                f"{stderr_tail[-STRATEGY_TB_CHARS:]}"])
-        raise StrategyRejected(label, [
-            f"crashed without a result (exit code {returncode}); stderr: "
-            f"{stderr_tail[-STRATEGY_TB_CHARS:]}"])
-    name = str(result.get("name") or label)
-    if result.get("status") == "ok":
-        return result
-    kind = result.get("kind")
-    message = str(result.get("message", ""))[:2000]
-    if kind == "memory":
-        raise StrategyRejected(name, [f"exceeded the memory limit of {memory_mb} MB "
-                                      f"({message})"])
-    if kind == "strategy":
-        raise StrategyRejected(name, [message])
-    tb = str(result.get("traceback", ""))[-STRATEGY_TB_CHARS:]
-    raise StrategyRejected(name, [f"crashed: {message}; traceback tail: {tb}"])
+                os.close(fd)
+            except OSError:
+                pass
+        if not wait:
+            self._server.reap_later(self.pid)
+            return
+        try:
+            self.death = self._server.reap(self.pid)
+        except SandboxUnavailable:
+            self.death = {}
 
 
 def _signal_name(number: int) -> str:
@@ -239,54 +386,3 @@ def _signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return str(number)
-
-
-def _read_result(path: Path) -> dict[str, Any] | None:
-    try:
-        if path.stat().st_size == 0 or path.stat().st_size > RESULT_MAX_BYTES:
-            return None
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _load_signals(path: Path, candles: pd.DataFrame, name: str) -> pd.Series:
-    """The child's signals, validated again in the parent (shape, finite, bounds)."""
-    try:
-        values = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise StrategyRejected(name, [f"invalid output: signals unreadable ({err})"]) from err
-    if values.dtype != np.float64 or values.shape != (len(candles),):
-        raise StrategyRejected(name, [
-            f"invalid output: signals of dtype {values.dtype} and shape {values.shape} "
-            f"for {len(candles)} candles"])
-    try:
-        return validate_signals(pd.Series(values, index=candles.index), candles, name)
-    except StrategyError as err:
-        raise StrategyRejected(name, [f"invalid output: {err}"]) from err
-
-
-def run_in_sandbox(
-    code: str,
-    candles: pd.DataFrame,
-    params: dict | None = None,
-    *,
-    timeout: float = 30.0,
-    cpu_seconds: int = 20,
-    memory_mb: int = 1024,
-    check_static: bool = True,
-) -> pd.Series:
-    """Validated signals of untrusted `code` on `candles`, computed in a sandboxed child.
-
-    Runs the static check first (unless `check_static=False`); raises StrategyRejected
-    with a clear reason on a static violation, timeout, CPU or memory limit, crash or
-    bad output.
-    """
-    if check_static:
-        reasons = static_check(code)
-        if reasons:
-            raise StrategyRejected(declared_name(code) or "<strategy>", reasons)
-    return run_strategy_in_sandbox(
-        code, candles, params, timeout=timeout, cpu_seconds=cpu_seconds, memory_mb=memory_mb,
-    ).signals

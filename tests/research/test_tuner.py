@@ -16,6 +16,7 @@ from blofin_pipeline.research.holdout import split_candles
 from blofin_pipeline.research.strategy_source import read_class_literals
 from blofin_pipeline.research.tuner import tune, tune_strategy
 from blofin_pipeline.strategies import load_strategy_source
+from blofin_pipeline.strategies.runner import signal_function
 from tests.fakes.llm import ScriptedCaller
 
 START = pd.Timestamp("2024-01-01", tz="UTC")
@@ -122,7 +123,7 @@ def test_tuned_name_strips_earlier_suffixes_and_stays_short():
 
 
 def test_tuning_a_misparameterised_strategy_on_a_planted_edge_improves_the_held_out_objective(edge_market):
-    cls = load_strategy_source(LAG_MOMENTUM)
+    cls = signal_function(LAG_MOMENTUM, origin="user")  # every trial in the sandbox
     result = tune_strategy(cls, LAG_MOMENTUM, edge_market, n_trials=12, seed=0, costs=COSTS,
                            holdout=0.3, n_folds=3, version=4)
     assert result.candidate is not None
@@ -142,7 +143,7 @@ def test_tuning_a_misparameterised_strategy_on_a_planted_edge_improves_the_held_
 
 
 def test_tuning_is_deterministic_for_a_seed(edge_market):
-    cls = load_strategy_source(LAG_MOMENTUM)
+    cls = signal_function(LAG_MOMENTUM, origin="user")  # every trial in the sandbox
     small = {"BTC-USDT": edge_market["BTC-USDT"].iloc[:900]}
     a = tune_strategy(cls, LAG_MOMENTUM, small, n_trials=5, seed=1, costs=COSTS)
     b = tune_strategy(cls, LAG_MOMENTUM, small, n_trials=5, seed=1, costs=COSTS)
@@ -201,7 +202,7 @@ def test_online_tuning_passes_param_bounds_and_rejects_an_out_of_bounds_payload(
 
 
 def test_a_tuned_version_tried_before_is_not_proposed_again(edge_market):
-    cls = load_strategy_source(LAG_MOMENTUM)
+    cls = signal_function(LAG_MOMENTUM, origin="user")  # every trial in the sandbox
     small = {"BTC-USDT": edge_market["BTC-USDT"].iloc[:1500]}
     first = tune_strategy(cls, LAG_MOMENTUM, small, n_trials=8, seed=2, costs=COSTS)
     assert first.candidate is not None and first.tuning["skipped_tried"] == 0

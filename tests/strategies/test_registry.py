@@ -34,8 +34,8 @@ def test_register_versions_and_is_idempotent_per_code(db_url):
         assert b.parent == "flat_test@1" and b.status == "candidate"
         assert registry.get_strategy(store, "flat_test").version == 2
         assert registry.get_strategy(store, "flat_test", 1).code == CODE
-        cls = registry.get_strategy(store, "flat_test", 1).load()
-        assert cls.name == "flat_test"
+        with registry.get_strategy(store, "flat_test", 1).signal_function() as fn:
+            assert fn.sandboxed and fn.name == "flat_test" and fn.params == {"n": 3}
 
 
 def test_status_moves_and_archive_keeps_the_reason(db_url):
@@ -49,6 +49,18 @@ def test_status_moves_and_archive_keeps_the_reason(db_url):
         assert row["status"] == "archived" and row["archive_reason"] == "rank 30 of 30" and row["archived_at"]
         with pytest.raises(StrategyError):
             registry.set_status(store, rec.name, rec.version, "deleted")
+
+
+def test_only_the_shipped_builtin_code_runs_in_process(sqlite_url):
+    with open_store(sqlite_url) as store:
+        registry.sync_builtins(store, "2026-01-01")
+        with registry.get_strategy(store, "ema_cross").signal_function() as fn:
+            assert not fn.sandboxed
+        # A row that claims to be a built-in but holds other code is sandboxed anyway.
+        fake = registry.register(store, name="flat_test", category="trend", params={"n": 3},
+                                 param_space={"n": (1, 10)}, code=CODE, origin="builtin", run_date=None)
+        with fake.signal_function() as fn:
+            assert fn.sandboxed
 
 
 def test_builtins_sync_once_and_superseded_code_is_archived(db_url):

@@ -163,6 +163,35 @@ def test_every_builtin_passes_the_static_check():
          "assignment into an object of 'Strategy'"),
         ("from blofin_pipeline.strategies import Strategy\nStrategy.params.update(x=1)",
          "calling .update() on an object of 'Strategy'"),
+        # the string-dispatch bypasses found by an attacker (issue 10): ** hides the name
+        ("candles.agg(**{'func': 'eval', 'expr': 'x', 'engine': 'python'})",
+         "**-unpacked arguments to .agg() are not allowed"),
+        ("s.apply(**{'func': 'to_pi' + 'ckle', 'path': 'f'})",
+         "**-unpacked arguments to .apply() are not allowed"),
+        ("kw = dict(func='eval')\ndf.resample('1D').agg(**kw)",
+         "line 2: **-unpacked arguments to .agg() are not allowed"),
+        ("df.groupby(k).transform(**kw)", "**-unpacked arguments to .transform() are not allowed"),
+        ("s.pipe(**kw)", "**-unpacked arguments to .pipe() are not allowed"),
+        ("s.map(**kw)", "**-unpacked arguments to .map() are not allowed"),
+        ("df.applymap(**kw)", "**-unpacked arguments to .applymap() are not allowed"),
+        ("df.aggregate(**kw)", "**-unpacked arguments to .aggregate() are not allowed"),
+        ("args = ['to_pickle', 'f']\ns.apply(*args)", "*-unpacked arguments to .apply()"),
+        ("s.agg(func='eval')", "the function given to .agg() must be"),
+        ("s.apply(f='to_pickle')", "the function given to .apply() must be"),
+        ("x = 'close > @m'", "string literal using pandas' '@local' expression syntax"),
+        ("x = '@m.io.common.os.system(@c)'", "'@local' expression syntax"),
+        ("x = 'm.io.common.urlopen(u)'", "string literal that looks like code: 'io.common"),
+        ("x = 'os.system'", "string literal that looks like code: 'os.system"),
+        ("x = 'read_pickle(p)'", "string literal that looks like code: 'read_pickle("),
+        ("from numpy.ma.mrecords import openfile", "import from 'numpy.ma.mrecords'"),
+        ("from numpy.ma import mrecords", "import of 'mrecords' from 'numpy.ma'"),
+        ("import numpy.ma.mrecords as m", "import of 'numpy.ma.mrecords' is not allowed"),
+        ("f = np.ma.mrecords.openfile('/etc/passwd')", "forbidden attribute 'openfile'"),
+        ("x = np.ma.mrecords.fromtextfile('/etc/passwd')", "forbidden attribute 'fromtextfile'"),
+        ("x = pd.io.common.urlopen('http://x')", "forbidden attribute 'urlopen'"),
+        ("x = y.common.os", "forbidden attribute 'common'"),
+        ("df.to_clipboard()", "forbidden attribute 'to_clipboard'"),
+        ("df.to_anything_new('f')", "forbidden attribute 'to_anything_new'"),
     ],
 )
 def test_rejects(snippet: str, expected: str):
@@ -191,7 +220,12 @@ def test_dispatch_methods_accept_real_functions():
             f = s.pipe(log)
             g = s.map(abs)
             h = s.apply(pd.isna)
-            return a, b, c, d, e, f, g, h
+            i = s.apply(helper, args=(self.params["k"],), axis=0)
+            j = s.to_numpy(), s.to_frame(), s.to_list(), s.index.to_series()
+            return a, b, c, d, e, f, g, h, i, j
+
+
+        DOC = "A trend system (EMA cross) with the most common. filter; mail a@b.c"
     ''')
     assert static_check(code) == []
 
