@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from blofin_pipeline.exceptions import StoreError
 from blofin_pipeline.store.connection import utc_now
 
 if TYPE_CHECKING:
     from blofin_pipeline.store.connection import Store
 
 LAST_DATE = "9999-12-31"  # "before" bound that admits every run date
+REGISTER_ATTEMPTS = 5     # tries of a registration that loses races for the next version
 
 
 def strategy_rows_with_status(store: Store, status: str) -> list[dict[str, Any]]:
@@ -50,14 +52,27 @@ def strategy_index(store: Store) -> list[dict[str, Any]]:
     return store.query_named("registry_index")
 
 
-def insert_next_version(store: Store, row: Mapping[str, Any]) -> int:
-    """Insert ``row`` (every column but version) as the next version of its name; returns
-    that version. On a clash (a concurrent writer took the version) nothing is written:
-    the caller reads the version back to find out."""
-    with store.transaction():
-        version = int(store.scalar_named("registry_max_version", {"name": row["name"]}) or 0) + 1
-        store.upsert("strategies", [{**row, "version": version}], key=("name", "version"), update=())
-    return version
+def register_version(store: Store, row: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The version of ``row["name"]`` with ``row["code_hash"]``: the stored one, or ``row``
+    (every column but version) inserted as the next version. Returns (row, inserted).
+
+    The check and the insert are one transaction (SQLite: under the write lock); on
+    PostgreSQL a concurrent writer of the same code or version makes the insert a no-op
+    (unique (name, code_hash), primary key (name, version)) and the next attempt finds
+    its row, so racing processes all get one version.
+    """
+    name, digest = row["name"], row["code_hash"]
+    for _ in range(REGISTER_ATTEMPTS):
+        with store.transaction():
+            existing = strategy_with_hash(store, name, digest)
+            if existing is not None:
+                return existing, False
+            version = int(store.scalar_named("registry_max_version", {"name": name}) or 0) + 1
+            inserted = store.execute_named("registry_insert_version", {**row, "version": version})
+        if inserted:
+            return strategy_version(store, name, version) or {}, True
+    raise StoreError(f"strategy {name!r}: could not register a version after {REGISTER_ATTEMPTS} attempts "
+                     "(concurrent writers kept taking the next version)")
 
 
 def update_strategy_status(store: Store, name: str, version: int, status: str, reason: str | None) -> None:

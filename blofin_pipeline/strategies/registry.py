@@ -14,13 +14,12 @@ from typing import Any
 from blofin_pipeline.exceptions import StrategyError
 from blofin_pipeline.store import Store, utc_now
 from blofin_pipeline.store.registry import (
-    insert_next_version,
     portfolio_rows_at_start,
+    register_version,
     strategy_index,
     strategy_rows_with_status,
     strategy_version,
     strategy_versions,
-    strategy_with_hash,
     update_strategy_status,
 )
 
@@ -124,20 +123,16 @@ def register(
     if status not in STATUSES or origin not in ORIGINS:
         raise StrategyError(f"strategy {name!r}: bad status {status!r} or origin {origin!r}")
     digest = code_hash(code)
-    existing = strategy_with_hash(store, name, digest)
-    if existing is not None:
-        return _record(existing)
-    version = insert_next_version(store, {
+    row, inserted = register_version(store, {
         "name": name, "category": category, "params": params,
         "param_space": {k: list(v) for k, v in param_space.items()}, "code": code, "code_hash": digest,
         "status": status, "origin": origin, "parent": parent, "rationale": rationale,
         "created_at": utc_now(), "created_run_date": run_date, "archived_at": None, "archive_reason": None,
     })
-    stored = get_strategy(store, name, version)
-    if stored.code_hash != digest:
-        raise StrategyError(f"strategy {name!r}: version {version} was registered concurrently; retry")
-    logger.info("registered strategy %s@%d (%s, %s, %s)", name, version, category, origin, status)
-    return stored
+    record = _record(row)
+    if inserted:
+        logger.info("registered strategy %s (%s, %s, %s)", record.ref, category, origin, status)
+    return record
 
 
 def set_status(store: Store, name: str, version: int, status: str, reason: str | None = None) -> None:

@@ -15,12 +15,19 @@ OWN_TABLES = ("strategies", "candles", "knowledge_base", "llm_usage", "pipeline_
 def test_schema_has_every_table_and_is_versioned(db_url):
     with open_store(db_url) as store:
         version = store.schema_version()
-        assert version == len(list((SQL_DIR / "migrations").glob("*.sql")))
+        assert version == max(int(p.name[:3]) for p in (SQL_DIR / "migrations").glob("*.sql"))
         counts = store.table_counts(SPEC_TABLES + OWN_TABLES)
         assert set(counts) == set(SPEC_TABLES + OWN_TABLES)
         # Idempotent: migrating again applies nothing and keeps the version.
         assert store.migrate() == version
-        assert store.scalar("SELECT COUNT(*) AS n FROM schema_version") == version
+        assert store.scalar("SELECT COUNT(*) AS n FROM schema_version") == len(
+            list((SQL_DIR / "migrations").glob("*.sql")))  # each applied once
+
+
+def test_migration_numbers_are_unique():
+    """Two files with one number (branches merged) would leave one of them never applied."""
+    numbers = [p.name[:3] for p in sorted((SQL_DIR / "migrations").glob("*.sql"))]
+    assert len(numbers) == len(set(numbers)), numbers
 
 
 def test_existing_database_upgrades_in_place(db_url, tmp_path, monkeypatch):

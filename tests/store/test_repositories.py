@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from blofin_pipeline.exceptions import StoreError
 from blofin_pipeline.store import open_store
 from blofin_pipeline.store.knowledge import (
     add_knowledge,
@@ -10,9 +13,9 @@ from blofin_pipeline.store.knowledge import (
     withdraw_knowledge,
 )
 from blofin_pipeline.store.registry import (
-    insert_next_version,
     items_tried_before,
     record_trials,
+    register_version,
     strategy_rows_with_status,
     strategy_version,
     total_trials,
@@ -22,9 +25,9 @@ from blofin_pipeline.store.reports import report_row, store_ai_review, upsert_re
 from blofin_pipeline.store.runs import scoring_step_rows, upsert_step_row
 
 
-def _strategy(name: str, status: str = "active") -> dict:
-    return {"name": name, "category": "trend", "params": {}, "param_space": {}, "code": f"# {name}",
-            "code_hash": f"h-{name}", "status": status, "origin": "user", "parent": None, "rationale": None,
+def _strategy(name: str, status: str = "active", code: str = "") -> dict:
+    return {"name": name, "category": "trend", "params": {}, "param_space": {}, "code": f"# {name}{code}",
+            "code_hash": f"h-{name}{code}", "status": status, "origin": "user", "parent": None, "rationale": None,
             "created_at": "t", "created_run_date": "2026-01-01", "archived_at": None, "archive_reason": None}
 
 
@@ -39,9 +42,11 @@ def test_total_trials_counts_each_item_once(db_url):
 
 def test_versions_count_up_per_name(db_url):
     with open_store(db_url) as store:
-        assert insert_next_version(store, _strategy("a")) == 1
-        assert insert_next_version(store, _strategy("a")) == 2
-        assert insert_next_version(store, _strategy("b", "candidate")) == 1
+        assert register_version(store, _strategy("a"))[0]["version"] == 1
+        assert register_version(store, _strategy("a", code="v2"))[0]["version"] == 2
+        again, inserted = register_version(store, _strategy("a", code="v2"))
+        assert (again["version"], inserted) == (2, False)  # the same code is the same version
+        assert register_version(store, _strategy("b", "candidate")) == (strategy_version(store, "b", 1), True)
         assert [(r["name"], r["version"]) for r in strategy_rows_with_status(store, "active")] == [("a", 1), ("a", 2)]
         assert json.loads(strategy_version(store, "b", 1)["params"]) == {}
         assert strategy_version(store, "b", 2) is None
@@ -49,7 +54,7 @@ def test_versions_count_up_per_name(db_url):
 
 def test_status_update_keeps_the_first_archival_time_and_clears_it_on_reactivation(db_url):
     with open_store(db_url) as store:
-        insert_next_version(store, _strategy("a"))
+        register_version(store, _strategy("a"))
         update_strategy_status(store, "a", 1, "archived", "rank 9 of 9")
         first = strategy_version(store, "a", 1)
         store.execute("UPDATE strategies SET archived_at = 'first' WHERE name = 'a'")
@@ -95,3 +100,22 @@ def test_report_row_review_merge_and_scoring_steps(db_url):
     assert stored == {"report": '{"again": 1}', "ai_review": '{"mode": "llm"}', "ai_review_mode": "llm"}
     assert steps == [{"step": "score_strategies[0]", "status": "success"},
                      {"step": "score_strategies[1]", "status": "failed"}]
+
+
+def test_upgrade_marks_versions_a_race_duplicated_and_then_refuses_duplicates(db_url, tmp_path, monkeypatch):
+    from blofin_pipeline.store.connection import SQL_DIR
+
+    first = tmp_path / "sql"
+    (first / "migrations").mkdir(parents=True)
+    (first / "migrations" / "001_initial.sql").write_text((SQL_DIR / "migrations" / "001_initial.sql").read_text())
+    monkeypatch.setattr("blofin_pipeline.store.connection.SQL_DIR", first)
+    with open_store(db_url) as store:  # a version-1 database where the race made @1 and @2 of one code
+        for version in (1, 2, 3):
+            store.upsert("strategies", [{**_strategy("a"), "version": version}], key=("name", "version"))
+    monkeypatch.setattr("blofin_pipeline.store.connection.SQL_DIR", SQL_DIR)
+    with open_store(db_url) as store:
+        hashes = [r["code_hash"] for r in store.query("SELECT code_hash FROM strategies ORDER BY version")]
+        assert hashes == ["h-a", "h-a#v2-duplicates-v1", "h-a#v3-duplicates-v1"]
+        assert register_version(store, _strategy("a"))[0]["version"] == 1
+        with pytest.raises(StoreError):
+            store.upsert("strategies", [{**_strategy("a"), "version": 4}], key=("name", "version"))

@@ -78,3 +78,36 @@ def test_builtins_sync_once_and_superseded_code_is_archived(db_url):
         categories = {r["category"] for r in store.query("SELECT DISTINCT category FROM strategies")}
         assert len(categories) >= 5
 
+
+
+# -- concurrent registration -------------------------------------------------------------
+RACE_NAMES = [f"race_{i}" for i in range(12)]
+RACE_PROCESSES = 4
+
+
+def _register_all(url: str, barrier) -> list[tuple[str, int]]:
+    """One of the racing processes: register every name with the same code, all at once."""
+    with open_store(url, migrate=False) as store:
+        barrier.wait(timeout=60)
+        out = []
+        for name in RACE_NAMES:
+            rec = registry.register(store, name=name, category="trend", params={"n": 3},
+                                    param_space={"n": (1, 10)}, code=CODE.replace("flat_test", name),
+                                    origin="designer", run_date="2026-01-01")
+            out.append((rec.name, rec.version))
+        return out
+
+
+def test_processes_registering_the_same_code_at_once_make_one_version(db_url):
+    import multiprocessing
+
+    with open_store(db_url):
+        pass  # migrate once, before the race
+    mp = multiprocessing.get_context("spawn")
+    barrier = mp.Manager().Barrier(RACE_PROCESSES)
+    with mp.Pool(RACE_PROCESSES) as pool:
+        results = pool.starmap(_register_all, [(db_url, barrier)] * RACE_PROCESSES, chunksize=1)
+    assert all(r == [(name, 1) for name in RACE_NAMES] for r in results), results
+    with open_store(db_url) as store:
+        rows = store.query("SELECT name, version, code_hash FROM strategies ORDER BY name, version")
+    assert [(r["name"], r["version"]) for r in rows] == [(name, 1) for name in sorted(RACE_NAMES)]
