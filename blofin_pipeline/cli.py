@@ -23,6 +23,7 @@ from blofin_pipeline.exceptions import (
 )
 
 logger = logging.getLogger("blofin_pipeline")
+MAX_GAPS_LISTED = 20
 
 
 def _db_url(args: argparse.Namespace) -> str:
@@ -44,10 +45,12 @@ def cmd_import_candles(args: argparse.Namespace) -> int:
     from blofin_pipeline.store import open_store
 
     with open_store(_db_url(args)) as store:
-        report = import_csv(store, Path(args.file), args.symbol, args.timeframe)
+        report = import_csv(store, Path(args.file), args.symbol, args.timeframe, replace=args.replace)
     print(report.summary())
-    for gap in report.gaps:
+    for gap in report.gaps[:MAX_GAPS_LISTED]:
         print(f"  gap: {gap.missing_bars} missing bars from {_iso(gap.start)} to {_iso(gap.end)} (not filled)")
+    if len(report.gaps) > MAX_GAPS_LISTED:
+        print(f"  ... and {len(report.gaps) - MAX_GAPS_LISTED} more gaps")
     return 0
 
 
@@ -275,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import-candles", help="load candles from CSV (ts,open,high,low,close,volume)")
     p.add_argument("--symbol", required=True)
     p.add_argument("--timeframe", required=True)
+    p.add_argument("--replace", action="store_true",
+                   help="overwrite stored candles that differ from the file's, and delete a stored series of "
+                        "another source first (without it such a file is refused)")
     p.add_argument("file")
     p.set_defaults(func=cmd_import_candles)
 

@@ -1,23 +1,39 @@
-"""Candles in the data database: store (validated upsert), load, gaps."""
+"""Candles in the data database: store (validated upsert), load, sources, gaps.
+
+A stored series (one symbol at one bar size) has one source: bars of another source
+(the synthetic sample, BloFin, a CSV) are never appended to it. Gaps found while storing
+are recorded open and closed when their bars arrive (a later import or ingest).
+"""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
+from blofin_pipeline.exceptions import DataValidationError
 from blofin_pipeline.market.validation import (
+    Gap,
     ValidationReport,
+    gaps_between,
     ms_index_to_frame,
     validate_candles,
 )
 from blofin_pipeline.store import Store, utc_now
 from blofin_pipeline.store.candles import (
+    PAGE_ROWS,
+    candle_count,
     candle_rows,
+    close_gap,
     last_candle_ms,
+    open_gaps,
+    series_sources,
+    stored_ts_pages,
     upsert_candles,
     upsert_gaps,
 )
+from blofin_pipeline.timeframes import timeframe_ms
 
 logger = logging.getLogger(__name__)
 
@@ -26,19 +42,45 @@ def to_ms(ts: pd.Timestamp) -> int:
     return int(pd.Timestamp(ts).tz_convert("UTC").value // 1_000_000)
 
 
+def ms_to_iso(ms: int) -> str:
+    return pd.Timestamp(int(ms), unit="ms", tz="UTC").isoformat()
+
+
 def last_candle_ts(store: Store, symbol: str, timeframe: str, before: pd.Timestamp | None = None) -> int | None:
     """Open time (epoch ms) of the newest stored candle, optionally before a time."""
     end_ms = to_ms(before) if before is not None else 2**62
     return last_candle_ms(store, symbol, timeframe, end_ms)
 
 
+def other_sources(store: Store, symbol: str, timeframe: str, source: str) -> list[dict]:
+    """The stored series' sources other than ``source`` (source, n_bars, first_ts, last_ts)."""
+    return [r for r in series_sources(store, symbol, timeframe) if r["source"] != source]
+
+
+def describe_sources(rows: Iterable[dict]) -> str:
+    """'9600 'sample' candles (2025-01-01T00:00 .. 2026-02-04T23:00)', joined by 'and'."""
+    return " and ".join(f"{int(r['n_bars'])} {r['source']!r} candles ({ms_to_iso(r['first_ts'])[:16]} .. "
+                        f"{ms_to_iso(r['last_ts'])[:16]})" for r in rows)
+
+
+def refuse_mixed_sources(store: Store, symbol: str, timeframe: str, source: str, how: str) -> None:
+    """DataValidationError when the stored series has bars of another source; ``how`` says
+    how to proceed."""
+    others = other_sources(store, symbol, timeframe, source)
+    if others:
+        raise DataValidationError(
+            f"{symbol} {timeframe} already holds {describe_sources(others)}; a series never mixes sources, "
+            f"so no {source!r} candles were added. {how}")
+
+
 def store_candles(
     store: Store, frame_ms: pd.DataFrame, symbol: str, timeframe: str, *, source: str, run_date: str,
-    previous_ts: int | None = None, known_ts: np.ndarray | None = None,
+    previous_ts: int | None = None,
 ) -> ValidationReport:
-    """Validate a batch indexed by epoch ms and upsert it with its gaps. Nothing is stored
-    if validation fails (DataValidationError names the symbol and the first bad bar)."""
-    clean, report = validate_candles(frame_ms, symbol, timeframe, previous_ts=previous_ts, known_ts=known_ts)
+    """Validate a batch indexed by epoch ms and upsert it with its gaps, then close the gaps
+    its bars fill. Nothing is stored if validation fails (DataValidationError names the
+    symbol and the first bad bar)."""
+    clean, report = validate_candles(frame_ms, symbol, timeframe, previous_ts=previous_ts)
     now = utc_now()
     quote = clean["volume_quote"] if "volume_quote" in clean.columns else pd.Series(np.nan, index=clean.index)
     rows = [
@@ -48,8 +90,9 @@ def store_candles(
             clean.index, clean["open"], clean["high"], clean["low"], clean["close"], clean["volume"], quote)
     ]
     upsert_candles(store, rows)
-    upsert_gaps(store, [{"symbol": symbol, "timeframe": timeframe, "gap_start": g.start, "gap_end": g.end,
-                         "missing_bars": g.missing_bars, "run_date": run_date} for g in report.gaps])
+    record_gaps(store, symbol, timeframe, report.gaps, run_date)
+    if rows:
+        close_filled_gaps(store, symbol, timeframe)
     return report
 
 
@@ -61,7 +104,41 @@ def load_candles(store: Store, symbol: str, timeframe: str, start: pd.Timestamp,
     return ms_index_to_frame(frame)
 
 
-def stored_ts(store: Store, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> np.ndarray:
-    """Open times (epoch ms) of the stored candles in [start_ms, end_ms)."""
-    rows = candle_rows(store, symbol, timeframe, start_ms, end_ms)
-    return np.asarray([r["ts"] for r in rows], dtype="int64")
+# -- gaps --------------------------------------------------------------------------------
+def record_gaps(store: Store, symbol: str, timeframe: str, gaps: Iterable[Gap], run_date: str) -> None:
+    """Record gaps as open, found by ``run_date``."""
+    upsert_gaps(store, [{"symbol": symbol, "timeframe": timeframe, "gap_start": g.start, "gap_end": g.end,
+                         "missing_bars": g.missing_bars, "run_date": run_date} for g in gaps])
+
+
+def stored_gaps(store: Store, symbol: str, timeframe: str, first_ms: int, last_ms: int,
+                *, bounds_present: bool = True, page: int = PAGE_ROWS) -> list[Gap]:
+    """Missing bars of the stored series between first_ms and last_ms (inclusive), read a
+    page at a time. With ``bounds_present=False`` the bounds count as missing too."""
+    step = timeframe_ms(timeframe)
+    prev = first_ms if bounds_present else first_ms - step
+    gaps: list[Gap] = []
+    for ts in stored_ts_pages(store, symbol, timeframe, prev, last_ms, page):
+        gaps += gaps_between(np.asarray([prev, *ts], dtype="int64"), step)
+        prev = ts[-1]
+    if not bounds_present and prev < last_ms:
+        gaps += gaps_between(np.asarray([prev, last_ms + step], dtype="int64"), step)
+    return gaps
+
+
+def close_filled_gaps(store: Store, symbol: str, timeframe: str) -> int:
+    """Close the open gaps whose bars are now stored; a partly filled gap is closed and what
+    still misses recorded again. Returns how many gaps were closed."""
+    closed = 0
+    for gap in open_gaps(store, symbol, timeframe):
+        start, end = int(gap["gap_start"]), int(gap["gap_end"])
+        if candle_count(store, symbol, timeframe, start, end) == 0:
+            continue
+        still = stored_gaps(store, symbol, timeframe, start, end, bounds_present=False)
+        close_gap(store, symbol, timeframe, start)
+        record_gaps(store, symbol, timeframe, still, gap["run_date"])
+        closed += 1
+        logger.info("%s %s: gap %s .. %s (%d bars) closed%s", symbol, timeframe, ms_to_iso(start), ms_to_iso(end),
+                    int(gap["missing_bars"]), f", {sum(g.missing_bars for g in still)} bars still missing"
+                    if still else "")
+    return closed

@@ -67,13 +67,11 @@ def validate_candles(
     timeframe: str,
     *,
     previous_ts: int | None = None,
-    known_ts: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, ValidationReport]:
     """Check and normalise a candle batch indexed by bar open time (epoch ms, int).
 
     ``previous_ts`` is the last bar already stored, so a gap between it and this batch
-    is found too; ``known_ts`` are other stored bars in the batch's span (a CSV import
-    may land among stored candles), so only bars missing from both count as gaps. Returns the clean batch (sorted, unique) and the report.
+    is found too. Returns the clean batch (sorted, unique) and the report.
     """
     report = ValidationReport(symbol, timeframe, rows_in=len(frame))
     missing = [c for c in CANDLE_COLUMNS if c not in frame.columns]
@@ -82,10 +80,10 @@ def validate_candles(
     if len(frame) == 0:
         return frame, report
     step = timeframe_ms(timeframe)
-    _check_values(frame, symbol, timeframe, step)
+    _check_values(frame, symbol, timeframe)
 
     frame = _sorted_unique(frame, symbol, timeframe, report)
-    report.gaps = _gaps(np.asarray(frame.index, dtype="int64"), step, previous_ts, known_ts)
+    report.gaps = _gaps(np.asarray(frame.index, dtype="int64"), step, previous_ts)
     report.rows_out = len(frame)
     if report.gaps:
         logger.warning("%s %s: %d gaps, %d missing bars (recorded, not filled)",
@@ -93,31 +91,30 @@ def validate_candles(
     return frame, report
 
 
-def _check_values(frame: pd.DataFrame, symbol: str, timeframe: str, step: int) -> None:
+def problem_masks(ts: np.ndarray, values: np.ndarray, timeframe: str) -> list[tuple[str, np.ndarray]]:
+    """What is wrong with each row of a batch: (problem, row mask) per rule, in the order
+    the rules are checked. ``values`` are the ``CANDLE_COLUMNS`` as float64, ``ts`` epoch ms;
+    a row with non-finite values is not checked by the later rules."""
+    step = timeframe_ms(timeframe)
+    finite = np.isfinite(values).all(axis=1)
+    o, h, low, c, v = np.where(finite[:, None], values, 1.0).T
+    return [
+        ("NaN or infinite values", ~finite),
+        ("non-positive prices", (np.where(finite[:, None], values[:, :4], 1.0) <= 0).any(axis=1)),
+        ("OHLC inconsistent (need low <= open, close <= high)",
+         (low > np.minimum(o, c)) | (h < np.maximum(o, c)) | (low > h)),
+        ("negative volume", v < 0),
+        (f"timestamps not on the {timeframe} bar grid", ts % step != 0),
+    ]
+
+
+def _check_values(frame: pd.DataFrame, symbol: str, timeframe: str) -> None:
     """Reject a batch with non-finite, non-positive or inconsistent values, or off-grid times."""
     ts = np.asarray(frame.index, dtype="int64")
     values = frame[list(CANDLE_COLUMNS)].to_numpy(dtype="float64")
-
-    bad = ~np.isfinite(values).all(axis=1)
-    if bad.any():
-        raise DataValidationError(f"{symbol} {timeframe}: NaN or infinite values in {_where(frame, bad)}")
-    o, h, low, c, v = values.T
-    bad = (values[:, :4] <= 0).any(axis=1)
-    if bad.any():
-        raise DataValidationError(f"{symbol} {timeframe}: non-positive prices in {_where(frame, bad)}")
-    bad = (low > np.minimum(o, c)) | (h < np.maximum(o, c)) | (low > h)
-    if bad.any():
-        raise DataValidationError(
-            f"{symbol} {timeframe}: OHLC inconsistent (need low <= open, close <= high) in {_where(frame, bad)}"
-        )
-    bad = v < 0
-    if bad.any():
-        raise DataValidationError(f"{symbol} {timeframe}: negative volume in {_where(frame, bad)}")
-    bad = ts % step != 0
-    if bad.any():
-        raise DataValidationError(
-            f"{symbol} {timeframe}: timestamps not on the {timeframe} bar grid in {_where(frame, bad)}"
-        )
+    for problem, bad in problem_masks(ts, values, timeframe):
+        if bad.any():
+            raise DataValidationError(f"{symbol} {timeframe}: {problem} in {_where(frame, bad)}")
 
 
 def _sorted_unique(frame: pd.DataFrame, symbol: str, timeframe: str, report: ValidationReport) -> pd.DataFrame:
@@ -140,15 +137,19 @@ def _sorted_unique(frame: pd.DataFrame, symbol: str, timeframe: str, report: Val
     return frame
 
 
-def _gaps(ts: np.ndarray, step: int, previous_ts: int | None, known_ts: np.ndarray | None) -> list[Gap]:
-    """Missing bars between the batch, the last stored bar and other stored bars."""
-    extra = [np.asarray([previous_ts], dtype="int64")] if previous_ts is not None else []
-    if known_ts is not None:
-        extra.append(np.asarray(known_ts, dtype="int64"))
-    ts_all = np.unique(np.concatenate([ts, *extra])) if extra else ts
-    jumps = np.flatnonzero(np.diff(ts_all) > step)
+def _gaps(ts: np.ndarray, step: int, previous_ts: int | None) -> list[Gap]:
+    """Missing bars in the batch and between it and the last stored bar."""
+    if previous_ts is not None:
+        ts = np.unique(np.concatenate([np.asarray([previous_ts], dtype="int64"), ts]))
+    return gaps_between(ts, step)
+
+
+def gaps_between(ts: np.ndarray, step: int) -> list[Gap]:
+    """The missing bars between consecutive bar times (sorted, unique, epoch ms)."""
+    ts = np.asarray(ts, dtype="int64")
+    jumps = np.flatnonzero(np.diff(ts) > step)
     return [
-        Gap(int(ts_all[i] + step), int(ts_all[i + 1] - step), int((ts_all[i + 1] - ts_all[i]) // step - 1))
+        Gap(int(ts[i] + step), int(ts[i + 1] - step), int((ts[i + 1] - ts[i]) // step - 1))
         for i in jumps
     ]
 

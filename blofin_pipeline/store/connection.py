@@ -58,6 +58,11 @@ def _split_statements(script: str) -> list[str]:
 
 def _clean(value: Any) -> Any:
     """Python value -> DB value: NaN/inf become NULL, dicts/lists become JSON text."""
+    kind = type(value)
+    if kind is float:  # the common cases first: bulk writes clean millions of values
+        return value if math.isfinite(value) else None
+    if kind is int or kind is str or value is None:
+        return value
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, (dict, list, tuple)):
@@ -139,12 +144,16 @@ class Store:
         return sql
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One short transaction; SQLite takes the write lock up front (BEGIN IMMEDIATE)."""
+    def transaction(self, *, lock: bool = True) -> Iterator[None]:
+        """One short transaction; SQLite takes the write lock up front (BEGIN IMMEDIATE).
+
+        ``lock=False`` (SQLite: a deferred BEGIN) is for writes to TEMP tables only: they
+        live in the connection's own temp database, so other writers are not blocked.
+        """
         if self._in_tx:
             yield
             return
-        begin = "BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN"
+        begin = "BEGIN IMMEDIATE" if self.dialect == "sqlite" and lock else "BEGIN"
         self._raw_execute(begin, {})
         self._in_tx = True
         try:
@@ -182,6 +191,15 @@ class Store:
     def execute_named(self, name: str, params: Mapping[str, Any] | None = None) -> int:
         """Run the statement in ``include/sql/queries/<name>.sql``; returns the affected row count."""
         return self.execute(load_sql(name), params)
+
+    def execute_many_named(self, name: str, rows: Iterable[Mapping[str, Any]], *, lock: bool = True) -> None:
+        """Run the named statement once per row (rows streamed, not held), in one transaction."""
+        sql = self._sql(load_sql(name))
+        with self.transaction(lock=lock):
+            try:
+                self._conn.cursor().executemany(sql, ({k: _clean(v) for k, v in row.items()} for row in rows))
+            except Exception as err:
+                raise StoreError(f"{self.dialect} statement {name!r} failed: {err}") from err
 
     def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
         """The first column of the first row (None when there is no row)."""

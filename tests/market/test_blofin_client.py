@@ -9,9 +9,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from blofin_pipeline.exceptions import ConfigError, ExchangeBanError, ExchangeError, RateLimitError
+from blofin_pipeline.exceptions import (
+    ConfigError,
+    ExchangeBanError,
+    ExchangeError,
+    RateLimitError,
+)
 from blofin_pipeline.market.blofin_client import BlofinClient, SlidingWindowLimiter
-from tests.fakes.blofin_server import CANDLES_PATH, INSTRUMENTS_PATH, Fault, FakeBlofinServer
+from tests.fakes.blofin_server import (
+    CANDLES_PATH,
+    INSTRUMENTS_PATH,
+    FakeBlofinServer,
+    Fault,
+)
 
 HOUR_MS = 3_600_000
 START = pd.Timestamp("2024-01-01", tz="UTC")

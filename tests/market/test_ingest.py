@@ -9,7 +9,7 @@ from blofin_pipeline.exceptions import DataValidationError, ExchangeError
 from blofin_pipeline.market.blofin_client import BlofinClient
 from blofin_pipeline.market.sample import generate_candles
 from blofin_pipeline.store import open_store
-from tests.fakes.blofin_server import Fault, FakeBlofinServer
+from tests.fakes.blofin_server import FakeBlofinServer, Fault
 
 SYMBOLS = ("BTC-USDT", "ETH-USDT")
 
