@@ -11,7 +11,7 @@ from blofin_pipeline.costs import DEFAULT_FEE, DEFAULT_SLIPPAGE, Costs
 from blofin_pipeline.exceptions import ConfigError
 from blofin_pipeline.timeframes import timeframe_minutes
 
-DATA_SOURCES = ("sample", "blofin")
+DATA_SOURCES = ("sample", "blofin", "stored")
 LLM_MODES = ("auto", "offline", "online")
 DEFAULT_SYMBOLS = ("BTC-USDT", "ETH-USDT", "SOL-USDT")
 
@@ -22,7 +22,7 @@ class PipelineConfig:
 
     symbols: tuple[str, ...] = DEFAULT_SYMBOLS
     timeframe: str = "1H"
-    data_source: str = "sample"          # sample (synthetic, offline) | blofin (exchange)
+    data_source: str = "sample"          # sample (synthetic, offline) | blofin (exchange) | stored (as in the DB)
     history_days: int = 400              # first ingest of a symbol starts this far back
     score_window_days: int = 180         # window scored out of sample each run
     sample_seed: int = 0
@@ -105,10 +105,6 @@ class RunContext:
     @property
     def artefacts_dir(self) -> Path:
         return self.workspace / "data" / "models"
-
-    @property
-    def synthetic(self) -> bool:
-        return self.config.data_source == "sample"
 
     @classmethod
     def create(cls, *, logical_date: pd.Timestamp | str, data_end: pd.Timestamp | str | None,

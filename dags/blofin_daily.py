@@ -16,7 +16,8 @@ Every day at 00:00 UTC:
 6. **generate_report** (JSON, database, HTML) and **ai_review**.
 
 With no `anthropic_default` connection (or `llm_mode=offline`) design, tuning and review
-run in their deterministic offline modes. `data_source=sample` is a SYNTHETIC market.
+run in their deterministic offline modes. `data_source=sample` is a SYNTHETIC market;
+`data_source=stored` researches the candles already stored (e.g. an imported CSV) as they are.
 All logic lives in the `blofin_pipeline` package; this file only wires it.
 """
 from __future__ import annotations
@@ -43,8 +44,11 @@ params = {
                      description="BloFin instrument ids to ingest and score."),
     "timeframe": Param("1H", type="string", enum=["1m", "5m", "15m", "30m", "1H", "4H", "1D"],
                        description="Bar size (BloFin spelling)."),
-    "data_source": Param("sample", type="string", enum=["sample", "blofin"],
-                         description="sample = built-in SYNTHETIC market (offline); blofin = the exchange's REST API."),
+    "data_source": Param("sample", type="string", enum=["sample", "blofin", "stored"],
+                         description="sample = built-in SYNTHETIC market (offline); blofin = the exchange's REST API; "
+                                     "stored = exactly the candles already in the data database (e.g. from "
+                                     "import-candles or earlier ingests), nothing fetched. Reports are labelled by "
+                                     "the stored candles' own source."),
     "history_days": Param(400, type="integer", minimum=30, maximum=3650,
                           description="How far back the first ingest of a symbol starts."),
     "score_window_days": Param(180, type="integer", minimum=14, maximum=3650,

@@ -1,14 +1,46 @@
-"""The scoring window: the candles every step of a run evaluates on."""
+"""The scoring window: the candles every step of a run evaluates on, and what they are.
+
+What the data is (synthetic or not) is read from the window's candles' own ``source``
+column, never from the run's ``data_source`` parameter: ``stored`` can hold anything,
+and a label must not claim more than the rows say.
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pandas as pd
 
 from blofin_pipeline.config import RunContext
 from blofin_pipeline.exceptions import DataValidationError
-from blofin_pipeline.market.candles import load_candles
+from blofin_pipeline.market import csv_import, sample
+from blofin_pipeline.market.candles import load_candles, to_ms
+from blofin_pipeline.market.ingest import BlofinSource
 from blofin_pipeline.store import Store
+from blofin_pipeline.store.candles import window_sources
 
 MIN_SCORE_BARS = 200
+SOURCE_DESCRIPTIONS = {
+    sample.SOURCE_NAME: sample.SYNTHETIC_LABEL,
+    BlofinSource.name: "BloFin exchange candles",
+    csv_import.SOURCE: "candles imported from CSV",
+}
+
+
+@dataclass(frozen=True)
+class DataLabel:
+    """The sources of the scoring window's candles (sorted)."""
+
+    sources: tuple[str, ...]
+
+    @property
+    def synthetic(self) -> bool:
+        return sample.SOURCE_NAME in self.sources
+
+    @property
+    def description(self) -> str:
+        """e.g. "candles imported from CSV (source 'csv')"; sources joined by '; '."""
+        return "; ".join(f"{SOURCE_DESCRIPTIONS.get(s, 'candles')} (source {s!r})" for s in self.sources) \
+            or "candles of unrecorded source"
 
 
 def score_window(ctx: RunContext) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -28,3 +60,10 @@ def load_window(ctx: RunContext, store: Store) -> dict[str, pd.DataFrame]:
         out[symbol] = candles
     return out
 
+
+def window_label(ctx: RunContext, store: Store) -> DataLabel:
+    """What the run's scoring window holds, by the candles' own source column."""
+    start, end = (to_ms(t) for t in score_window(ctx))
+    found = {s for symbol in ctx.config.symbols
+             for s in window_sources(store, symbol, ctx.config.timeframe, start, end)}
+    return DataLabel(tuple(sorted(found)))

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from blofin_pipeline.market.window import DataLabel
 from blofin_pipeline.numeric import finite_or_none, mean_of_finite
 from blofin_pipeline.ranking.ranker import strategy_item
 from blofin_pipeline.reporting.forward import report_sections
@@ -55,12 +56,13 @@ SYNTHETIC_NOTICE = (
     "SYNTHETIC DATA: this report was computed on the generated sample market, not on BloFin "
     "exchange candles. Its figures test the pipeline; they say nothing about real markets."
 )
-REAL_NOTICE = "Market data: BloFin exchange candles."
 
 
 # -- building --------------------------------------------------------------------------
-def build_report(store: Store, run_date: str, *, synthetic: bool, config_dict: Mapping[str, Any]) -> dict[str, Any]:
-    """The day's report as a JSON-able dict (NaN written as None)."""
+def build_report(store: Store, run_date: str, *, synthetic: bool, config_dict: Mapping[str, Any],
+                 data_sources: Sequence[str] = ()) -> dict[str, Any]:
+    """The day's report as a JSON-able dict (NaN written as None). ``data_sources`` are the
+    scoring window's candles' own sources (`market.window.window_label`)."""
     results = strategy_results_on(store, run_date)
     decisions = decisions_on(store, run_date)
     strategies = _strategy_rows(results, [d for d in decisions if d["item_type"] == "strategy"])
@@ -86,7 +88,8 @@ def build_report(store: Store, run_date: str, *, synthetic: bool, config_dict: M
         "run_date": run_date,
         "generated_at": utc_now(),
         "synthetic": bool(synthetic),
-        "data_notice": SYNTHETIC_NOTICE if synthetic else REAL_NOTICE,
+        "data_sources": list(data_sources),
+        "data_notice": SYNTHETIC_NOTICE if synthetic else f"Market data: {DataLabel(tuple(data_sources)).description}.",
         "config": dict(config_dict),
         "summary": summary,
         "leaderboard": [_public_strategy(s) for s in strategies],

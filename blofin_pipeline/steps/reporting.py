@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from blofin_pipeline.backtest.stats import SIGNIFICANT_DSR
 from blofin_pipeline.config import RunContext
 from blofin_pipeline.exceptions import LLMBudgetExceeded
-from blofin_pipeline.market.window import load_window
+from blofin_pipeline.market.window import load_window, window_label
 from blofin_pipeline.steps.runner import llm_caller, require_scores, step
 from blofin_pipeline.store import Store
 from blofin_pipeline.store.knowledge import knowledge_on
@@ -26,10 +26,13 @@ def generate_report(ctx: RunContext, store: Store) -> dict[str, Any]:
     from blofin_pipeline.reporting import build_report, write_report
 
     require_scores(store, ctx.run_date)
-    report = build_report(store, ctx.run_date, synthetic=ctx.synthetic, config_dict=ctx.config.to_dict())
+    data = window_label(ctx, store)
+    report = build_report(store, ctx.run_date, synthetic=data.synthetic, config_dict=ctx.config.to_dict(),
+                          data_sources=data.sources)
     json_path, html_path = write_report(store, ctx.run_date, report, ctx.reports_dir)
-    logger.info("report written: %s and %s", json_path, html_path)
-    return {"json": str(json_path), "html": str(html_path), "synthetic": ctx.synthetic}
+    logger.info("report written: %s and %s (data: %s)", json_path, html_path, data.description)
+    return {"json": str(json_path), "html": str(html_path), "synthetic": data.synthetic,
+            "data_sources": list(data.sources)}
 
 
 def review_facts(ctx: RunContext, store: Store) -> dict[str, Any]:
@@ -47,7 +50,7 @@ def review_facts(ctx: RunContext, store: Store) -> dict[str, Any]:
                 for r in kb if r["kind"] == "rejected"]
     return {"run_date": ctx.run_date, "strategies": strategies, "designed": count["designed"],
             "tuned": count["tuned"], "archived": archived + count["archived"], "rejected": rejected,
-            "regimes": detect_regimes(load_window(ctx, store)), "synthetic": ctx.synthetic}
+            "regimes": detect_regimes(load_window(ctx, store)), "synthetic": window_label(ctx, store).synthetic}
 
 
 @step

@@ -15,7 +15,7 @@ import pandas as pd
 from blofin_pipeline.backtest.scoring import score_one
 from blofin_pipeline.config import RunContext
 from blofin_pipeline.exceptions import PipelineError
-from blofin_pipeline.market.window import load_window, score_window
+from blofin_pipeline.market.window import load_window, score_window, window_label
 from blofin_pipeline.steps.runner import step
 from blofin_pipeline.store import Store
 from blofin_pipeline.store.knowledge import add_knowledge
@@ -73,11 +73,12 @@ def score_strategies(ctx: RunContext, store: Store, *, chunk: int = 0, n_chunks:
         raise ValueError(f"chunk {chunk} is not in [0, {n_chunks})")
     new = registry.sync_builtins(store, ctx.run_date)
     candles = load_window(ctx, store)
+    data = window_label(ctx, store)
     active = registry.portfolio_at_start(store, ctx.run_date)
     mine = [r for i, r in enumerate(active) if i % n_chunks == chunk]
     logger.info("scoring %d of %d strategies active at the start of the day (chunk %d/%d) on %s, window %d days%s",
                 len(mine), len(active), chunk + 1, n_chunks, ", ".join(candles), ctx.config.score_window_days,
-                " [SYNTHETIC data]" if ctx.synthetic else "")
+                " [SYNTHETIC data]" if data.synthetic else f" [data: {', '.join(data.sources)}]")
     rows, failures = score_records(ctx, store, mine, candles, "score", universe=active)
     for ref, error in failures.items():
         name, version = ref.rsplit("@", 1)
@@ -89,7 +90,7 @@ def score_strategies(ctx: RunContext, store: Store, *, chunk: int = 0, n_chunks:
     top = sorted(((float(np.mean(v)), k) for k, v in by_strategy.items()), reverse=True)[:5]
     return {"chunk": chunk, "n_chunks": n_chunks, "builtins_added": new, "scored": len(by_strategy),
             "rows": len(rows), "failed": failures, "top": [{"strategy": k, "score": round(s, 4)} for s, k in top],
-            "synthetic": ctx.synthetic}
+            "synthetic": data.synthetic, "data_sources": list(data.sources)}
 
 
 @step

@@ -91,6 +91,9 @@ def test_params_are_typed_and_described(dag):
         assert param.description, name
         assert "type" in param.schema, name
     assert params["data_source"] == "sample"  # the embedded default
+    from blofin_pipeline.config import DATA_SOURCES
+
+    assert tuple(params.get_param("data_source").schema["enum"]) == DATA_SOURCES
     assert params["llm_mode"] == "auto"
 
 

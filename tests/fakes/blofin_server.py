@@ -44,6 +44,8 @@ class Fault:
     body: bytes | None = None  # None: the normal response (after `delay`)
     headers: tuple[tuple[str, str], ...] = ()
     delay: float = 0.0
+    ignore_after: bool = False  # candles: answer as if `after` were not sent (the latest page)
+    price_factor: float = 1.0   # candles: prices of the rows multiplied by this
 
     @classmethod
     def http(cls, status: int, *, retry_after: float | None = None, body: bytes = b"") -> Fault:
@@ -67,6 +69,20 @@ class Fault:
     @classmethod
     def malformed(cls, body: bytes = b'{"code":"0","msg":"success","data":[["17') -> Fault:
         return cls(body=body)
+
+    @classmethod
+    def server_error(cls, status: int = 500) -> Fault:
+        return cls.http(status, body=b'{"code":"500","msg":"Internal Server Error"}')
+
+    @classmethod
+    def same_page(cls) -> Fault:
+        """The latest page whatever `after` says: pagination that never moves backwards."""
+        return cls(ignore_after=True)
+
+    @classmethod
+    def altered(cls, price_factor: float) -> Fault:
+        """The normal rows with other prices: a page that contradicts the pages around it."""
+        return cls(price_factor=price_factor)
 
     @classmethod
     def slow(cls, seconds: float) -> Fault:
@@ -208,7 +224,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(fault.status, fault.body, fault.headers)
             return
         if url.path == CANDLES_PATH:
+            if fault is not None and fault.ignore_after:
+                params.pop("after", None)
             body = self._candles(params)
+            if fault is not None and fault.price_factor != 1.0:
+                body["data"] = [[row[0], *(_num(float(v) * fault.price_factor) for v in row[1:5]), *row[5:]]
+                                for row in body.get("data", [])]
         elif url.path == INSTRUMENTS_PATH:
             body = self._instruments(params)
         else:

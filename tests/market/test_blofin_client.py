@@ -11,6 +11,7 @@ import pytest
 
 from blofin_pipeline.exceptions import (
     ConfigError,
+    DataValidationError,
     ExchangeBanError,
     ExchangeError,
     RateLimitError,
@@ -145,6 +146,31 @@ def test_fetch_candles_stops_when_a_page_does_not_move_backwards(caplog):
     assert len(calls) == 2
     assert len(df) == 5
     assert "did not move backwards" in caplog.text
+
+
+def test_a_server_repeating_the_same_page_is_detected_and_the_unfetched_span_reported(client, server, candles):
+    server.add_fault(Fault.same_page(), times=None)
+    end_ms = START_MS + 3000 * HOUR_MS
+    df, unfetched = client.fetch_candle_span("BTC-USDT", "1H", START_MS, end_ms)
+    assert len(server.candle_requests()) == 2  # the second page did not move: stop, do not loop
+    # The latest page (1440 rows, newest at 3499 h) covers [2060 h, 3000 h) of the range; the rest was not reached.
+    assert len(df) == 3000 - 2060
+    assert unfetched == (START_MS, START_MS + 2060 * HOUR_MS)
+
+
+def test_a_complete_fetch_reports_nothing_unfetched(client):
+    df, unfetched = client.fetch_candle_span("BTC-USDT", "1H", START_MS, START_MS + 3000 * HOUR_MS)
+    assert len(df) == 3000 and unfetched is None
+
+
+def test_conflicting_rows_across_pages_are_refused_naming_the_time(sleeps, candles):
+    with FakeBlofinServer(candles_by_inst={("BTC-USDT", "1H"): candles}, inclusive=True) as srv, \
+            BlofinClient(srv.base_url, sleep=sleeps) as client:
+        client.fetch_candles("BTC-USDT", "1H", START_MS, START_MS + 3000 * HOUR_MS)  # overlapping rows agree
+        srv.add_fault(Fault.altered(1.01), times=1)  # the first page's prices differ from the second's
+        with pytest.raises(DataValidationError, match=r"BTC-USDT 1H: conflicting duplicate candles \(same time, "
+                           r"different values\) at 2024-03-06T01:00:00\+00:00 across BloFin pages"):
+            client.fetch_candles("BTC-USDT", "1H", START_MS, START_MS + 3000 * HOUR_MS)
 
 
 def test_limit_above_1440_is_a_config_error_before_any_request(client, server):
@@ -300,10 +326,27 @@ def test_malformed_body_is_an_exchange_error_naming_the_request(client, server, 
 
 
 def test_other_http_status_is_an_exchange_error_without_retry(client, server, sleeps):
-    server.add_fault(Fault.http(502, body=b"upstream down"))
-    with pytest.raises(ExchangeError, match="HTTP 502"):
+    server.add_fault(Fault.http(404, body=b"no such route"))
+    with pytest.raises(ExchangeError, match="HTTP 404"):
         client.get_candles_page("BTC-USDT", "1H")
     assert len(server.requests) == 1 and sleeps == []
+
+
+@pytest.mark.parametrize("fault", [Fault.server_error(500), Fault.http(502, body=b"upstream down"),
+                                   Fault.http(503), Fault.code("500", "Internal Server Error")],
+                         ids=["500", "502", "503", "body-code-500"])
+def test_server_error_then_ok_is_retried_with_backoff(client, server, sleeps, fault):
+    server.add_fault(fault, times=2)
+    assert len(client.get_candles_page("BTC-USDT", "1H", limit=3)) == 3
+    assert len(server.requests) == 3 and sleeps == [1.0, 2.0]
+
+
+def test_server_error_forever_is_an_exchange_error_after_max_retries(client, server, sleeps):
+    server.add_fault(Fault.server_error(500), times=None)
+    with pytest.raises(ExchangeError, match=r"server error HTTP 500.* after 4 attempt\(s\)") as excinfo:
+        client.fetch_candles("BTC-USDT", "1H", START_MS, START_MS + 10 * HOUR_MS)
+    assert not isinstance(excinfo.value, RateLimitError) and "BTC-USDT" in str(excinfo.value)
+    assert len(server.requests) == 4 and sleeps == [1.0, 2.0, 4.0]  # bounded: max_retries=3
 
 
 # --- timeouts and connection errors ----------------------------------------------------
