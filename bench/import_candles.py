@@ -75,16 +75,17 @@ def write_csv(path: Path, rows: int, seed: int = 7) -> None:
 
 def run(root: Path, csv: Path, db: Path) -> None:
     env = dict(os.environ, PYTHONPATH=f"{root}:{root / 'plugins'}")
+    run_in = {"env": env, "cwd": root}  # `python -m` puts the working directory first on sys.path
     url = f"sqlite:///{db}"
-    subprocess.run([sys.executable, "-m", "blofin_pipeline", "--db", url, "init-db"], env=env, check=True,
+    subprocess.run([sys.executable, "-m", "blofin_pipeline", "--db", url, "init-db"], **run_in, check=True,
                    capture_output=True)
     stop = db.with_suffix(".stop")
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, url, str(stop)], env=env, stdout=subprocess.PIPE,
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, url, str(stop)], **run_in, stdout=subprocess.PIPE,
                               text=True)
     time.sleep(1.0)
     t0 = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "blofin_pipeline", "--db", url, "import-candles",
-                             "--symbol", "BENCH-USDT", "--timeframe", "1m", str(csv)], env=env,
+                             "--symbol", "BENCH-USDT", "--timeframe", "1m", str(csv)], **run_in,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = proc.communicate()
     wall = time.monotonic() - t0
