@@ -119,6 +119,9 @@ def _summary(strategies: Sequence[Mapping[str, Any]], kept: Sequence[Mapping[str
     failed = [s["step"] for s in steps if s["status"] == "failed"]
     if failed:
         flags.append(f"failed steps: {', '.join(failed)}")
+    stopped = [s["step"] for s in steps if s["status"] == "stopped"]
+    if stopped:
+        flags.append(f"stopped before their work (LLM budget): {', '.join(stopped)}")
     if data_quality["n_gaps"]:
         flags.append(f"{data_quality['n_gaps']} candle gap(s) found ({data_quality['missing_bars']} missing bars)")
     best = strategies[0] if strategies else None
