@@ -43,6 +43,7 @@ class PipelineConfig:
     ml_enabled: bool = True
     llm_mode: str = "auto"               # auto: online iff anthropic_default exists
     llm_budget_usd: float = 5.0
+    llm_batch: bool = False              # design and tune requests through the Message Batches API
 
     def __post_init__(self) -> None:
         if not self.symbols:

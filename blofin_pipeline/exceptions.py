@@ -87,3 +87,22 @@ class SandboxUnavailable(Exception):
     no handler that archives or skips a failing strategy may swallow it. The task fails
     (and Airflow retries it); untrusted code never runs unconfined instead.
     """
+
+
+# --- batch mode ----------------------------------------------------------------------
+class LLMBatchPending(Exception):
+    """Batch mode: a step's LLM requests were collected instead of sent.
+
+    The adapter submits `requests` (``{"custom_id", "params"}`` each, the Message Batches
+    API's shape) as one batch, waits for it without holding a worker, and runs the step
+    again with the results. Control flow, not a failure: deliberately neither an LLMError
+    nor a PipelineError, so no handler of failed calls or failing strategies may catch it.
+    """
+
+    def __init__(self, step: str, requests: list[dict], *, batch_id: str | None = None) -> None:
+        what = f"waiting for Message Batch {batch_id}" if batch_id else "collected for a Message Batch"
+        super().__init__(f"step {step!r}: {len(requests)} LLM request(s) {what}")
+        self.step = step
+        self.requests = list(requests)
+        #: The batch already submitted for these requests (a retried task picks it up again).
+        self.batch_id = batch_id

@@ -7,17 +7,23 @@ Every day at 00:00 UTC:
    run's data interval, validate them (duplicates, order, OHLC, gaps) and upsert them;
 2. **score_strategies**: walk-forward, out-of-sample backtest of every active strategy on
    every symbol (mapped in chunks so a Celery deployment spreads the work);
-3. **research**: in parallel, *design_strategies* (Claude Opus, or the offline composer),
-   *tune_strategies* (Claude Sonnet, or Optuna offline) and *train_ml_models*;
+3. **research**: in parallel, *design_strategies* (Claude, or the offline composer),
+   *tune_strategies* (Claude, or Optuna offline) and *train_ml_models*;
 4. **backtest_candidates**: static check, sandboxed run and lookahead check of every new
    candidate, then the same scoring; passing ones become active;
 5. **rank_and_update**: keep the top strategies, models and ensembles, archive the rest
    with a reason, log every decision;
-6. **generate_report** (JSON, database, HTML) and **ai_review**.
+6. **generate_report** (JSON, database, HTML) and **ai_review** (Claude, or by rule when
+   the LLM review cannot be had, with the reason);
+7. **check_run**: fails the run when a research step failed, after everything else ran, so
+   the grid shows it.
 
 With no `anthropic_default` connection (or `llm_mode=offline`) design, tuning and review
-run in their deterministic offline modes. `data_source=sample` is a SYNTHETIC market;
-`data_source=stored` researches the candles already stored (e.g. an imported CSV) as they are.
+run in their deterministic offline modes. With `llm_batch=true` the design and tune
+requests go through the Message Batches API at half price; the tasks wait for their batch
+deferred (no worker slot held) and call the API directly if it does not end in time.
+`data_source=sample` is a SYNTHETIC market; `data_source=stored` researches the candles
+already stored (e.g. an imported CSV) as they are.
 All logic lives in the `blofin_pipeline` package; this file only wires it.
 """
 from __future__ import annotations
@@ -26,6 +32,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import DAG, Param, TaskGroup, TriggerRule, task
+from blofin_llm_operator import LLMStepOperator
 
 SCORE_CHUNKS = 2  # mapped scoring tasks; each scores every second strategy
 
@@ -67,8 +74,26 @@ params = {
     "top_ensembles": Param(3, type="integer", minimum=1, description="Ensembles kept (by accuracy)."),
     "llm_mode": Param("auto", type="string", enum=["auto", "offline", "online"],
                       description="auto = use Claude iff the anthropic_default connection exists."),
-    "llm_budget_usd": Param(5.0, type="number", minimum=0, description="Daily LLM budget; LLM steps stop when spent."),
+    "llm_budget_usd": Param(5.0, type="number", minimum=0,
+                            description="Daily LLM budget; each call reserves its worst case first, LLM steps stop "
+                                        "when the budget cannot cover the next call."),
+    "llm_batch": Param(False, type="boolean",
+                       description="Send the design and tune requests through the Message Batches API (half price); "
+                                   "the tasks wait deferred, and call directly if the batch does not end in time."),
 }
+
+
+# The LLM research steps, imported when their task runs (never at parse time).
+def _design_step():
+    from blofin_pipeline.steps import design_strategies
+
+    return design_strategies
+
+
+def _tune_step():
+    from blofin_pipeline.steps import tune_strategies
+
+    return tune_strategies
 
 
 # Each task body imports its step lazily (nothing heavy at parse time) and hands it to the
@@ -106,21 +131,8 @@ with DAG(
 
     with TaskGroup("research", tooltip="design, tune and ML in parallel") as research:
 
-        @task(task_id="design_strategies", pool="anthropic_api")
-        def design_strategies():
-            from blofin_airflow import run
-
-            from blofin_pipeline.steps import design_strategies as step
-
-            return run(step, llm=True)
-
-        @task(task_id="tune_strategies", pool="anthropic_api")
-        def tune_strategies():
-            from blofin_airflow import run
-
-            from blofin_pipeline.steps import tune_strategies as step
-
-            return run(step, llm=True)
+        LLMStepOperator(task_id="design_strategies", step=_design_step, pool="anthropic_api")
+        LLMStepOperator(task_id="tune_strategies", step=_tune_step, pool="anthropic_api")
 
         @task(task_id="train_ml_models")
         def train_ml_models():
@@ -130,8 +142,6 @@ with DAG(
 
             return run(step)
 
-        design_strategies()
-        tune_strategies()
         train_ml_models()
 
     @task(task_id="backtest_candidates", trigger_rule=TriggerRule.ALL_DONE)
@@ -166,5 +176,14 @@ with DAG(
 
         return run(step, llm=True)
 
+    @task(task_id="check_run", trigger_rule=TriggerRule.ALL_DONE)
+    def check_run():
+        from blofin_airflow import run
+
+        from blofin_pipeline.steps import check_run as step
+
+        return run(step)
+
     scored = score_strategies.expand(chunk=list(range(SCORE_CHUNKS)))
-    ingest_candles() >> scored >> research >> backtest_candidates() >> rank_and_update() >> generate_report() >> ai_review()
+    (ingest_candles() >> scored >> research >> backtest_candidates() >> rank_and_update() >> generate_report()
+     >> ai_review() >> check_run())

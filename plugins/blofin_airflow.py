@@ -10,11 +10,18 @@ Connections:
 - `blofin_api` (optional): its host is the BloFin REST root, so tests point it at a
   local server. Missing: the public endpoint.
 - `anthropic_default` (optional): see `blofin_llm_hook`.
+
+The LLM research tasks (`blofin_llm_operator.LLMStepOperator`) come through
+`run_llm_step` / `resume_llm_step`: in batch mode the step's requests go out as a Message
+Batch and the task defers to the Anthropic provider's batch trigger until it ends.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -115,18 +122,78 @@ def run(step_fn: Callable[..., dict[str, Any]], *, llm: bool = False, **kwargs: 
     gets the exchange client factory when the run reads from BloFin.
     """
     from airflow.sdk import get_current_context
-    from airflow.sdk.exceptions import AirflowFailException
 
-    try:
+    with _config_errors_fail_at_once():
         ctx = run_context(get_current_context())
         if llm:
             kwargs["llm"] = _llm_for(ctx, step_fn.__name__)
         if step_fn.__name__ == "ingest_candles" and ctx.config.data_source == "blofin":
             kwargs["client_factory"] = blofin_client_factory()
         return step_fn(ctx, **kwargs)
+
+
+@contextmanager
+def _config_errors_fail_at_once() -> Iterator[None]:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        yield
     except ConfigError as err:
         # A configuration error fails the same way on every try: fail now, no retries.
         raise AirflowFailException(f"invalid run configuration: {err}") from err
+
+
+def run_llm_step(operator: Any, context: dict[str, Any], step_fn: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    """An LLM step (`blofin_llm_operator.LLMStepOperator`): run it; in batch mode submit the
+    requests it collected and defer to the provider's batch trigger."""
+    from blofin_pipeline.exceptions import LLMBatchPending
+
+    with _config_errors_fail_at_once():
+        ctx = run_context(context)
+        llm = _llm_for(ctx, step_fn.__name__)
+        try:
+            return step_fn(ctx, llm=llm)
+        except LLMBatchPending as pending:
+            _defer_for_batch(operator, ctx, llm, pending)
+            raise  # pragma: no cover - defer() raises TaskDeferred
+
+
+def _defer_for_batch(operator: Any, ctx: RunContext, llm: Any, pending: Any) -> None:
+    from airflow.providers.anthropic.triggers.batch import AnthropicBatchTrigger
+
+    from blofin_pipeline.steps.llm_day import submit_batch
+
+    batch_id = submit_batch(ctx, llm, pending)
+    wait = llm.settings.batch
+    logger.info("%s: waiting for Message Batch %s in the triggerer (poll every %g s, at most %g s)",
+                pending.step, batch_id, wait.poll_s, wait.timeout_s)
+    operator.defer(
+        trigger=AnthropicBatchTrigger(conn_id=LLM_CONN_ID, batch_id=batch_id, poll_interval=wait.poll_s,
+                                      end_time=time.time() + wait.timeout_s),
+        method_name="execute_complete",
+        # past the trigger's own end, so its clean "timeout" event wins over a task timeout
+        timeout=timedelta(seconds=wait.timeout_s + wait.poll_s + 60))
+
+
+def resume_llm_step(operator: Any, context: dict[str, Any], step_fn: Callable[..., dict[str, Any]],
+                    event: dict[str, Any] | None) -> dict[str, Any]:
+    """After the batch trigger fired: the batch's answers (or, when it did not end in time or
+    could not be polled, none: the batch is canceled and the step calls the API directly)."""
+    from blofin_pipeline.llm.batch import BatchAnswers, cancelled
+
+    with _config_errors_fail_at_once():
+        ctx = run_context(context)
+        llm = _llm_for(ctx, step_fn.__name__)
+        if llm is None:
+            raise ConfigError(f"{step_fn.__name__}: the LLM connection {LLM_CONN_ID!r} is gone while its batch ran")
+        event = event or {}
+        batch_id = str(event.get("batch_id") or "")
+        if event.get("status") == "success":
+            answers = BatchAnswers(batch_id, llm.batch_results(batch_id))
+        else:
+            answers = cancelled(llm, batch_id, f"batch {batch_id} {event.get('status') or 'no event'}: "
+                                               f"{event.get('message') or 'no message'}")
+        return step_fn(ctx, llm=llm, batch=answers)
 
 
 def _llm_for(ctx: RunContext, step: str):

@@ -1,10 +1,13 @@
 """Airflow hook for the pipeline's Claude calls: the Anthropic provider's hook plus settings.
 
 `BlofinLLMHook` transports: it reads the connection, builds the SDK client lazily, sends
-one Messages API request per `create_message` and turns the SDK's failures into the
-library's `LLMError` (with the request id, never the API key). The structured-call policy
-(request building, validation retry, budget, usage ledger) is `blofin_pipeline.llm.policy`;
-the steps build it from this hook (`create_message` and `settings`).
+one Messages API request per `create_message` (streamed with `messages.stream` when asked,
+so a long answer cannot hit the HTTP timeout), submits and reads Message Batches
+(`submit_batch`, `batch_status`, `batch_results`, `cancel_batch`, on the provider hook's
+batch calls) and turns the SDK's failures into the library's `LLMError` (with the request
+id, never the API key). The structured-call policy (request building, validation retry,
+budget, usage ledger) is `blofin_pipeline.llm.policy`; the steps build it from this hook
+(`create_message` and `settings`).
 
 Connection `anthropic_default` (conn type `anthropic`): API key in the password, optional
 base URL in the host. Extras, all optional:
@@ -22,6 +25,7 @@ from typing import Any
 
 import anthropic
 from airflow.providers.anthropic.hooks.anthropic import AnthropicHook
+from anthropic.lib.streaming import MessageStream
 
 from blofin_pipeline.exceptions import LLMError, LLMResponseError
 from blofin_pipeline.llm.settings import LLMSettings
@@ -77,15 +81,20 @@ class BlofinLLMHook(AnthropicHook):
         return ok, self._redact(message)
 
     def create_message(self, messages: list[dict[str, Any]], model: str | None = None, max_tokens: int = 1024,
-                       system: Any = None, **kwargs: Any) -> anthropic.types.Message:
-        """One `messages.create` (the SDK's retries included); failures raise LLMError.
+                       system: Any = None, stream: bool = False, **kwargs: Any) -> anthropic.types.Message:
+        """One Messages API request (the SDK's retries included); failures raise LLMError.
 
-        HTTP errors give LLMError with the status, error type and request id; a timeout or
-        an unreachable API give LLMError; a malformed reply body gives LLMResponseError.
+        `stream=True` streams it and returns the final message. The message carries
+        `http_retries`, the SDK's retries (429, 529, ...) before this answer. HTTP errors
+        give LLMError with the status, error type and request id; a timeout or an
+        unreachable API give LLMError; a malformed reply body gives LLMResponseError.
         """
         model = self._resolve_model(model)
+        params: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": messages, **kwargs}
+        if system is not None:
+            params["system"] = system
         try:
-            return super().create_message(messages, model=model, max_tokens=max_tokens, system=system, **kwargs)
+            return self._streamed(params) if stream else self._created(params)
         except anthropic.APIStatusError as err:
             error = err.body.get("error") if isinstance(err.body, dict) else None
             error_type = error.get("type") if isinstance(error, dict) else None
@@ -100,3 +109,35 @@ class BlofinLLMHook(AnthropicHook):
         except (json.JSONDecodeError, anthropic.APIResponseValidationError) as err:
             raise LLMResponseError(f"the API's reply body for model {model!r} is malformed: "
                                    f"{type(err).__name__}") from err
+
+    def _created(self, params: dict[str, Any]) -> anthropic.types.Message:
+        raw = self.conn.messages.with_raw_response.create(**params)
+        message = raw.parse()
+        message.http_retries = raw.retries_taken  # an extra field of the SDK model: it allows them
+        return message
+
+    def _streamed(self, params: dict[str, Any]) -> anthropic.types.Message:
+        # The raw response keeps the SDK's retry count; the stream helper accumulates the events.
+        raw = self.conn.messages.with_raw_response.create(**params, stream=True)
+        with MessageStream(raw.parse(), anthropic.NOT_GIVEN) as events:
+            message = events.get_final_message()
+        message._request_id = raw.request_id
+        message.http_retries = raw.retries_taken
+        return message
+
+    # --- Message Batches (the library's BatchTransport) --------------------------------
+    def submit_batch(self, requests: list[dict[str, Any]]) -> str:
+        """Create a Message Batch of ``{"custom_id", "params"}`` requests; its id."""
+        try:
+            return self.create_batch(requests).id
+        except anthropic.APIError as err:
+            raise LLMError(self._redact(f"could not create a Message Batch: {type(err).__name__}: {err}"),
+                           request_id=getattr(err, "request_id", None)) from err
+
+    def batch_status(self, batch_id: str) -> str:
+        return str(self.get_batch(batch_id).processing_status)
+
+    def batch_results(self, batch_id: str) -> dict[str, dict[str, Any]]:
+        """Each request's result by custom id, in the API's wire shape."""
+        return {item.custom_id: item.result.model_dump(mode="json", exclude_none=True)
+                for item in self.stream_batch_results(batch_id)}

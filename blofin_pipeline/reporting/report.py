@@ -42,7 +42,7 @@ from blofin_pipeline.store.results import (
     strategy_results_on,
 )
 from blofin_pipeline.store.runs import step_rows_on
-from blofin_pipeline.store.usage import usage_by_step_model
+from blofin_pipeline.store.usage import attempts_on, usage_by_step_model
 
 if TYPE_CHECKING:
     from blofin_pipeline.store import Store
@@ -80,10 +80,10 @@ def build_report(store: Store, run_date: str, *, synthetic: bool, config_dict: M
     health = portfolio_health(category_status_counts(store), strategies, kept)
     data_quality = _data_quality(store, run_date)
     steps = _steps(store, run_date)
-    llm = _llm_usage(store, run_date)
+    llm = llm_usage(store, run_date)
     summary = _summary(strategies, kept, health, activity, data_quality, steps, llm,
                        n_models=len(models), n_ensembles=len(ensembles))
-    summary["text"] = _summary_text(run_date, synthetic, summary)
+    summary["text"] = summary_text(run_date, synthetic, summary)
     report = {
         "run_date": run_date,
         "generated_at": utc_now(),
@@ -122,6 +122,9 @@ def _summary(strategies: Sequence[Mapping[str, Any]], kept: Sequence[Mapping[str
     failed = [s["step"] for s in steps if s["status"] == "failed"]
     if failed:
         flags.append(f"failed steps: {', '.join(failed)}")
+    stopped = [s["step"] for s in steps if s["status"] == "stopped"]
+    if stopped:
+        flags.append(f"stopped before their work (LLM budget): {', '.join(stopped)}")
     if data_quality["n_gaps"]:
         flags.append(f"{data_quality['n_gaps']} candle gap(s) found ({data_quality['missing_bars']} missing bars)")
     best = strategies[0] if strategies else None
@@ -323,17 +326,24 @@ def _steps(store: Store, run_date: str) -> list[dict[str, Any]]:
             for s in step_rows_on(store, run_date)]
 
 
-def _llm_usage(store: Store, run_date: str) -> dict[str, Any]:
+USAGE_COUNTS = ("calls", "input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens",
+                "http_retries")
+
+
+def llm_usage(store: Store, run_date: str) -> dict[str, Any]:
+    """The day's LLM usage: totals, by step/model/mode/status, and every attempt (cache tokens too)."""
     rows = [{k: (float(v) if k in ("usd", "mean_latency_ms") and v is not None else
-                 int(v) if k in ("calls", "input_tokens", "output_tokens", "cache_creation_tokens",
-                                 "cache_read_tokens") and v is not None else v)
+                 int(v) if k in USAGE_COUNTS and v is not None else v)
              for k, v in r.items()} for r in usage_by_step_model(store, run_date)]
-    total = {k: sum(r[k] or 0 for r in rows) for k in ("calls", "input_tokens", "output_tokens",
-                                                       "cache_creation_tokens", "cache_read_tokens")}
-    return {**total, "usd": sum(r["usd"] or 0.0 for r in rows), "by_step_model": rows}
+    total = {k: sum(r.get(k) or 0 for r in rows) for k in USAGE_COUNTS}
+    calls = [{k: r[k] for k in ("step", "attempt", "model", "mode", "status", "input_tokens", "output_tokens",
+                                "cache_creation_tokens", "cache_read_tokens", "http_retries", "usd", "latency_ms",
+                                "request_id", "error")}
+             for r in attempts_on(store, run_date)]
+    return {**total, "usd": sum(r["usd"] or 0.0 for r in rows), "by_step_model": rows, "attempts": calls}
 
 
-def _summary_text(run_date: str, synthetic: bool, s: Mapping[str, Any]) -> str:
+def summary_text(run_date: str, synthetic: bool, s: Mapping[str, Any]) -> str:
     parts = [f"{run_date}{' (SYNTHETIC data)' if synthetic else ''}:"]
     parts.append(f"{s['strategies_scored']} strategies scored, {s['strategies_kept']} kept, "
                  f"{s['strategies_archived']} archived.")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blofin_pipeline.exceptions import PipelineError, StoreError
-from blofin_pipeline.reporting.report import loads_or
+from blofin_pipeline.reporting.report import llm_usage, loads_or, summary_text
 from blofin_pipeline.store import to_json, utc_now
 from blofin_pipeline.store.reports import report_row, store_ai_review, upsert_report
 
@@ -69,7 +69,10 @@ def write_report(store: Store, run_date: str, report: dict[str, Any], reports_di
 
 
 def merge_ai_review(store: Store, run_date: str, review: Mapping[str, Any], reports_dir: Path | str) -> tuple[Path, Path]:
-    """Store the day's AI review in ``daily_reports`` and rewrite the JSON and HTML with it."""
+    """Store the day's AI review in ``daily_reports`` and rewrite the JSON and HTML with it.
+
+    The review's own LLM calls came after `generate_report`: the day's LLM usage and cost are
+    read again, so the report's cost is the whole day's."""
     row = report_row(store, run_date)
     if row is None:
         raise PipelineError(f"no daily report for {run_date} to merge the AI review into: run generate_report first")
@@ -79,8 +82,13 @@ def merge_ai_review(store: Store, run_date: str, review: Mapping[str, Any], repo
         raise StoreError(f"daily_reports row for {run_date} holds invalid JSON") from err
     review = json.loads(to_json(dict(review)))
     report["ai_review"] = review
+    report["llm_usage"] = json.loads(to_json(llm_usage(store, run_date)))
+    summary = report.setdefault("summary", {})
+    summary["llm_usd"] = report["llm_usage"]["usd"]
+    if {"strategies_scored", "best_strategy"} <= set(summary):
+        summary["text"] = summary_text(run_date, bool(report.get("synthetic")), summary)
     json_path, html_path = _write_files(run_date, report, reports_dir)
-    store_ai_review(store, run_date, report=to_json(report), review=to_json(review), mode=review.get("mode"),
-                    json_path=str(json_path), html_path=str(html_path))
+    store_ai_review(store, run_date, report=to_json(report), summary=summary.get("text"), review=to_json(review),
+                    mode=review.get("mode"), json_path=str(json_path), html_path=str(html_path))
     logger.info("AI review (%s) merged into the report for %s", review.get("mode"), run_date)
     return json_path, html_path

@@ -39,11 +39,12 @@ from blofin_pipeline.research.blocks import (
 )
 from blofin_pipeline.research.candidates import Candidate, rng_for, short_hash
 from blofin_pipeline.research.gaps import coverage_gaps, gap_categories
-from blofin_pipeline.research.strategy_source import read_class_literals
+from blofin_pipeline.research.reconcile import Reconciled, reconcile
 from blofin_pipeline.strategies import CATEGORIES, code_hash
 
 if TYPE_CHECKING:
     from blofin_pipeline.llm.caller import LLMCaller
+    from blofin_pipeline.llm.prefix import DayPrefix
 
 logger = logging.getLogger(__name__)
 
@@ -274,31 +275,34 @@ def design_prompt_context(context: DesignContext, n: int) -> dict[str, Any]:
     }
 
 
-def design_online(context: DesignContext, n: int, llm: LLMCaller) -> list[Candidate]:
-    """Ask the LLM for `n` strategies; drop names or code already tried or repeated."""
+def design_online(context: DesignContext, n: int, llm: LLMCaller, *, prefix: DayPrefix | None = None
+                  ) -> list[Candidate]:
+    """Ask the LLM for `n` strategies; reconcile each file with its reply (name, category,
+    params); drop names or code already tried or repeated. `prefix`: the day's shared one."""
     from blofin_pipeline.llm.prompts import build_design_prompt
     from blofin_pipeline.llm.schemas import DesignReply
 
     allowed = list(context.categories)
-    prompt = build_design_prompt(design_prompt_context(context, n))
+    prompt = build_design_prompt(design_prompt_context(context, n), prefix)
     reply = llm("design", prompt, DesignReply, categories=allowed)
     taken_names = set(context.tried_names) | {str(s.get("name")) for s in context.strategies}
     taken_hashes = set(context.tried_hashes)
     out: list[Candidate] = []
-    for designed in reply.strategies:
-        digest = code_hash(designed.code)
+    for designed in reply.strategies[:n]:
+        try:
+            fixed = reconcile(designed.code, name=designed.name, category=designed.category)
+        except StrategyError as err:
+            # unreadable code: registered as it came, so the checks reject it with their reasons
+            logger.warning("designer (llm): %r not reconciled: %s", designed.name, err)
+            fixed = Reconciled(designed.code, {}, {}, [f"not reconciled: {err}"])
+        digest = code_hash(fixed.code)
         if designed.name in taken_names or digest in taken_hashes:
             logger.info("designer (llm): dropped %r, name or code already tried", designed.name)
             continue
-        try:
-            params = read_class_literals(designed.code, "params").get("params", {})
-        except StrategyError:
-            params = {}  # unreadable code: the checks of backtest_candidates will say why
         out.append(Candidate(
-            name=designed.name, category=designed.category, code=designed.code,
-            rationale=designed.rationale, origin="designer",
-            params=params if isinstance(params, dict) else {},
-            meta={"mode": "llm", "run_date": context.run_date},
+            name=designed.name, category=designed.category, code=fixed.code, rationale=designed.rationale,
+            origin="designer", params=fixed.params,
+            meta={"mode": "llm", "run_date": context.run_date, "reconciled": fixed.changes},
         ))
         taken_names.add(designed.name)
         taken_hashes.add(digest)
@@ -306,10 +310,10 @@ def design_online(context: DesignContext, n: int, llm: LLMCaller) -> list[Candid
     return out
 
 
-def design(context: DesignContext, n: int = 3, *, llm: LLMCaller | None = None,
-                      seed: int = 0) -> list[Candidate]:
+def design(context: DesignContext, n: int = 3, *, llm: LLMCaller | None = None, seed: int = 0,
+           prefix: DayPrefix | None = None) -> list[Candidate]:
     """New candidates for the run: offline from building blocks, or through the LLM."""
     if llm is None:
         return design_offline(context, n, seed=seed)
-    return design_online(context, n, llm)
+    return design_online(context, n, llm, prefix=prefix)
 

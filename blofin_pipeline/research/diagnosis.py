@@ -184,13 +184,30 @@ def diagnose(
     return [prefix + finding for finding in found]
 
 
+#: Metrics shown beside the diagnosis in the tune prompt (from the same backtests).
+PROMPT_METRICS = ("sharpe", "total_return", "max_drawdown", "win_rate", "profit_factor", "n_trades", "turnover",
+                  "fees_paid")
+
+
 def diagnose_tuning_part(fn: SignalFn, params: Mapping[str, Any], candles_by_symbol: Mapping[str, pd.DataFrame],
                          *, holdout: float, costs: Costs) -> list[str]:
     """`diagnose` of `params` on each symbol's tuning part (never the held-out part)."""
+    return tuning_part_report(fn, params, candles_by_symbol, holdout=holdout, costs=costs)["diagnosis"]
+
+
+def tuning_part_report(fn: SignalFn, params: Mapping[str, Any], candles_by_symbol: Mapping[str, pd.DataFrame],
+                       *, holdout: float, costs: Costs) -> dict[str, Any]:
+    """The diagnosis of `params` on each symbol's tuning part, with the metrics of the same
+    backtests and the span they cover: what the tune prompt shows side by side."""
     found: list[str] = []
+    metrics: dict[str, dict[str, Any]] = {}
+    spans: list[str] = []
     for symbol, candles in candles_by_symbol.items():
         early, _ = split_candles(candles, holdout)
         result = run_backtest(early, fn(early, dict(params)), fee=costs.fee, slippage=costs.slippage,
                               timeframe=costs.timeframe)
         found += diagnose(result, candles=early, label=symbol)
-    return found
+        metrics[symbol] = {k: result.metrics.get(k) for k in PROMPT_METRICS}
+        spans.append(f"{symbol} {early.index[0]:%Y-%m-%d} to {early.index[-1]:%Y-%m-%d} ({len(early)} bars)")
+    span = f"the first {1 - holdout:.0%} of each symbol's history (" + "; ".join(spans) + ")"
+    return {"diagnosis": found, "metrics": metrics, "span": span}

@@ -23,11 +23,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from blofin_pipeline.exceptions import LLMBudgetExceeded, LLMError, LLMResponseError
 from blofin_pipeline.numeric import finite_or_none
 from blofin_pipeline.strategies import CATEGORIES
 
 if TYPE_CHECKING:
     from blofin_pipeline.llm.caller import LLMCaller
+    from blofin_pipeline.llm.prefix import DayPrefix
 
 logger = logging.getLogger(__name__)
 
@@ -265,12 +267,13 @@ def review_prompt_context(day: Mapping[str, Any]) -> dict[str, Any]:
     return {"report": report, "regimes": dict(day.get("regimes") or {})}
 
 
-def llm_review(day: Mapping[str, Any], llm: LLMCaller, *, model: str | None = None) -> dict[str, Any]:
+def llm_review(day: Mapping[str, Any], llm: LLMCaller, *, model: str | None = None,
+               prefix: DayPrefix | None = None) -> dict[str, Any]:
     """Review through the LLM, labelled {"mode": "llm", "model": model}."""
     from blofin_pipeline.llm.prompts import build_review_prompt
     from blofin_pipeline.llm.schemas import ReviewReply
 
-    prompt = build_review_prompt(review_prompt_context(day))
+    prompt = build_review_prompt(review_prompt_context(day), prefix)
     reply = llm("review", prompt, ReviewReply)
     out = {
         "mode": "llm",
@@ -288,7 +291,30 @@ def llm_review(day: Mapping[str, Any], llm: LLMCaller, *, model: str | None = No
     return out
 
 
-def review_day(day: Mapping[str, Any], *, llm: LLMCaller | None = None, model: str | None = None
-               ) -> dict[str, Any]:
-    """`llm_review` when an LLM caller is given (`model`: its review model), else `rule_based_review`."""
-    return rule_based_review(day) if llm is None else llm_review(day, llm, model=model)
+def unavailable_reason(err: LLMError) -> str:
+    """Why the LLM review could not be had, in a word and the error: budget, invalid reply, API."""
+    if isinstance(err, LLMBudgetExceeded):
+        kind = "LLM budget spent"
+    elif isinstance(err, LLMResponseError):
+        kind = "LLM reply invalid"
+    else:
+        kind = "LLM API unavailable"
+    return f"{kind}: {err}"
+
+
+def review_day(day: Mapping[str, Any], *, llm: LLMCaller | None = None, model: str | None = None,
+               prefix: DayPrefix | None = None) -> dict[str, Any]:
+    """`llm_review` when an LLM caller is given (`model`: its review model), else `rule_based_review`.
+
+    When the LLM review cannot be had (budget spent, API down, reply still invalid after its
+    retry) the day still gets its review: the rule-based one, labelled with the reason
+    (`fallback_reason`) and the model that was asked.
+    """
+    if llm is None:
+        return rule_based_review(day)
+    try:
+        return llm_review(day, llm, model=model, prefix=prefix)
+    except LLMError as err:
+        reason = unavailable_reason(err)
+        logger.warning("review: %s; writing the rule-based review instead", reason)
+        return dict(rule_based_review(day), fallback_reason=reason, model_asked=model)

@@ -35,7 +35,7 @@ from blofin_pipeline.research.candidates import (
     short_hash,
     tuned_name,
 )
-from blofin_pipeline.research.diagnosis import diagnose_tuning_part
+from blofin_pipeline.research.diagnosis import diagnose_tuning_part, tuning_part_report
 from blofin_pipeline.research.holdout import (
     HOLDOUT,
     MIN_BARS_PER_PART,
@@ -45,12 +45,14 @@ from blofin_pipeline.research.holdout import (
     split_candles,
     walk_forward_objective,
 )
+from blofin_pipeline.research.reconcile import reconcile
 from blofin_pipeline.research.strategy_source import merge_params, rewrite_class_attrs
 from blofin_pipeline.strategies.runner import signal_function
 from blofin_pipeline.strategies.sanitize import safe_reason
 
 if TYPE_CHECKING:
     from blofin_pipeline.llm.caller import LLMCaller
+    from blofin_pipeline.llm.prefix import DayPrefix
 
 logger = logging.getLogger(__name__)
 
@@ -241,13 +243,8 @@ def _changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
 def tune_prompt_context(targets: Sequence[Mapping[str, Any]], extra: Mapping[str, Any] | None = None
                         ) -> dict[str, Any]:
     """Context for `llm.prompts.build_tune_prompt`: one entry per strategy to tune."""
-    candidates = []
-    for t in targets:
-        candidates.append({k: t.get(k) for k in ("name", "category", "params", "param_space", "metrics",
-                                                  "diagnosis", "code")})
-    context = dict(extra or {})
-    context["candidates"] = candidates
-    return context
+    keys = ("name", "category", "params", "param_space", "metrics", "diagnosis", "span", "code", "failed_changes")
+    return {**(extra or {}), "candidates": [{k: t.get(k) for k in keys} for t in targets]}
 
 
 def tune_online(
@@ -256,6 +253,7 @@ def tune_online(
     candles_by_symbol: Mapping[str, pd.DataFrame] | None = None,
     *,
     prompt_extra: Mapping[str, Any] | None = None,
+    prefix: DayPrefix | None = None,
     costs: Costs = Costs(),
     holdout: float = HOLDOUT,
     objective: str = "sharpe",
@@ -271,7 +269,7 @@ def tune_online(
     from blofin_pipeline.llm.schemas import TuneReply
 
     by_name = {str(t["name"]): t for t in targets}
-    prompt = build_tune_prompt(tune_prompt_context(targets, prompt_extra))
+    prompt = build_tune_prompt(tune_prompt_context(targets, prompt_extra), prefix)
     bounds = {n: dict(t.get("param_space") or {}) for n, t in by_name.items()}
     reply = llm("tune", prompt, TuneReply, param_bounds=bounds)
     out: list[TuneResult] = []
@@ -305,8 +303,8 @@ def _proposal_result(proposal: Any, by_name: Mapping[str, Mapping[str, Any]],
     params = merge_params(defaults, proposal.params, space)
     new_name = tuned_name(proposal.strategy, params, short_hash(proposal.code) if proposal.code else "")
     try:
-        new_code = rewrite_class_attrs(proposal.code or str(target["code"]), {"name": new_name, "params": params},
-                                       owner=proposal.strategy)
+        new_code = reconcile(proposal.code or str(target["code"]), name=new_name, params=params,
+                             category=str(target.get("category")), owner=proposal.strategy).code
     except StrategyError as err:
         logger.warning("tuner (llm): proposal for %r dropped: %s", proposal.strategy, err)
         return None
@@ -336,12 +334,11 @@ def _proposal_result(proposal: Any, by_name: Mapping[str, Mapping[str, Any]],
 
 def _with_diagnosis(target: Mapping[str, Any], candles_by_symbol: Mapping[str, pd.DataFrame] | None, *,
                     holdout: float, costs: Costs) -> dict[str, Any]:
-    """An online target with its diagnosis (on the tuning part), params, space and category filled in."""
+    """An online target with its diagnosis and that backtest's metrics, params, space and category."""
     target = dict(target)
     if candles_by_symbol and not target.get("diagnosis"):
         with _signal_function(target) as fn:
-            target["diagnosis"] = diagnose_tuning_part(fn, fn.params, candles_by_symbol,
-                                                       holdout=holdout, costs=costs)
+            target.update(tuning_part_report(fn, fn.params, candles_by_symbol, holdout=holdout, costs=costs))
         target.setdefault("params", dict(fn.params))
         target.setdefault("param_space", {k: list(v) for k, v in fn.param_space.items()})
         target.setdefault("category", fn.category)
@@ -365,6 +362,7 @@ def tune(
     n_folds: int = N_FOLDS,
     objective: str = "sharpe",
     prompt_extra: Mapping[str, Any] | None = None,
+    prefix: DayPrefix | None = None,
     run_date: str | None = None,
     tried_names: Collection[str] = frozenset(),
 ) -> list[TuneResult]:
@@ -382,7 +380,7 @@ def tune(
         enriched = [_with_diagnosis(t, candles_by_symbol, holdout=holdout, costs=costs) for t in targets]
         if not enriched:
             return []
-        return tune_online(enriched, llm, candles_by_symbol, prompt_extra=prompt_extra, costs=costs,
+        return tune_online(enriched, llm, candles_by_symbol, prompt_extra=prompt_extra, prefix=prefix, costs=costs,
                            holdout=holdout, objective=objective, tried_names=tried_names)
 
     results = []

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from blofin_pipeline.config import RunContext
+from blofin_pipeline.steps.llm_day import run_batched
 from blofin_pipeline.steps.market import ingest_candles
 from blofin_pipeline.steps.ranking import rank_and_update
-from blofin_pipeline.steps.reporting import ai_review, generate_report
+from blofin_pipeline.steps.reporting import ai_review, check_run, generate_report
 from blofin_pipeline.steps.research import (
     design_strategies,
     train_ml_models,
@@ -22,27 +23,35 @@ from blofin_pipeline.steps.scoring import backtest_candidates, score_strategies
 if TYPE_CHECKING:
     from blofin_pipeline.llm.caller import LLMConnection
 
-__all__ = ["ai_review", "backtest_candidates", "design_strategies", "generate_report", "ingest_candles",
+__all__ = ["ai_review", "backtest_candidates", "check_run", "design_strategies", "generate_report", "ingest_candles",
            "rank_and_update", "run_all", "score_strategies", "train_ml_models", "tune_strategies"]
 
 
 def run_all(ctx: RunContext, *, llm: LLMConnection | None = None, n_chunks: int = 1) -> dict[str, Any]:
     """Every step in DAG order, in this process (tests and the CLI; Airflow runs the DAG).
 
-    As in the DAG, a failing research branch does not stop the steps after it.
+    As in the DAG, a failing research branch does not stop the steps after it, and the last
+    step, `check_run`, says the run failed (its error is in `out["check_run"]`). In batch
+    mode the design and tune batches are waited for in this process.
     """
     out: dict[str, Any] = {"ingest_candles": ingest_candles(ctx)}
     out["score_strategies"] = [score_strategies(ctx, chunk=i, n_chunks=n_chunks) for i in range(n_chunks)]
-    research = (("design_strategies", lambda: design_strategies(ctx, llm=llm)),
-                ("tune_strategies", lambda: tune_strategies(ctx, llm=llm)),
+    research = (("design_strategies", lambda: run_batched(design_strategies, ctx, llm=llm)),
+                ("tune_strategies", lambda: run_batched(tune_strategies, ctx, llm=llm)),
                 ("train_ml_models", lambda: train_ml_models(ctx)))
     for name, fn in research:
-        try:
-            out[name] = fn()
-        except Exception as err:  # recorded in pipeline_runs by the step log; the run goes on
-            out[name] = {"error": f"{type(err).__name__}: {err}"}
+        out[name] = _recorded(fn)
     out["backtest_candidates"] = backtest_candidates(ctx)
     out["rank_and_update"] = rank_and_update(ctx)
     out["generate_report"] = generate_report(ctx)
     out["ai_review"] = ai_review(ctx, llm=llm)
+    out["check_run"] = _recorded(lambda: check_run(ctx))
     return out
+
+
+def _recorded(fn: Any) -> dict[str, Any]:
+    """A step's summary, or its error (already in pipeline_runs by the step log): the run goes on."""
+    try:
+        return fn()
+    except Exception as err:
+        return {"error": f"{type(err).__name__}: {err}"}

@@ -7,13 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 from blofin_pipeline.backtest.stats import SIGNIFICANT_DSR
 from blofin_pipeline.config import RunContext
-from blofin_pipeline.exceptions import LLMBudgetExceeded
+from blofin_pipeline.exceptions import PipelineError
 from blofin_pipeline.market.window import load_window, window_label
-from blofin_pipeline.steps.runner import llm_caller, require_scores, step
+from blofin_pipeline.steps.llm_day import day_prefix, llm_caller
+from blofin_pipeline.steps.runner import require_scores, step
 from blofin_pipeline.store import Store
 from blofin_pipeline.store.knowledge import knowledge_on
 from blofin_pipeline.store.rankings import decisions_on
 from blofin_pipeline.store.results import review_rows
+from blofin_pipeline.store.runs import step_rows_on
 
 if TYPE_CHECKING:
     from blofin_pipeline.llm.caller import LLMConnection
@@ -55,19 +57,46 @@ def review_facts(ctx: RunContext, store: Store) -> dict[str, Any]:
 
 @step
 def ai_review(ctx: RunContext, store: Store, *, llm: LLMConnection | None = None) -> dict[str, Any]:
-    """Strategic review of the day (LLM, or rule-based offline), merged into the report."""
+    """Strategic review of the day (LLM, or rule-based offline or when the LLM review cannot
+    be had, labelled with the reason), merged into the report with the day's LLM cost,
+    the review's own calls included."""
     from blofin_pipeline.reporting import merge_ai_review
     from blofin_pipeline.research.review import review_day
 
     require_scores(store, ctx.run_date)
     facts = review_facts(ctx, store)
     caller = llm_caller(llm, ctx, store)
-    try:
-        review = review_day(facts, llm=caller, model=caller.model_for("review") if caller else None)
-    except LLMBudgetExceeded as err:
-        # The budget stops the LLM, not the day's review: say so, and review by rule.
-        logger.warning("ai_review: %s; writing the rule-based review instead", err)
-        review = dict(review_day(facts, llm=None), note=f"LLM budget spent: {err}")
+    prefix = day_prefix(ctx, store, llm, load_window(ctx, store)) if llm is not None else None
+    review = review_day(facts, llm=caller, model=caller.model_for("review") if caller else None, prefix=prefix)
     json_path, html_path = merge_ai_review(store, ctx.run_date, review, ctx.reports_dir)
-    return {"mode": review.get("mode"), "report": str(html_path),
+    return {"mode": review.get("mode"), "fallback_reason": review.get("fallback_reason"), "report": str(html_path),
             "recommendations": len(review.get("recommendations") or [])}
+
+
+#: The research steps whose failure fails the day's run (`check_run`).
+RESEARCH_STEPS = ("design_strategies", "tune_strategies", "train_ml_models")
+
+
+@step
+def check_run(ctx: RunContext, store: Store) -> dict[str, Any]:
+    """Fail the run when a research step failed, after ranking, reporting and review ran anyway.
+
+    The DAG runs everything after the research group on `all_done`, so a failed research
+    task alone would leave a green run; this last task turns it red. A research step that
+    stopped on purpose (LLM budget spent) is reported, not failed.
+    """
+    statuses = {r["step"]: r for r in step_rows_on(store, ctx.run_date)}
+    outcome = {name: (statuses[name]["status"] if name in statuses else "not run") for name in RESEARCH_STEPS}
+    failed = {name: status for name, status in outcome.items() if status not in ("success", "stopped")}
+    if failed:
+        errors = "; ".join(f"{name} {status}" + (f" ({_first_line(statuses[name]['error'])})"
+                                                  if name in statuses and statuses[name]["error"] else "")
+                           for name, status in failed.items())
+        raise PipelineError(f"research failed on {ctx.run_date}: {errors}; the ranking and the report ran "
+                            "without it")
+    stopped = [name for name, status in outcome.items() if status == "stopped"]
+    return {"research": outcome, "stopped_on_purpose": stopped}
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:300] if text and text.strip() else ""

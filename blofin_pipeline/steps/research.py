@@ -16,7 +16,8 @@ import pandas as pd
 from blofin_pipeline.config import RunContext
 from blofin_pipeline.exceptions import LLMBudgetExceeded, PipelineError
 from blofin_pipeline.market.window import load_window
-from blofin_pipeline.steps.runner import llm_caller, step
+from blofin_pipeline.steps.llm_day import day_prefix, llm_caller, tune_targets
+from blofin_pipeline.steps.runner import step
 from blofin_pipeline.store import Store
 from blofin_pipeline.store.knowledge import add_knowledge, rejections_since
 from blofin_pipeline.store.results import (
@@ -28,6 +29,7 @@ from blofin_pipeline.store.results import (
 from blofin_pipeline.strategies import registry
 
 if TYPE_CHECKING:
+    from blofin_pipeline.llm.batch import BatchAnswers
     from blofin_pipeline.llm.caller import LLMConnection
 
 logger = logging.getLogger(__name__)
@@ -63,9 +65,11 @@ def portfolio(store: Store, run_date: str, *, with_code: bool = False) -> list[d
 
 
 @step
-def design_strategies(ctx: RunContext, store: Store, *, llm: LLMConnection | None = None) -> dict[str, Any]:
+def design_strategies(ctx: RunContext, store: Store, *, llm: LLMConnection | None = None,
+                      batch: BatchAnswers | None = None) -> dict[str, Any]:
     """Design `n_designs` new candidates from the portfolio's gaps, the regime and the
-    performers; register them for `backtest_candidates`."""
+    performers; register them for `backtest_candidates`. `batch`: the answers of the
+    step's Message Batch (batch mode, second run)."""
     from blofin_pipeline.research.designer import DesignContext, design
     from blofin_pipeline.research.regime import detect_regimes
 
@@ -87,8 +91,10 @@ def design_strategies(ctx: RunContext, store: Store, *, llm: LLMConnection | Non
         tried_names=frozenset(names), tried_hashes=frozenset(h for h in hashes if h), rejected=tuple(rejected),
         screen_candles=next(iter(candles.values())),
     )
+    caller = llm_caller(llm, ctx, store, batch=batch, batchable=True)
+    prefix = day_prefix(ctx, store, llm, candles) if llm is not None else None
     try:
-        candidates = design(context, n, llm=llm_caller(llm, ctx, store), seed=ctx.config.sample_seed)
+        candidates = design(context, n, llm=caller, seed=ctx.config.sample_seed, prefix=prefix)
     except LLMBudgetExceeded as err:
         logger.warning("design_strategies stopped: %s", err)
         return {"mode": _mode(llm), "designed": [], "stopped": f"LLM budget spent: {err}"}
@@ -118,26 +124,26 @@ def _param_space_of(code: str) -> dict[str, Any]:
 
 
 @step
-def tune_strategies(ctx: RunContext, store: Store, *, llm: LLMConnection | None = None) -> dict[str, Any]:
-    """Tune the `n_tunes` worst-scoring active strategies; register tuned versions."""
-    from blofin_pipeline.research.diagnosis import pick_underperformers
+def tune_strategies(ctx: RunContext, store: Store, *, llm: LLMConnection | None = None,
+                    batch: BatchAnswers | None = None) -> dict[str, Any]:
+    """Tune the `n_tunes` worst-scoring active strategies; register tuned versions.
+    `batch`: the answers of the step's Message Batch (batch mode, second run)."""
     from blofin_pipeline.research.tuner import tune
 
     cfg = ctx.config
     if cfg.n_tunes == 0:
         return {"mode": _mode(llm), "tuned": [], "note": "n_tunes=0"}
-    book = [s for s in portfolio(store, ctx.run_date, with_code=True) if s["score"] is not None]
-    worst = pick_underperformers([{"name": s["ref"], "score": s["score"]} for s in book], cfg.n_tunes)
-    by_ref = {s["ref"]: s for s in book}
-    targets = [by_ref[w["name"]] for w in worst]
+    targets = tune_targets(portfolio(store, ctx.run_date, with_code=True), cfg.n_tunes)
     ref_of = {t["name"]: t["ref"] for t in targets}
     if not targets:
         return {"mode": _mode(llm), "tuned": [], "note": "no scored strategies to tune"}
     candles = load_window(ctx, store)
     _, names = registry.known_hashes_and_names(store, except_run_date=ctx.run_date)
+    caller = llm_caller(llm, ctx, store, batch=batch, batchable=True)
+    prefix = day_prefix(ctx, store, llm, candles) if llm is not None else None
     try:
-        results = tune(targets, candles, llm=llm_caller(llm, ctx, store), n_trials=cfg.tune_trials,
-                       seed=cfg.sample_seed, costs=cfg.costs, run_date=ctx.run_date, tried_names=names)
+        results = tune(targets, candles, llm=caller, n_trials=cfg.tune_trials, seed=cfg.sample_seed,
+                       costs=cfg.costs, run_date=ctx.run_date, tried_names=names, prefix=prefix)
     except LLMBudgetExceeded as err:
         logger.warning("tune_strategies stopped: %s", err)
         return {"mode": _mode(llm), "tuned": [], "stopped": f"LLM budget spent: {err}"}
@@ -148,7 +154,7 @@ def tune_strategies(ctx: RunContext, store: Store, *, llm: LLMConnection | None 
             why = "kept parameters" if res.candidate is None else "no improvement on held-out data"
             unchanged.append(ref_of.get(res.strategy, res.strategy))
             add_knowledge(store, ctx.run_date, "tuned", ref_of.get(res.strategy, res.strategy), {
-                "mode": _mode(llm), "result": why, "diagnosis": res.diagnosis,
+                "mode": _mode(llm), "result": why, "params": res.params, "diagnosis": res.diagnosis,
                 "before": res.before_metrics, "after": res.after_metrics})
             logger.info("tune %s: %s (held-out %s before %s after %s)", res.strategy, why, res.objective,
                         _fmt(res.before_metrics.get(res.objective)), _fmt(res.after_metrics.get(res.objective)))

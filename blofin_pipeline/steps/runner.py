@@ -4,7 +4,9 @@ A step is a function ``fn(ctx, store, **kwargs) -> dict`` named like its DAG tas
 decorated function takes ``(ctx, **kwargs)``: it opens the data database, writes the
 step's row (running, then success or failed with the error), runs the step and logs a
 readable summary, as the specification's ``_log_step`` did. Errors are recorded, then
-re-raised so Airflow marks the task failed.
+re-raised so Airflow marks the task failed. A step that stopped on purpose before doing
+its work (its summary has `stopped`, e.g. the LLM budget) is logged `stopped`, not
+`success`; one waiting for its Message Batch is logged `deferred`.
 """
 from __future__ import annotations
 
@@ -14,16 +16,12 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from blofin_pipeline.config import RunContext
-from blofin_pipeline.exceptions import PipelineError
+from blofin_pipeline.exceptions import LLMBatchPending, PipelineError
 from blofin_pipeline.store import Store, open_store, to_json, utc_now
 from blofin_pipeline.store.runs import scoring_step_rows, upsert_step_row
-
-if TYPE_CHECKING:
-    from blofin_pipeline.llm.caller import LLMConnection
-    from blofin_pipeline.llm.policy import StructuredCaller
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +50,9 @@ def step(fn: StepBody) -> Callable[..., dict[str, Any]]:
             logger.info("step %s for %s started (data up to %s)", label, ctx.run_date, ctx.data_end.isoformat())
             try:
                 summary = fn(ctx, store, **kwargs)
+            except LLMBatchPending as pending:
+                _log_row(store, ctx, label, "deferred", started, summary=to_json({"waiting_for": str(pending)}))
+                raise
             except Exception as err:
                 duration = time.perf_counter() - t0
                 _log_row(store, ctx, label, "failed", started, ended_at=utc_now(), duration_s=duration,
@@ -59,9 +60,11 @@ def step(fn: StepBody) -> Callable[..., dict[str, Any]]:
                 logger.error("step %s failed after %.1f s: %s", label, duration, err)
                 raise
             duration = time.perf_counter() - t0
-            _log_row(store, ctx, label, "success", started, ended_at=utc_now(), duration_s=duration,
+            status = "stopped" if summary.get("stopped") else "success"
+            _log_row(store, ctx, label, status, started, ended_at=utc_now(), duration_s=duration,
                      summary=to_json(summary))
-        logger.info("step %s succeeded in %.1f s: %s", label, duration, json.dumps(summary, default=str)[:2000])
+        logger.info("step %s %s in %.1f s: %s", label, "succeeded" if status == "success" else "stopped", duration,
+                    json.dumps(summary, default=str)[:2000])
         return summary
 
     run.body = fn  # type: ignore[attr-defined]  # the undecorated step, for tests with an open store
@@ -75,20 +78,3 @@ def require_scores(store: Store, run_date: str) -> None:
     if not rows or bad:
         raise PipelineError(f"score_strategies did not succeed for {run_date} ({', '.join(bad) or 'not run'}): "
                             "refusing to rank or report on stale scores")
-
-
-def llm_caller(llm: LLMConnection | None, ctx: RunContext, store: Store) -> StructuredCaller | None:
-    """The step's structured LLM caller, or None (offline) when there is no connection.
-
-    The connection transports and configures; the run's `llm_budget_usd` is the daily
-    budget; every call's usage row goes to the `llm_usage` table of the step's Store.
-    """
-    if llm is None:
-        return None
-    from blofin_pipeline.llm.policy import StructuredCaller
-    from blofin_pipeline.store.usage import UsageLog
-
-    budget = float(ctx.config.llm_budget_usd)
-    logger.info("LLM caller for %s: budget $%.2f", ctx.run_date, budget)
-    return StructuredCaller(llm.create_message, UsageLog(store, ctx.run_date), settings=llm.settings,
-                            budget_usd=budget)

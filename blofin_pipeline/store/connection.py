@@ -36,9 +36,9 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MIGRATION_LOCK = threading.Lock()
 
 
-def utc_now() -> str:
-    """Now as ISO-8601 UTC text, the store's time format."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+def utc_now(timespec: str = "seconds") -> str:
+    """Now as ISO-8601 UTC text, the store's time format (`timespec`: "microseconds" to order rows)."""
+    return datetime.now(timezone.utc).isoformat(timespec=timespec)
 
 
 @lru_cache(maxsize=None)

@@ -33,3 +33,9 @@ def rejections_since(store: Store, since: str, run_date: str) -> list[dict[str, 
     """Candidates the checks rejected from ``since`` to ``run_date`` (run_date, subject,
     detail as JSON text), newest first."""
     return store.query_named("knowledge_rejected_since", {"since": since, "run_date": run_date})
+
+
+def changes_since(store: Store, since: str, run_date: str) -> list[dict[str, Any]]:
+    """Rejected candidates and tunes from ``since`` up to the day before ``run_date`` (run_date,
+    kind, subject, detail as JSON text), newest first."""
+    return store.query_named("knowledge_changes_since", {"since": since, "run_date": run_date})

@@ -41,3 +41,9 @@ def latest_ranked_date(store: Store) -> str | None:
 def decision_counts(store: Store, run_date: str) -> list[dict[str, Any]]:
     """Strategy decisions per run date up to ``run_date`` (run_date, decision, n)."""
     return store.query_named("rankings_counts", {"run_date": run_date})
+
+
+def archived_since(store: Store, since: str, run_date: str) -> list[dict[str, Any]]:
+    """Strategies the ranking archived from ``since`` up to the day before ``run_date`` (run_date,
+    item, reason), newest first."""
+    return store.query_named("rankings_archived_since", {"since": since, "run_date": run_date})

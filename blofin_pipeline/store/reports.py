@@ -23,10 +23,11 @@ def upsert_report(store: Store, row: Mapping[str, Any]) -> None:
     store.upsert("daily_reports", [row], key=("run_date",), update=REPORT_UPDATE)
 
 
-def store_ai_review(store: Store, run_date: str, *, report: str, review: str, mode: str | None,
-                    json_path: str, html_path: str) -> None:
-    """Merge the AI review (JSON text) and the report carrying it into the run date's row."""
-    store.execute_named("reports_set_review", {"run_date": run_date, "report": report, "review": review,
-                                               "mode": mode, "json_path": json_path, "html_path": html_path,
-                                               "now": utc_now()})
+def store_ai_review(store: Store, run_date: str, *, report: str, summary: str | None, review: str,
+                    mode: str | None, json_path: str, html_path: str) -> None:
+    """Merge the AI review (JSON text) and the report carrying it (and its summary line) into the
+    run date's row."""
+    store.execute_named("reports_set_review", {"run_date": run_date, "report": report, "summary": summary,
+                                               "review": review, "mode": mode, "json_path": json_path,
+                                               "html_path": html_path, "now": utc_now()})
 

@@ -14,6 +14,7 @@ DAGS = ROOT / "dags"
 EXPECTED_TASKS = {
     "ingest_candles", "score_strategies", "research.design_strategies", "research.tune_strategies",
     "research.train_ml_models", "backtest_candidates", "rank_and_update", "generate_report", "ai_review",
+    "check_run",
 }
 
 
@@ -56,6 +57,7 @@ def test_task_ids_and_order(dag):
     assert down["backtest_candidates"] == {"rank_and_update"}
     assert down["rank_and_update"] == {"generate_report"}
     assert down["generate_report"] == {"ai_review"}
+    assert down["ai_review"] == {"check_run"} and down["check_run"] == set()  # the leaf: the run's state
 
 
 def test_retries_with_exponential_backoff(dag):
@@ -65,7 +67,7 @@ def test_retries_with_exponential_backoff(dag):
 
 
 def test_later_steps_run_even_if_a_research_branch_fails(dag):
-    for t in ("backtest_candidates", "rank_and_update", "generate_report", "ai_review"):
+    for t in ("backtest_candidates", "rank_and_update", "generate_report", "ai_review", "check_run"):
         assert dag.task_dict[t].trigger_rule == "all_done", t
     assert dag.task_dict["ingest_candles"].trigger_rule == "all_success"
 
@@ -74,6 +76,17 @@ def test_llm_tasks_use_the_anthropic_pool(dag):
     for t in ("research.design_strategies", "research.tune_strategies", "ai_review"):
         assert dag.task_dict[t].pool == "anthropic_api", t
     assert dag.task_dict["research.train_ml_models"].pool != "anthropic_api"
+
+
+def test_the_llm_research_tasks_can_wait_for_their_batch_deferred(dag):
+    from blofin_llm_operator import LLMStepOperator
+
+    for t in ("research.design_strategies", "research.tune_strategies"):
+        task = dag.task_dict[t]
+        assert isinstance(task, LLMStepOperator), t
+        assert callable(getattr(task, "execute_complete")), t
+        assert task.step().__name__ == t.split(".")[1]  # the step it runs is the one it is named after
+    assert dag.params["llm_batch"] is False
 
 
 def test_scoring_is_mapped(dag):
@@ -85,7 +98,8 @@ def test_scoring_is_mapped(dag):
 def test_params_are_typed_and_described(dag):
     params = dag.params
     for name in ("symbols", "timeframe", "data_source", "history_days", "score_window_days", "sample_edge",
-                 "n_designs", "n_tunes", "llm_mode", "llm_budget_usd", "top_strategies", "top_models", "top_ensembles"):
+                 "n_designs", "n_tunes", "llm_mode", "llm_budget_usd", "llm_batch", "top_strategies", "top_models",
+                 "top_ensembles"):
         assert name in params, name
         param = params.get_param(name)
         assert param.description, name

@@ -1,6 +1,7 @@
 """The real DAG run by `airflow dags test` (and one task by `airflow tasks test`) on a
 throwaway Airflow home: offline on the embedded default, and online against the local
-fake Anthropic server, including the daily budget stop."""
+fake Anthropic server: the daily budget stop, batch mode (the LLM tasks deferred to the
+provider's batch trigger), and an API outage that fails the run after the report."""
 from __future__ import annotations
 
 import json
@@ -76,7 +77,7 @@ def test_dag_offline_end_to_end_and_same_date_twice(airflow_env):
         designed = con.execute("SELECT COUNT(*) FROM strategies WHERE origin = 'designer'").fetchone()[0]
         review = json.loads(con.execute("SELECT ai_review FROM daily_reports WHERE run_date = '2026-03-02'")
                             .fetchone()[0])
-    assert set(steps.values()) == {"success"} and len(steps) == 10, steps  # 9 tasks, scoring in 2 chunks
+    assert set(steps.values()) == {"success"} and len(steps) == 11, steps  # 10 tasks, scoring in 2 chunks
     assert designed == 2
     assert review["mode"] == "rule-based"
     assert first["llm_usage"] == 0
@@ -86,12 +87,16 @@ def test_dag_offline_end_to_end_and_same_date_twice(airflow_env):
     assert counts(workspace) == first
 
 
+def online_env(env: dict, server: FakeAnthropicServer, **extra) -> dict:
+    return dict(env, AIRFLOW_CONN_ANTHROPIC_DEFAULT=json.dumps({
+        "conn_type": "anthropic", "password": "sk-ant-test-SECRET-KEY", "host": server.base_url,
+        "extra": {"anthropic_client_kwargs": {"max_retries": 2, "timeout": 60}, **extra}}))
+
+
 def test_dag_online_through_the_hook_then_stops_at_the_budget(airflow_env):
     env, workspace = airflow_env
     with FakeAnthropicServer(auto=True) as server:
-        online = dict(env, AIRFLOW_CONN_ANTHROPIC_DEFAULT=json.dumps({
-            "conn_type": "anthropic", "password": "sk-ant-test-SECRET-KEY", "host": server.base_url,
-            "extra": {"anthropic_client_kwargs": {"max_retries": 2, "timeout": 60}}}))
+        online = online_env(env, server)
         r = airflow(online, "dags", "test", "blofin_daily", "2026-03-03", "-c", json.dumps(SMALL))
         assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
         assert "sk-ant-test-SECRET-KEY" not in r.stdout + r.stderr
@@ -105,8 +110,7 @@ def test_dag_online_through_the_hook_then_stops_at_the_budget(airflow_env):
         steps_called = {u["step"] for u in usage}
         assert {"design", "tune", "review"} <= steps_called
         assert all(u["usd"] > 0 and u["input_tokens"] > 0 for u in usage)
-        assert {u["model"] for u in usage if u["step"] == "design"} == {"claude-opus-5"}
-        assert {u["model"] for u in usage if u["step"] == "tune"} == {"claude-sonnet-5"}
+        assert {u["model"] for u in usage} == {"claude-opus-5-5"}
         assert review["mode"] == "llm"
         assert designed >= 1
         spent = sum(u["usd"] for u in usage)
@@ -125,6 +129,48 @@ def test_dag_online_through_the_hook_then_stops_at_the_budget(airflow_env):
             "SELECT step, summary FROM pipeline_runs WHERE run_date = '2026-03-04'")}
         review = json.loads(con.execute("SELECT ai_review FROM daily_reports WHERE run_date = '2026-03-04'")
                             .fetchone()[0])
+        statuses = dict(con.execute("SELECT step, status FROM pipeline_runs WHERE run_date = '2026-03-04'"
+                                    ).fetchall())
     assert "budget" in summaries["design_strategies"]["stopped"]
     assert "budget" in summaries["tune_strategies"]["stopped"]
-    assert review["mode"] == "rule-based" and "budget" in review["note"]
+    assert statuses["design_strategies"] == statuses["tune_strategies"] == "stopped"  # not "success"
+    assert review["mode"] == "rule-based" and review["fallback_reason"].startswith("LLM budget spent")
+
+
+def test_dag_batch_mode_defers_to_the_batch_trigger_at_half_price(airflow_env):
+    env, workspace = airflow_env
+    with FakeAnthropicServer(schema=True, seed=3, batch_delay_s=1.0) as server:
+        online = online_env(env, server, batch={"timeout_s": 120, "poll_s": 0.5})
+        conf = dict(SMALL, llm_batch=True)
+        r = airflow(online, "dags", "test", "blofin_daily", "2026-03-05", "-c", json.dumps(conf))
+        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+        batches = server.batches.batches
+    assert "running trigger in line" in r.stdout + r.stderr  # the tasks deferred, the trigger polled
+    assert len(batches) == 2 and all(b.status == "ended" for b in batches)
+    with db(workspace) as con:
+        usage = con.execute("SELECT step, mode, status, request_id, usd FROM llm_usage "
+                            "WHERE run_date = '2026-03-05' ORDER BY created_at").fetchall()
+        statuses = dict(con.execute("SELECT step, status FROM pipeline_runs WHERE run_date = '2026-03-05'"
+                                    ).fetchall())
+    first = {u["step"]: u for u in usage if u["mode"] == "batch"}
+    assert set(first) == {"design", "tune"} and {u["request_id"] for u in first.values()} == {b.id for b in batches}
+    assert all(u["status"] in ("ok", "invalid") and u["usd"] > 0 for u in first.values())
+    assert statuses["design_strategies"] == statuses["tune_strategies"] == statuses["check_run"] == "success"
+
+
+def test_dag_with_the_api_down_reviews_by_rule_reports_and_fails_the_run(airflow_env):
+    env, workspace = airflow_env
+    with FakeAnthropicServer(schema=True, down=True) as server:
+        conf = dict(SMALL, n_tunes=1)
+        r = airflow(online_env(env, server), "dags", "test", "blofin_daily", "2026-03-06", "-c", json.dumps(conf))
+    assert r.returncode == 1  # the run is failed ...
+    with db(workspace) as con:
+        statuses = dict(con.execute("SELECT step, status FROM pipeline_runs WHERE run_date = '2026-03-06'"
+                                    ).fetchall())
+        report = json.loads(con.execute("SELECT report FROM daily_reports WHERE run_date = '2026-03-06'")
+                            .fetchone()[0])
+    # ... by check_run, after ranking, the report and the review ran
+    assert statuses["design_strategies"] == statuses["tune_strategies"] == statuses["check_run"] == "failed"
+    assert statuses["rank_and_update"] == statuses["generate_report"] == statuses["ai_review"] == "success"
+    assert report["ai_review"]["fallback_reason"].startswith("LLM API unavailable")
+    assert report["leaderboard"] and (workspace / "data" / "reports" / "2026-03-06.html").exists()

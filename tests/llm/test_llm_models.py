@@ -18,14 +18,28 @@ from blofin_pipeline.llm.models import (
 
 
 def test_default_routing_follows_the_specification() -> None:
-    assert DEFAULT_MODELS == {"design": "claude-opus-5", "review": "claude-opus-5", "tune": "claude-sonnet-5"}
+    # one model for the day's three calls: they share the cached prefix (a cache is per model)
+    assert DEFAULT_MODELS == {"design": "claude-opus-5-5", "review": "claude-opus-5-5", "tune": "claude-opus-5-5"}
+
+
+def test_the_defaults_are_the_newest_generation_the_pinned_sdk_lists() -> None:
+    from typing import get_args
+
+    from anthropic.types.model_param import ModelParam
+
+    listed = [m for m in get_args(get_args(ModelParam)[0])]
+    for step, model in DEFAULT_MODELS.items():
+        line = model.split("-")[1]
+        newest = next(m for m in listed if m.split("-")[1] == line)  # the literal lists newest first
+        assert model == newest, (step, model, newest)
+        price_for(model)  # and it is priced
 
 
 def test_resolve_model_precedence_overrides_then_default() -> None:
     overrides = {"tune": "claude-haiku-4-5"}
-    assert resolve_model("tune") == "claude-sonnet-5"
+    assert resolve_model("tune") == "claude-opus-5-5"
     assert resolve_model("tune", overrides) == "claude-haiku-4-5"
-    assert resolve_model("design", overrides) == "claude-opus-5"
+    assert resolve_model("design", overrides) == "claude-opus-5-5"
     with pytest.raises(ConfigError, match="must be a string"):
         resolve_model("tune", {"tune": 5})
 

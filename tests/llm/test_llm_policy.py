@@ -1,16 +1,16 @@
-"""The structured-call policy over real HTTP: the anthropic SDK's `messages.create` against the
-local fake Messages API is the sender, an in-memory ledger takes the usage rows.
+"""The structured-call policy over real HTTP: the anthropic SDK against the local fake Messages
+API is the sender (`tests.fakes.llm.SDKConnection`), an in-memory ledger takes the attempts.
 
-Request building, the one validation retry with the error fed back, the budget stop and
-the ledger row of every attempt are the policy's; transport errors and SDK retries are the
-hook's (tests/plugins/test_llm_hook.py).
+Request building (per-call tool schemas), the one validation retry with the error fed back,
+the budget reservation and the ledger row of every attempt, streaming of long outputs and
+batch mode are the policy's; transport errors and SDK retries are the hook's
+(tests/plugins/test_llm_hook.py).
 """
 from __future__ import annotations
 
 import json
 from typing import Any
 
-import anthropic
 import pytest
 
 from blofin_pipeline.exceptions import (
@@ -19,7 +19,8 @@ from blofin_pipeline.exceptions import (
     LLMError,
     LLMResponseError,
 )
-from blofin_pipeline.llm.policy import StructuredCaller
+from blofin_pipeline.llm.budget import worst_case_usd
+from blofin_pipeline.llm.policy import StructuredCaller, build_request
 from blofin_pipeline.llm.prompts import (
     Prompt,
     build_design_prompt,
@@ -29,7 +30,13 @@ from blofin_pipeline.llm.prompts import (
 from blofin_pipeline.llm.schemas import DesignReply, ReviewReply, TuneReply
 from blofin_pipeline.llm.settings import LLMSettings
 from tests.fakes.anthropic_server import FakeAnthropicServer
-from tests.fakes.llm import BROKEN_DESIGN, CODE, VALID_DESIGN, MemoryLedger
+from tests.fakes.llm import (
+    BROKEN_DESIGN,
+    CODE,
+    VALID_DESIGN,
+    MemoryLedger,
+    SDKConnection,
+)
 
 API_KEY = "sk-test-policy-key"
 REVIEW = {"summary": "A calm day.", "working": ["ema_cross"], "not_working": [], "risks": [], "recommendations": []}
@@ -48,11 +55,16 @@ def server():
         yield fake
 
 
+#: The previous generation, which takes forced tool use: the pinned prices below are Opus 5's.
+MODELS = {"design": "claude-opus-5", "tune": "claude-sonnet-5", "review": "claude-opus-5"}
+
+
 def caller(server: FakeAnthropicServer, ledger: MemoryLedger | None = None, *, budget_usd: float | None = None,
            **settings: Any) -> StructuredCaller:
-    client = anthropic.Anthropic(api_key=API_KEY, base_url=server.base_url, max_retries=0, timeout=20)
-    return StructuredCaller(client.messages.create, ledger if ledger is not None else MemoryLedger(),
-                            settings=LLMSettings(**settings), budget_usd=budget_usd)
+    settings.setdefault("models", MODELS)
+    connection = SDKConnection(server.base_url, LLMSettings(**settings), api_key=API_KEY)
+    return StructuredCaller(connection.create_message, ledger if ledger is not None else MemoryLedger(),
+                            settings=connection.settings, budget_usd=budget_usd)
 
 
 def test_tool_use_reply_is_parsed_into_the_typed_object(server) -> None:
@@ -65,11 +77,13 @@ def test_tool_use_reply_is_parsed_into_the_typed_object(server) -> None:
     body = request.body
     assert body["model"] == "claude-opus-5"  # design routes to Opus by default
     assert body["max_tokens"] == 12000
-    assert body["tools"][0]["name"] == "submit_strategies"
-    assert body["tools"][0]["input_schema"]["type"] == "object"
+    [tool] = body["tools"]  # the call's own tool: its schema says what a valid design is
+    item = tool["input_schema"]["properties"]["strategies"]["items"]
+    assert tool["name"] == "submit_strategies" and item["properties"]["category"]["enum"][0] == "trend"
+    assert item["properties"]["name"]["pattern"] == "^[a-z][a-z0-9_]{0,63}$"
     assert body["tool_choice"] == {"type": "tool", "name": "submit_strategies"}
-    # the contract and the market context travel as cached system blocks
-    assert [b.get("cache_control") for b in body["system"]] == [None, {"type": "ephemeral"}, {"type": "ephemeral"}]
+    # one cache breakpoint, at the end of the system (tools and system are the cached prefix)
+    assert [b.get("cache_control") for b in body["system"]] == [None, None, {"type": "ephemeral", "ttl": "5m"}]
     assert body["messages"] == [{"role": "user", "content": DESIGN_PROMPT.user}]
 
 
@@ -93,6 +107,14 @@ def test_plain_text_json_reply_with_thinking_block(server) -> None:
     [request] = server.message_requests
     assert request.body["tool_choice"] == {"type": "auto"}
     assert request.body["system"] == "You review."
+
+
+def test_defaults_are_the_newest_generation_without_forced_tool_use(server) -> None:
+    server.push_tool_use("submit_strategies", VALID_DESIGN)
+    caller(server, models={})("design", DESIGN_PROMPT, DesignReply)
+    [request] = server.message_requests
+    assert request.body["model"] == "claude-opus-5-5"
+    assert request.body["tool_choice"] == {"type": "auto"}  # Opus 5.5 answers 400 to forced tool use
 
 
 def test_model_routing_from_the_settings(server) -> None:
@@ -186,14 +208,34 @@ def test_tune_out_of_bounds_params_are_retried(server) -> None:
     first, second = server.message_requests
     assert first.body["model"] == "claude-sonnet-5"
     assert "'fast'=80 is outside [5, 50]" in second.body["messages"][2]["content"][0]["content"]
+    # the tool said it first: the strategy is one of the targets, each parameter within its bounds
+    [branch] = first.body["tools"][0]["input_schema"]["properties"]["proposals"]["items"]["anyOf"]
+    assert branch["properties"]["strategy"]["enum"] == ["ema_cross"]
+    assert branch["properties"]["params"]["properties"]["fast"] == {"type": "integer", "minimum": 5, "maximum": 50}
+    assert branch["properties"]["params"]["required"] == ["fast"]
 
 
 def test_budget_exhausted_stops_before_any_request(server) -> None:
     server.push_tool_use("submit_strategies", VALID_DESIGN)
     ledger = MemoryLedger(spent_before=5.0)
-    with pytest.raises(LLMBudgetExceeded, match=r"before step 'design': \$5\.0000 of \$5\.00"):
+    with pytest.raises(LLMBudgetExceeded, match=r"before step 'design': \$5\.0000 spent or reserved today"):
         caller(server, ledger, budget_usd=5.0)("design", DESIGN_PROMPT, DesignReply)
     assert server.message_requests == [] and ledger.rows == []
+
+
+def test_a_budget_just_above_one_worst_case_sends_exactly_one_call(server) -> None:
+    for _ in range(3):
+        server.push_tool_use("submit_strategies", VALID_DESIGN, usage={"input_tokens": 3000, "output_tokens": 500})
+    llm = caller(server)
+    worst = worst_case_usd(build_request(llm.settings, "design", DESIGN_PROMPT, DesignReply))
+    ledger = MemoryLedger()
+    llm = caller(server, ledger, budget_usd=worst * 1.01)
+    llm("design", DESIGN_PROMPT, DesignReply)
+    with pytest.raises(LLMBudgetExceeded):  # what the first cost + a second worst case > the budget
+        llm("design", DESIGN_PROMPT, DesignReply)
+    assert len(server.message_requests) == 1
+    assert [a["status"] for a in ledger.attempts.values()] == ["ok"]
+    assert ledger.spent_usd() < worst
 
 
 def test_budget_spent_during_the_call_stops_the_retry(server) -> None:
@@ -202,7 +244,7 @@ def test_budget_spent_during_the_call_stops_the_retry(server) -> None:
     ledger = MemoryLedger(spent_before=0.1)
     # 0.1 spent before + 0.1425 for the invalid attempt > 0.2: the retry is not sent
     with pytest.raises(LLMBudgetExceeded):
-        caller(server, ledger, budget_usd=0.2)("design", DESIGN_PROMPT, DesignReply)
+        caller(server, ledger, budget_usd=0.2, max_tokens={"design": 1000})("design", DESIGN_PROMPT, DesignReply)
     assert len(server.message_requests) == 1
     assert [r["status"] for r in ledger.rows] == ["invalid"]
 
@@ -226,7 +268,7 @@ def test_a_failed_send_leaves_an_error_row_and_names_the_step() -> None:
         StructuredCaller(failing, ledger)("design", DESIGN_PROMPT, DesignReply)
     assert info.value.request_id == "req_broken"
     [row] = ledger.rows
-    assert (row["status"], row["usd"], row["request_id"], row["model"]) == ("error", 0.0, "req_broken", "claude-opus-5")
+    assert (row["status"], row["usd"], row["request_id"], row["model"]) == ("error", 0.0, "req_broken", "claude-opus-5-5")
 
     def unreachable(**request: Any) -> Any:
         raise LLMError("could not reach the Anthropic API")
@@ -255,6 +297,7 @@ def test_auto_mode_runs_every_step_with_cache_reads() -> None:
     rows = ledger.rows
     assert [r["step"] for r in rows] == ["design", "design", "tune", "review"]
     assert [r["model"] for r in rows] == ["claude-opus-5", "claude-opus-5", "claude-sonnet-5", "claude-opus-5"]
+    # each call here offers its own tool (no day prefix), so only the repeated design reads the cache
     assert rows[0]["cache_creation_tokens"] > 0 and rows[0]["cache_read_tokens"] == 0
     assert rows[1]["cache_read_tokens"] == rows[0]["cache_creation_tokens"]  # same prefix, read from cache
     assert all(r["status"] == "ok" and r["usd"] > 0 for r in rows)
@@ -266,11 +309,22 @@ def test_settings_from_connection_extras() -> None:
         "models": {"tune": "claude-opus-5"}, "max_tokens": {"review": "2000"}, "tool_choice": "any",
         "prices": {"my-model": {"input": 1, "output": 2, "cache_write_5m": 1, "cache_write_1h": 1, "cache_read": 0.1}},
     }, source="connection 'x'")
-    assert settings.model_for("tune") == "claude-opus-5" and settings.model_for("design") == "claude-opus-5"
+    assert settings.model_for("tune") == "claude-opus-5" and settings.model_for("design") == "claude-opus-5-5"
     assert settings.max_tokens_for("review") == 2000 and settings.max_tokens_for("tune") == 8000
     assert settings.tool_choice_for("claude-opus-5", "submit_tuning") == {"type": "any"}
     assert settings.prices["my-model"].output == 2
     assert LLMSettings().tool_choice_for("claude-opus-5", "t") == {"type": "tool", "name": "t"}
+
+
+def test_stream_threshold_cache_ttl_and_batch_settings_from_extras() -> None:
+    settings = LLMSettings.from_extras({"stream_above_tokens": 5000, "cache_ttl": "1h",
+                                        "batch": {"timeout_s": 600, "poll_s": 5, "cache_discount": False}},
+                                       source="connection 'x'")
+    assert settings.streams(5001) and not settings.streams(5000)
+    assert settings.ttl_for(batch=False) == settings.ttl_for(batch=True) == "1h"
+    assert (settings.batch.timeout_s, settings.batch.price_factor, settings.batch.cache_factor) == (600, 0.5, 1.0)
+    assert (LLMSettings().ttl_for(batch=False), LLMSettings().ttl_for(batch=True)) == ("5m", "1h")
+    assert LLMSettings().streams(12_000) and not LLMSettings().streams(8000)
 
 
 @pytest.mark.parametrize("extras, problem", [
@@ -278,6 +332,9 @@ def test_settings_from_connection_extras() -> None:
     ({"prices": {"m": {"input": 1}}}, "bad 'prices'"),
     ({"structured_output": "xml"}, "structured_output 'xml'"),
     ({"tool_choice": "none"}, "tool_choice 'none'"),
+    ({"cache_ttl": "1d"}, "cache_ttl '1d'"),
+    ({"batch": {"timeout": 5}}, "bad 'batch'"),
+    ({"batch": {"price_factor": 2}}, "batch settings out of range"),
 ])
 def test_bad_extras_are_config_errors_naming_the_connection(extras, problem) -> None:
     with pytest.raises(ConfigError, match=f"connection 'anthropic_default': .*{problem}"):

@@ -127,6 +127,37 @@ def test_unreachable_server_gives_llm_error(monkeypatch) -> None:
     assert API_KEY not in str(info.value)
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_sdks_retries_are_reported_on_the_message_streamed_or_not(monkeypatch, server, stream) -> None:
+    hook = connect(monkeypatch, server)
+    server.push_error(529, retry_after_ms=1)
+    server.push_error(429, retry_after_ms=1)
+    server.push_tool_use("submit_strategies", VALID_DESIGN, usage={"input_tokens": 7, "output_tokens": 9})
+    message = hook.create_message(**REQUEST, stream=stream, tools=[{"name": "submit_strategies",
+                                                                    "input_schema": {"type": "object"}}])
+    assert message.http_retries == 2 and message._request_id.startswith("req_")
+    assert message.content[0].input == VALID_DESIGN and message.usage.output_tokens == 9
+    assert [r.body.get("stream", False) for r in server.message_requests] == [stream] * 3
+
+
+def test_message_batches_through_the_hook(monkeypatch) -> None:
+    with FakeAnthropicServer(api_key=API_KEY, batch_delay_s=0.3) as server:
+        server.push_text("first")
+        hook = connect(monkeypatch, server)
+        batch_id = hook.submit_batch([{"custom_id": "att_1", "params": REQUEST},
+                                      {"custom_id": "att_2", "params": REQUEST}])
+        assert hook.batch_status(batch_id) == "in_progress"
+        while hook.batch_status(batch_id) != "ended":
+            pass
+        results = hook.batch_results(batch_id)
+        other = hook.submit_batch([{"custom_id": "att_3", "params": REQUEST}])
+        hook.cancel_batch(other)
+        assert hook.batch_status(other) == "ended" and hook.batch_results(other)["att_3"] == {"type": "canceled"}
+    assert results["att_1"]["type"] == "succeeded" and results["att_1"]["message"]["content"][0]["text"] == "first"
+    assert results["att_2"]["type"] == "errored"  # nothing scripted for it: the API error comes back per request
+    assert results["att_2"]["error"]["error"]["type"] == "api_error"
+
+
 def test_default_client_options_and_extras(monkeypatch, server) -> None:
     client = connect(monkeypatch, server, anthropic_client_kwargs={}).get_conn()
     assert client.max_retries == 2 and client.timeout == 300.0
@@ -144,7 +175,7 @@ def test_settings_come_from_the_connection_extras(monkeypatch, server) -> None:
     hook = connect(monkeypatch, server, models={"design": "claude-sonnet-5-5"}, max_tokens={"tune": 3000},
                    structured_output="json_schema", tool_choice="auto")
     settings = hook.settings
-    assert settings.model_for("design") == "claude-sonnet-5-5" and settings.model_for("review") == "claude-opus-5"
+    assert settings.model_for("design") == "claude-sonnet-5-5" and settings.model_for("review") == "claude-opus-5-5"
     assert settings.max_tokens_for("tune") == 3000
     assert (settings.structured_output, settings.tool_choice) == ("json_schema", "auto")
     with pytest.raises(ConfigError, match="connection 'anthropic_default': .*tool_choice 'sometimes'"):

@@ -54,10 +54,10 @@ def seed_day(store: Store) -> None:
          "ended_at": "2026-01-05T00:04:00+00:00", "duration_s": 60.0, "error": "ModelError: no data\ntraceback",
          "summary": None}], key=("run_date", "step"))
     store.upsert("llm_usage", [
-        {"run_date": DAY, "step": "design_strategies", "call_id": f"c{i}", "model": "claude-opus",
-         "input_tokens": 1000, "output_tokens": 500, "cache_creation_tokens": 0, "cache_read_tokens": 0,
-         "usd": 0.05, "latency_ms": 900.0, "status": "ok", "created_at": utc_now()} for i in range(2)],
-        key=("run_date", "step", "call_id"))
+        {"run_date": DAY, "step": "design", "attempt_id": f"att_{i}", "request_id": "req_same",
+         "model": "claude-opus", "mode": "direct", "input_tokens": 1000, "output_tokens": 500,
+         "cache_creation_tokens": 0, "cache_read_tokens": 300 * i, "usd": 0.05, "latency_ms": 900.0,
+         "status": "ok", "created_at": f"{utc_now()}.{i}"} for i in range(2)], key=("attempt_id",))
 
 
 def build(store: Store, synthetic: bool = True) -> dict:
@@ -116,8 +116,9 @@ def test_report_has_every_section_with_the_day_facts(store):
     assert report["data_quality"]["gaps"][0]["gap_start"] == "2026-01-01T00:00+00:00"
     assert [st["step"] for st in report["steps"]] == ["score_strategies", "train_ml_models"]
     u = report["llm_usage"]
-    assert (u["calls"], u["input_tokens"], u["output_tokens"]) == (2, 2000, 1000)
+    assert (u["calls"], u["input_tokens"], u["output_tokens"], u["cache_read_tokens"]) == (2, 2000, 1000, 300)
     assert u["usd"] == pytest.approx(0.10)
+    assert [c["cache_read_tokens"] for c in u["attempts"]] == [0, 300]  # every call, with its cache figures
     assert [c["strategy"] for c in report["equity_curves"]] == ["trend_a@1", "trend_b@1"]
     assert report["equity_curves"][0]["symbol"] == "BTC-USDT"
 

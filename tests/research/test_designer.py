@@ -168,7 +168,7 @@ def test_online_design_maps_the_reply_and_drops_tried_duplicates(context):
     assert call.step == "design" and call.reply_type is DesignReply
     prompt_text = call.prompt.user + "".join(block["text"] for block in call.prompt.system)
     assert "bad_one" in prompt_text and "lookahead: peeks" in prompt_text
-    assert "ema_cross" in prompt_text and "Design 3 new strategies" in call.prompt.user
+    assert "ema_cross" in prompt_text and "design 3 new strategies" in call.prompt.user
 
 
 def test_online_design_passes_its_categories_and_a_rejected_reply_propagates(context):
@@ -181,6 +181,27 @@ def test_online_design_passes_its_categories_and_a_rejected_reply_propagates(con
     outside = {"strategies": [{**payload["strategies"][0], "category": "not_a_category"}]}
     with pytest.raises(LLMResponseError, match="not_a_category"):
         design(context, 1, llm=ScriptedCaller([outside]))
+
+
+def test_online_design_reconciles_the_file_with_the_reply(context, caplog):
+    """The reply's name and category win over the file's class attributes, with the reason logged;
+    a default outside its bounds is clipped into them."""
+    code = (VALID_CODE.replace('name = "llm_trend"', 'name = "something_else"')
+            .replace('params = {"span": 20}', 'params = {"span": 500}'))
+    llm = ScriptedCaller([{"strategies": [{"name": "llm_vol", "category": "volatility", "rationale": "r",
+                                           "code": code}]}])
+    with caplog.at_level("INFO", logger="blofin_pipeline.research.reconcile"):
+        [cand] = design(context, 1, llm=llm)
+    from blofin_pipeline.research.strategy_source import read_class_literals
+
+    declared = read_class_literals(cand.code, "name", "category", "params")
+    assert declared == {"name": "llm_vol", "category": "volatility", "params": {"span": 100}}
+    assert cand.params == {"span": 100} and len(cand.meta["reconciled"]) == 3
+    assert "'something_else' rewritten to 'llm_vol', the reply's name" in caplog.text
+    assert "category 'trend' rewritten to 'volatility'" in caplog.text
+    unreadable = {"strategies": [{"name": "llm_x", "category": "trend", "rationale": "r", "code": "class ("}]}
+    [kept] = design(context, 1, llm=ScriptedCaller([unreadable]))  # the checks will reject it, with reasons
+    assert kept.code == "class (" and kept.meta["reconciled"][0].startswith("not reconciled: ")
 
 
 def test_prompt_context_shows_gaps_regimes_and_performers(context):

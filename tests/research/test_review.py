@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from blofin_pipeline.exceptions import LLMResponseError
+from blofin_pipeline.exceptions import LLMBudgetExceeded, LLMError
 from blofin_pipeline.llm.schemas import ReviewReply
 from blofin_pipeline.research.review import llm_review, review_day, rule_based_review
 from tests.fakes.llm import MemoryLedger, ScriptedCaller
@@ -94,10 +94,24 @@ def test_llm_review_maps_the_reply_and_labels_the_model():
     assert "ema_cross" in call.prompt.user and "peeker" in call.prompt.user
 
 
-def test_review_day_dispatches_and_a_broken_reply_raises():
-    assert review_day(_day())["mode"] == "rule-based"
-    with pytest.raises(LLMResponseError):
-        review_day(_day(), llm=ScriptedCaller([{"summary": ""}]))
+def test_review_day_falls_back_to_the_rules_with_the_reason_when_the_llm_review_cannot_be_had():
+    assert review_day(_day())["mode"] == "rule-based" and "fallback_reason" not in review_day(_day())
+    invalid = review_day(_day(), llm=ScriptedCaller([{"summary": ""}]), model="m")
+    assert invalid["mode"] == "rule-based" and invalid["model_asked"] == "m"
+    assert invalid["fallback_reason"].startswith("LLM reply invalid: ReviewReply invalid")
+    assert invalid["recommendations"] == rule_based_review(_day())["recommendations"]
+
+    def failing(error):
+        def call(*args, **kwargs):
+            raise error
+        return call
+
+    down = review_day(_day(), llm=failing(LLMError("HTTP 529 after the SDK's retries")))
+    assert down["fallback_reason"] == "LLM API unavailable: HTTP 529 after the SDK's retries"
+    spent = review_day(_day(), llm=failing(LLMBudgetExceeded("daily LLM budget reached")))
+    assert spent["fallback_reason"].startswith("LLM budget spent")
+    with pytest.raises(ValueError):  # anything that is not an LLM failure still fails the step
+        review_day(_day(), llm=failing(ValueError("bug")))
 
 
 @pytest.mark.slow
@@ -144,7 +158,7 @@ def test_design_tune_and_review_through_the_real_hook_and_the_fake_messages_api(
     assert len(designed) == 2 and all(c.meta["mode"] == "llm" for c in designed)
     assert {t.strategy for t in tuned} == set(names)
     assert all(t.candidate.parent == f"{t.strategy}@1" and t.after_metrics for t in tuned)
-    assert review["mode"] == "llm" and review["model"] == "claude-opus-5"
+    assert review["mode"] == "llm" and review["model"] == "claude-opus-5-5"
     assert [row["step"] for row in ledger.rows] == ["design", "tune", "review"]
-    assert [row["model"] for row in ledger.rows] == ["claude-opus-5", "claude-sonnet-5", "claude-opus-5"]
+    assert [row["model"] for row in ledger.rows] == ["claude-opus-5-5"] * 3
     assert all(row["usd"] > 0 for row in ledger.rows)

@@ -89,7 +89,7 @@ def test_report_row_review_merge_and_scoring_steps(db_url):
         row = {"run_date": "d", "report": "{}", "summary": "s", "json_path": "j", "html_path": "h",
                "synthetic_data": 1, "created_at": "t", "updated_at": "t"}
         upsert_report(store, row)
-        store_ai_review(store, "d", report='{"ai_review": {}}', review='{"mode": "llm"}', mode="llm",
+        store_ai_review(store, "d", report='{"ai_review": {}}', summary="s2", review='{"mode": "llm"}', mode="llm",
                         json_path="j", html_path="h")
         upsert_report(store, dict(row, report='{"again": 1}'))  # a re-run keeps the merged review
         stored = report_row(store, "d")

@@ -1,44 +1,99 @@
-"""The LLM usage ledger on the data database: one row per call, the day's spend."""
+"""The LLM usage ledger on the data database: a row per attempt under a local id, reservations
+held until settled, and a budget check that parallel workers cannot both pass."""
 from __future__ import annotations
+
+import multiprocessing
+import time
 
 import pytest
 
-from blofin_pipeline.llm.budget import build_usage_row
+from blofin_pipeline.exceptions import LLMBudgetExceeded
+from blofin_pipeline.llm.budget import budget_check, build_usage_row
 from blofin_pipeline.store import open_store
-from blofin_pipeline.store.usage import LLM_USAGE_KEY, UsageLog, usage_record
+from blofin_pipeline.store.usage import UsageLog, attempts_on
 
 DAY = "2026-11-24"
 
 
-def row(request_id: str | None, *, step: str = "design", status: str = "ok") -> dict:
-    return build_usage_row(step=step, model="claude-opus-5", usage={"input_tokens": 1000, "output_tokens": 2000},
+def settled(request_id: str | None, status: str = "ok") -> dict:
+    return build_usage_row(step="design", model="claude-opus-5", usage={"input_tokens": 1000, "output_tokens": 2000},
                            latency_ms=12.0, request_id=request_id, status=status)
 
 
-def test_rows_are_kept_per_call_and_summed_for_the_day(db_url):
+def reserve(ledger: UsageLog, usd: float, budget: float | None = None, step: str = "design") -> str:
+    return ledger.reserve(step=step, attempt=1, model="claude-opus-5", mode="direct", reserved_usd=usd,
+                          check=budget_check(budget, usd, step=step))
+
+
+def test_a_reservation_counts_its_worst_case_until_it_is_settled(db_url):
     with open_store(db_url) as store:
         ledger = UsageLog(store, f"{DAY}T00:00:00+00:00")
-        assert ledger.spent_usd() == 0.0
-        ledger.record(row("req_1"))
-        ledger.record(row("req_1"))  # a task retry replaying the same request: counted once
-        ledger.record(row(None, status="error"))  # no request id: kept apart, never merged
-        ledger.record(row(None, status="error"))
-        UsageLog(store, "2026-11-23").record(row("req_0"))  # another day
-        rows = store.query("SELECT * FROM llm_usage WHERE run_date = :d ORDER BY call_id", {"d": DAY})
-        spent = ledger.spent_usd()
-        assert spent == UsageLog(store, DAY).spent_usd()
-    assert [r["call_id"] for r in rows][-1] == "req_1" and len(rows) == 3
-    assert sum(1 for r in rows if r["call_id"].startswith("local_")) == 2
-    assert spent == pytest.approx(sum(r["usd"] for r in rows))
-    assert sum(r["usd"] for r in rows) == pytest.approx(3 * row("x")["usd"])  # error rows are priced from their usage too
+        first = reserve(ledger, 0.40, budget=1.0)
+        assert ledger.spent_usd() == pytest.approx(0.40)
+        ledger.settle(first, settled("req_1"))
+        assert ledger.spent_usd() == pytest.approx(settled("x")["usd"])  # $0.055 on opus-5
+        with pytest.raises(LLMBudgetExceeded):
+            reserve(ledger, 0.95, budget=1.0)  # 0.055 + 0.95 > 1.0: refused, nothing written
+        assert len(attempts_on(store, DAY)) == 1
+        reserve(ledger, 0.9, budget=1.0)
+        UsageLog(store, "2026-11-23").settle(reserve(UsageLog(store, "2026-11-23"), 5.0), settled("req_0"))
+        rows = attempts_on(store, DAY)
+    assert [r["status"] for r in rows] == ["ok", "reserved"]
+    assert rows[0]["request_id"] == "req_1" and rows[0]["attempt_id"].startswith("att_")
+    assert rows[0]["settled_at"] and rows[1]["settled_at"] is None
     assert "sqlite" not in repr(ledger) and "postgres" not in repr(ledger)
 
 
-def test_usage_record_maps_a_row_to_the_table_columns():
-    record = usage_record(row("req_9", step="review"), run_date="2026-11-24T00:00:00+00:00", created_at="t")
-    assert set(LLM_USAGE_KEY) <= set(record)
-    assert (record["run_date"], record["step"], record["call_id"]) == ("2026-11-24", "review", "req_9")
-    assert record["usd"] == row("req_9")["usd"] and record["status"] == "ok" and record["created_at"] == "t"
-    a = usage_record(row(None), run_date=DAY, created_at="t")
-    b = usage_record(row(None), run_date=DAY, created_at="t")
-    assert a["call_id"].startswith("local_") and a["call_id"] != b["call_id"]
+def test_a_repeated_request_id_never_merges_two_attempts(db_url):
+    with open_store(db_url) as store:
+        ledger = UsageLog(store, DAY)
+        for status in ("invalid", "ok", "error", "ok"):
+            ledger.settle(reserve(ledger, 0.5), settled("req_same", status))
+        rows = attempts_on(store, DAY)
+        spent = ledger.spent_usd()
+    assert len(rows) == 4 and {r["request_id"] for r in rows} == {"req_same"}
+    assert len({r["attempt_id"] for r in rows}) == 4
+    assert spent == pytest.approx(4 * settled("x")["usd"])
+
+
+def test_batch_attempts_learn_their_batch_and_stay_open_until_answered(db_url):
+    with open_store(db_url) as store:
+        ledger = UsageLog(store, DAY)
+        attempt = ledger.reserve(step="tune", attempt=1, model="claude-sonnet-5", mode="batch", reserved_usd=0.1,
+                                 check=budget_check(None, 0.1, step="tune"))
+        ledger.mark_batch([attempt], "msgbatch_1")
+        waiting = ledger.open_batch_attempts("tune")
+        assert [(w["attempt_id"], w["request_id"]) for w in waiting] == [(attempt, "msgbatch_1")]
+        assert ledger.open_batch_attempts("design") == []
+        ledger.settle(attempt, {**settled("msgbatch_1"), "step": "tune"})
+        assert ledger.open_batch_attempts("tune") == []
+
+
+def _reserve_in_a_process(db_url: str, barrier, results) -> None:
+    def slow_check(spent: float) -> None:
+        time.sleep(0.3)  # a wide window: without the lock both workers would read the same spend
+        budget_check(1.0, 0.6, step="design")(spent)
+
+    with open_store(db_url) as store:
+        barrier.wait()
+        try:
+            UsageLog(store, DAY).reserve(step="design", attempt=1, model="claude-opus-5", mode="direct",
+                                         reserved_usd=0.6, check=slow_check)
+            results.put("reserved")
+        except LLMBudgetExceeded:
+            results.put("refused")
+
+
+def test_two_workers_cannot_both_spend_the_last_of_the_budget(db_url):
+    open_store(db_url).close()  # migrated once, before the race
+    mp = multiprocessing.get_context("spawn")
+    barrier, results = mp.Barrier(2), mp.Queue()
+    workers = [mp.Process(target=_reserve_in_a_process, args=(db_url, barrier, results)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=60)
+    outcomes = sorted(results.get(timeout=5) for _ in workers)
+    assert outcomes == ["refused", "reserved"]
+    with open_store(db_url) as store:
+        assert len(attempts_on(store, DAY)) == 1
