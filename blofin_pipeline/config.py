@@ -98,6 +98,8 @@ class RunContext:
     config: PipelineConfig
     db_url: str
     workspace: Path
+    run_id: str = ""              # which run: the Airflow dag run id, or a local id
+    triggered_at: str = ""        # when that run was asked for (ISO-8601 UTC)
 
     @property
     def reports_dir(self) -> Path:
@@ -109,12 +111,20 @@ class RunContext:
 
     @classmethod
     def create(cls, *, logical_date: pd.Timestamp | str, data_end: pd.Timestamp | str | None,
-               config: PipelineConfig, db_url: str, workspace: Path | str) -> RunContext:
-        ld = pd.Timestamp(logical_date)
-        ld = ld.tz_localize("UTC") if ld.tzinfo is None else ld.tz_convert("UTC")
-        end = pd.Timestamp(data_end) if data_end is not None else ld
-        end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
-        return cls(ld.strftime("%Y-%m-%d"), end, config, db_url, Path(workspace))
+               config: PipelineConfig, db_url: str, workspace: Path | str, run_id: str | None = None,
+               triggered_at: pd.Timestamp | str | None = None) -> RunContext:
+        """Without a run id (tests, the CLI) the run is named ``local__<triggered_at>``."""
+        ld = _utc(logical_date)
+        end = _utc(data_end) if data_end is not None else ld
+        when = _utc(triggered_at if triggered_at is not None else pd.Timestamp.now(tz="UTC")).isoformat(
+            timespec="seconds")
+        return cls(ld.strftime("%Y-%m-%d"), end, config, db_url, Path(workspace),
+                   run_id or f"local__{when}", when)
+
+
+def _utc(value: pd.Timestamp | str) -> pd.Timestamp:
+    t = pd.Timestamp(value)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
 def default_workspace() -> Path:

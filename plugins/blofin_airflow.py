@@ -107,8 +107,10 @@ def run_context(context: dict[str, Any]) -> RunContext:
     logical = context.get("logical_date") or getattr(dag_run, "logical_date", None) or getattr(dag_run, "run_after")
     data_end = context.get("data_interval_end") or logical
     config = PipelineConfig.from_params(dict(context.get("params") or {}))
+    triggered = getattr(dag_run, "run_after", None) or getattr(dag_run, "queued_at", None) or logical
     return RunContext.create(logical_date=logical, data_end=data_end, config=config, db_url=db_url(),
-                             workspace=workspace())
+                             workspace=workspace(), run_id=getattr(dag_run, "run_id", None) or context.get("run_id"),
+                             triggered_at=triggered)
 
 
 def llm_available() -> bool:

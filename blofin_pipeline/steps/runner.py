@@ -30,7 +30,7 @@ StepBody = Callable[..., dict[str, Any]]
 
 def _log_row(store: Store, ctx: RunContext, label: str, status: str, started: str, **fields: Any) -> None:
     row = {"run_date": ctx.run_date, "step": label, "status": status, "started_at": started,
-           "ended_at": None, "duration_s": None, "error": None, "summary": None, **fields}
+           "ended_at": None, "duration_s": None, "error": None, "summary": None, "run_id": ctx.run_id, **fields}
     upsert_step_row(store, row)
 
 

@@ -123,18 +123,19 @@ def test_missing_metric_ranks_last(store):
     assert "(no value)" in last.reason
 
 
-def test_only_active_and_candidate_strategies_with_results_take_part(store):
+def test_every_version_active_before_the_ranking_takes_part_and_only_those(store):
     seed_six(store)
     add_scored(store, DAY, "old", [5.0, 5.0], status="archived")
-    add_scored(store, DAY, "new", [0.8, 0.8], status="candidate", origin="designer")
-    add_strategy(store, "idle")  # active but not scored that day
+    add_scored(store, DAY, "new", [0.8, 0.8], status="candidate", origin="designer", created_run_date=DAY)
+    add_strategy(store, "idle")  # active but not scored that day: it ranks last, without a value
     outcome = keep_top_strategies(store, DAY, count=2)
     items = [d.item for d in outcome.decisions]
-    assert "old@1" not in items and "idle@1" not in items
-    assert outcome.kept == ["s1@1", "new@1"]
-    assert statuses(store)["new@1"] == "active"
+    assert "old@1" not in items and "new@1" not in items  # archived; a candidate waits for its checks
+    assert items[-1] == "idle@1" and outcome.decisions[-1].value is None
+    assert outcome.kept == ["s1@1", "s2@1"]
+    assert statuses(store)["new@1"] == "candidate"
     assert statuses(store)["old@1"] == "archived"
-    assert statuses(store)["idle@1"] == "active"
+    assert statuses(store)["idle@1"] == "archived"
 
 
 def test_versions_are_ranked_and_archived_separately(store):
@@ -159,6 +160,8 @@ def test_configurable_metric_and_count(store):
 
 
 def test_backfill_of_an_older_date_does_not_overwrite_a_newer_status(store):
+    from blofin_pipeline.strategies.status import statuses_at
+
     later = "2026-01-06"
     add_scored(store, DAY, "a", [0.1, 0.1])
     add_scored(store, DAY, "b", [0.9, 0.9])
@@ -166,10 +169,11 @@ def test_backfill_of_an_older_date_does_not_overwrite_a_newer_status(store):
     add_result(store, later, "b", "BTC-USDT", 0.0)
     keep_top_strategies(store, later, count=1)
     assert statuses(store) == {"a@1": "active", "b@1": "archived"}
-    outcome = keep_top_strategies(store, DAY, count=1)  # b is archived now: only a takes part
-    assert outcome.kept == ["a@1"]
-    assert statuses(store) == {"a@1": "active", "b@1": "archived"}
-    assert store.scalar("SELECT COUNT(*) AS n FROM ranking_history") == 3
+    outcome = keep_top_strategies(store, DAY, count=1)  # DAY started before later archived b: both take part
+    assert outcome.kept == ["b@1"] and outcome.archived == ["a@1"]
+    assert statuses(store)["b@1"] == "archived"  # the later decision stands: no re-activation
+    assert {r.ref: r.status for r in statuses_at(store, later)} == {"a@1": "archived", "b@1": "active"}
+    assert store.scalar("SELECT COUNT(*) AS n FROM ranking_history") == 4
 
 
 def test_models_ranked_by_f1_and_ensembles_by_accuracy(store):

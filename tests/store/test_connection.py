@@ -9,7 +9,8 @@ from blofin_pipeline.exceptions import ConfigError, StoreError
 from blofin_pipeline.store.connection import SQL_DIR, Store, open_store
 
 SPEC_TABLES = ("strategy_backtest_results", "ml_model_results", "ml_ensembles", "daily_reports", "ranking_history")
-OWN_TABLES = ("strategies", "candles", "knowledge_base", "llm_usage", "pipeline_runs", "candle_gaps", "research_trials")
+OWN_TABLES = ("strategies", "candles", "knowledge_base", "llm_usage", "pipeline_runs", "candle_gaps", "research_trials",
+              "strategy_status_history")
 
 
 def test_schema_has_every_table_and_is_versioned(db_url):
