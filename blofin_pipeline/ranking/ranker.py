@@ -35,6 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from blofin_pipeline.config import ML_METRICS, STRATEGY_METRICS
 from blofin_pipeline.exceptions import ConfigError, PipelineError
 from blofin_pipeline.numeric import finite_or_none, mean_of_finite
 from blofin_pipeline.ranking.forward import ForwardSummary, blend, contradictions
@@ -73,11 +74,6 @@ logger = logging.getLogger(__name__)
 
 ITEM_TYPES = ("strategy", "model", "ensemble")
 RANK_STEP = "rank_and_update"     # the step whose status entries and notes the ranking owns
-STRATEGY_METRICS = (
-    "score", "sharpe", "deflated_sharpe", "sortino", "total_return", "cagr", "max_drawdown",
-    "calmar", "win_rate", "profit_factor", "exposure",
-)
-ML_METRICS = ("f1", "accuracy", "precision", "recall", "roc_auc", "log_loss", "backtest_sharpe", "backtest_return")
 LOWER_IS_BETTER = frozenset({"log_loss"})
 MANUAL_METRIC = "manual"   # ranking_history.metric of an archive_bottom decision
 UNRANKED = 0               # ranking_history.rank of an item archived without being ranked

@@ -37,6 +37,11 @@ def latest_ranked_date(store: Store) -> str | None:
     return store.scalar_named("rankings_latest_date")
 
 
+def previous_ranked_date(store: Store, run_date: str) -> str | None:
+    """The latest run date before ``run_date`` on which strategies were ranked."""
+    return store.scalar_named("rankings_previous_date", {"run_date": run_date})
+
+
 def decision_counts(store: Store, run_date: str) -> list[dict[str, Any]]:
     """Strategy decisions per run date up to ``run_date`` (run_date, decision, n)."""
     return store.query_named("rankings_counts", {"run_date": run_date})

@@ -72,7 +72,7 @@ def test_a_rerun_with_other_parameters_replaces_the_date(tmp_path):
     report = json.loads((tmp_path / "twice" / "data" / "reports" / f"{A}.json").read_text())
     assert {sym for s in report["leaderboard"] for sym in s["symbols"]} == {"ETH-USDT"}
     assert report["summary"]["designed"] == 1 == report["activity"]["designed"]["count"]
-    assert report["run"]["params"]["symbols"] == ["ETH-USDT"] and report["run"]["run_id"].startswith("local__")
+    assert report["config"]["symbols"] == ["ETH-USDT"] and report["run"]["run_id"].startswith("local__")
 
 
 def test_a_rerun_of_an_older_date_changes_nothing(tmp_path):

@@ -24,6 +24,14 @@ CREATE INDEX IF NOT EXISTS ix_status_history_date ON strategy_status_history (fr
 -- the steps of its own run only.
 ALTER TABLE pipeline_runs ADD COLUMN run_id TEXT;
 
+-- Share of up labels among a model's (ensemble's) out-of-sample rows: the no-skill baselines
+-- (majority-class accuracy, F1 of always up) the report shows beside accuracy and F1.
+ALTER TABLE ml_model_results ADD COLUMN up_share DOUBLE PRECISION;
+ALTER TABLE ml_ensembles ADD COLUMN up_share DOUBLE PRECISION;
+
+-- strategy_backtest_results.phase gains 'ml': the ensemble-as-strategy's row, written by
+-- train_ml_models (score | candidate | ml).
+
 -- The history of the versions already stored, as well as it can be told from what was kept.
 -- Registration: built-ins on every date, the others from the date that registered them.
 INSERT INTO strategy_status_history (name, version, from_date, seq, step, status, reason, created_at)
