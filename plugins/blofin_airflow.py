@@ -127,6 +127,9 @@ def run(step_fn: Callable[..., dict[str, Any]], *, llm: bool = False, **kwargs: 
 
     with _config_errors_fail_at_once():
         ctx = run_context(get_current_context())
+        if ctx.config.llm_mode == "online" and not llm_available():
+            # checked by every task, not only the LLM ones: the run fails in its first task
+            raise ConfigError(f"llm_mode=online but connection {LLM_CONN_ID!r} is not defined")
         if llm:
             kwargs["llm"] = _llm_for(ctx, step_fn.__name__)
         if step_fn.__name__ == "ingest_candles" and ctx.config.data_source == "blofin":
