@@ -7,7 +7,7 @@ The specification's ``ranker.py`` API as functions over the data database:
 - :func:`keep_top_ensembles` ranks the run date's ensembles (by accuracy by default),
 - :func:`archive_bottom` archives named items with a reason (a manual decision),
 - :func:`rank` runs the three with the run's configuration,
-- :func:`leaderboard` reads the latest ranking back for the CLI.
+- `ranking.leaderboard` reads a date's ranking back for the CLI.
 
 Who takes part: every strategy version active when the date's ranking starts, read from
 the status history at that point of the date (`strategies.status`): the portfolio at the
@@ -44,17 +44,14 @@ from blofin_pipeline.store.knowledge import add_knowledge, withdraw_notes_of_ste
 from blofin_pipeline.store.rankings import (
     decisions_for,
     delete_decision,
-    latest_ranked_date,
     upsert_decisions,
 )
 from blofin_pipeline.store.registry import (
-    strategy_index,
     strategy_version,
     strategy_versions,
 )
 from blofin_pipeline.store.results import (
     ensemble_results_on,
-    latest_results_date,
     model_results_on,
     set_ensemble_status,
     set_model_status,
@@ -78,7 +75,6 @@ LOWER_IS_BETTER = frozenset({"log_loss"})
 MANUAL_METRIC = "manual"   # ranking_history.metric of an archive_bottom decision
 UNRANKED = 0               # ranking_history.rank of an item archived without being ranked
 RANKER_REASON = re.compile(r"^rank \d+ of \d+ by ")  # reasons written by rank_items, not by hand
-LEADERBOARD_KEYS = ("rank", "strategy", "category", "score", "sharpe", "deflated_sharpe", "max_drawdown", "status")
 
 
 @dataclass(frozen=True)
@@ -368,40 +364,3 @@ def rank(store: Store, run_date: str, config: PipelineConfig,
     ensembles = keep_top_ensembles(store, run_date, config.top_ensembles, config.ensemble_metric)
     return {"run_date": run_date, "strategies": strategies.to_dict(), "models": models.to_dict(),
             "ensembles": ensembles.to_dict()}
-
-
-def leaderboard(store: Store, run_date: str | None = None) -> list[dict[str, Any]]:
-    """The strategy ranking of ``run_date`` (default: the latest ranked date), best first.
-
-    Keys: rank, strategy (``name@version``), category, score, sharpe, deflated_sharpe,
-    max_drawdown, status. score, sharpe and deflated_sharpe are means over symbols,
-    max_drawdown the worst over symbols; a metric without any value is None; status is
-    the registry's current status (for a past date it may differ from that day's decision,
-    which is in ranking_history). When no
-    ranking was recorded for the date yet, the date's (or latest) results are ordered by
-    mean score and status is the registry's.
-    """
-    date = run_date or latest_ranked_date(store)
-    history = _history_items(store, date, "strategy") if date else {}
-    if not history:
-        date = run_date or latest_results_date(store)
-        if not date:
-            return []
-        values = strategy_values(store, date, "score")
-        ranks = {d.item: d.rank for d in rank_items({k: v["score"] for k, v in values.items()},
-                                                     metric="score", count=len(values))}
-    else:
-        values = strategy_values(store, date, "score")
-        ranks = {item: int(h["rank"]) for item, h in history.items()}
-    registry = {strategy_item(r["name"], r["version"]): r for r in strategy_index(store)}
-    rows = []
-    for item, rank in ranks.items():
-        v = values.get(item, {})
-        reg = registry.get(item, {})
-        rows.append({
-            "rank": rank, "strategy": item, "category": v.get("category") or reg.get("category"),
-            "score": v.get("score"), "sharpe": v.get("sharpe"), "deflated_sharpe": v.get("deflated_sharpe"),
-            "max_drawdown": v.get("max_drawdown"), "status": reg.get("status") or v.get("status"),
-        })
-    rows.sort(key=lambda r: (r["rank"] if r["rank"] != UNRANKED else 10**9, r["strategy"]))
-    return rows

@@ -27,7 +27,6 @@ from blofin_pipeline.strategies.status import (
     REGISTERING_STEP,
     STATUSES,
     set_status,
-    today,
 )
 
 logger = logging.getLogger(__name__)
@@ -114,7 +113,7 @@ def register(
     The same code under the same name is the same version: a retried or re-run step, or a
     backfill of an earlier date, gets the existing one back (an earlier date becomes its
     registration date) and writes its status entry for `run_date` again. Built-ins hold
-    from every date; a user's file without a run date from today. A designer's or tuner's
+    from every date, a user's file without a run date too (the next run checks it). A designer's or tuner's
     name stands for one code: other code under a taken name is a StrategyError, never `@2`.
     """
     from blofin_pipeline.strategies import code_hash
@@ -139,7 +138,9 @@ def register(
     elif run_date and origin != "builtin" and record.created_run_date and run_date < record.created_run_date:
         set_first_registration(store, name, record.version, run_date, rationale)
         record = get_strategy(store, name, record.version)
-    from_date = ALWAYS if origin == "builtin" else (run_date or today())
+    # built-ins hold on every date; a file registered outside any run (add-strategy) is for
+    # the next run, whatever date that run is for
+    from_date = ALWAYS if origin == "builtin" else (run_date or ALWAYS)
     set_status(store, name, record.version, status, run_date=from_date, step=REGISTERING_STEP[origin])
     return record
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from blofin_pipeline.exceptions import StrategyError
@@ -48,11 +47,6 @@ AT_END = max(STATUS_STEPS.values())    # seq "after every step of the date"
 # Which step registers a version of each origin (its first status entry).
 REGISTERING_STEP = {"builtin": "builtin", "user": "user", "designer": "design_strategies",
                     "tuner": "tune_strategies", "ml": "train_ml_models"}
-
-
-def today() -> str:
-    """Today's UTC date: the date a version registered outside any run holds from."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d")
 
 
 def set_status(store: Store, name: str, version: int, status: str, reason: str | None = None, *,

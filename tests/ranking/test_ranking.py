@@ -7,13 +7,16 @@ import pytest
 
 from blofin_pipeline.config import PipelineConfig
 from blofin_pipeline.exceptions import ConfigError, PipelineError
-from blofin_pipeline.ranking.ranker import (
+from blofin_pipeline.ranking.leaderboard import (
     LEADERBOARD_KEYS,
+    leaderboard,
+    leaderboard_view,
+)
+from blofin_pipeline.ranking.ranker import (
     archive_bottom,
     keep_top_ensembles,
     keep_top_models,
     keep_top_strategies,
-    leaderboard,
     rank,
     rank_items,
 )
@@ -265,3 +268,14 @@ def test_leaderboard_returns_the_latest_ranking(store):
     assert rows[0]["status"] == "active" and rows[-1]["status"] == "archived"
     assert rows[0]["category"] == "trend" and rows[0]["max_drawdown"] == pytest.approx(-0.1)
     assert leaderboard(store, run_date="2026-01-04")[0]["strategy"] == "s6@1"
+
+
+def test_leaderboard_view_names_its_date_and_its_data(store):
+    seed_six(store)
+    keep_top_strategies(store, DAY, count=2)
+    view = leaderboard_view(store)
+    assert (view["run_date"], view["ranked"], len(view["rows"])) == (DAY, True, 6)
+    assert view["data"] == {"sources": [], "synthetic": None, "from": "candles"}  # no report, no candles
+    store.upsert("daily_reports", [{"run_date": DAY, "report": '{"synthetic": true, "data_sources": ["sample"]}',
+                                    "created_at": "t", "updated_at": "t"}], key=("run_date",))
+    assert leaderboard_view(store)["data"] == {"sources": ["sample"], "synthetic": True, "from": "report"}
