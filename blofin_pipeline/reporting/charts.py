@@ -24,6 +24,7 @@ AXIS_BAND = 46                     # under the plot: tick labels and the x-axis 
 LEGEND_ROW, LEGEND_CHAR_PX, LEGEND_SWATCH = 20, 7.2, 34
 Y_TICKS = 5
 X_TICKS = 6
+MARKED_POINTS = 40                 # a series with no more points than this gets a dot on each
 
 
 @dataclass(frozen=True)
@@ -204,10 +205,10 @@ def _series_svg(s: Series, color: str, frame: _Frame) -> list[str]:
         elif segments[-1]:
             segments.append([])
     dash = ' stroke-dasharray="6 4"' if s.dashed else ""
+    marked = sum(len(seg) for seg in segments) <= MARKED_POINTS
     for seg in (seg for seg in segments if seg):
-        if len(seg) == 1:
-            cx, cy = seg[0].split(",")
-            out.append(f'<circle cx="{cx}" cy="{cy}" r="3" fill="{color}"/>')
-        else:
+        if len(seg) > 1:
             out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.8"{dash} points="{" ".join(seg)}"/>')
+        if len(seg) == 1 or marked:  # a lone point, or few enough to show each
+            out += [f'<circle cx="{p.split(",")[0]}" cy="{p.split(",")[1]}" r="3" fill="{color}"/>' for p in seg]
     return out

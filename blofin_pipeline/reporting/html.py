@@ -33,7 +33,8 @@ th,td{border-bottom:1px solid #eee;padding:4px 6px;text-align:left;vertical-alig
 th{background:#f0f2f6}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.archived td{color:#888}
-tr.below td.num.cmp{color:#b00020}
+td.edge-bad{color:#b00020}
+td.edge-ok{color:#176b2c}
 .kpis{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0}
 .kpi{background:#f0f2f6;border-radius:6px;padding:8px 12px;min-width:120px}
 .kpi b{display:block;font-size:1.3em}
@@ -47,7 +48,7 @@ svg .axis-label{font-size:14px;fill:#222;font-weight:600}
 svg .chart-title{font-size:15px;fill:#14213d;font-weight:700}
 svg .legend{font-size:13px;fill:#222}
 pre{white-space:pre-wrap;font-size:.85em;background:#f8f8f8;padding:8px}
-nav.sections{position:sticky;top:0;background:#f6f7f9;padding:6px 0;z-index:1}
+nav.sections{padding:6px 0}
 nav.sections a{margin-right:10px;font-size:.9em}
 dl.params{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;font-size:.9em}
 dl.params dt{font-weight:600}
@@ -89,11 +90,18 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], *, empty
         cells = []
         for key, _, fmt in columns:
             value = r.get(key)
-            klass = f' class="num{" cmp" if key.startswith("vs_") else ""}"' if is_finite(value) else ""
+            klass = f' class="num{_edge_class(key, value)}"' if is_finite(value) else ""
             cells.append(f"<td{klass}>{esc(fmt(value))}</td>")
         title = f' title="{esc(r.get(row_title))}"' if row_title and r.get(row_title) else ""
         body.append(f'<tr class="{esc(cls)}"{title}>' + "".join(cells) + "</tr>")
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+
+
+def _edge_class(key: str, value: Any) -> str:
+    """A ``vs_...`` column is an edge over a baseline: red at or below 0, green above."""
+    if not key.startswith("vs_"):
+        return ""
+    return " edge-bad" if value <= 0 else " edge-ok"
 
 
 def items(values: Sequence[Any], empty: str = "none") -> str:

@@ -209,8 +209,7 @@ def _ml(r: Mapping[str, Any]) -> str:
                              ("roc_auc", "ROC AUC", num(".3f")), ("backtest_sharpe", "bt Sharpe", num(".2f")),
                              ("status", "status", text)]
     def row_class(row: Mapping[str, Any]) -> str:
-        below = any(is_finite(row.get(k)) and row[k] <= 0 for k in ("vs_accuracy", "vs_f1"))
-        return " ".join(c for c, on in (("archived", row.get("status") == "archived"), ("below", below)) if on)
+        return "archived" if row.get("status") == "archived" else ""
 
     note = ("<p class=\"note\">Beside each accuracy the no-skill baseline: always predicting the majority class of "
             "the test rows; beside each F1, always predicting up. An edge at or below 0 (red) is no skill.</p>")

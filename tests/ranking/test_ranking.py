@@ -131,10 +131,13 @@ def test_every_version_active_before_the_ranking_takes_part_and_only_those(store
     add_scored(store, DAY, "old", [5.0, 5.0], status="archived")
     add_scored(store, DAY, "new", [0.8, 0.8], status="candidate", origin="designer", created_run_date=DAY)
     add_strategy(store, "idle")  # active but not scored that day: it ranks last, without a value
+    add_strategy(store, "ml_vote_btc_20260104", category="ml", origin="ml", created_run_date="2026-01-04")
     outcome = keep_top_strategies(store, DAY, count=2)
     items = [d.item for d in outcome.decisions]
     assert "old@1" not in items and "new@1" not in items  # archived; a candidate waits for its checks
-    assert items[-1] == "idle@1" and outcome.decisions[-1].value is None
+    assert set(items[-2:]) == {"idle@1", "ml_vote_btc_20260104@1"}  # ML strategies are ranked like the others
+    assert outcome.decisions[-1].value is None
+    assert statuses(store)["ml_vote_btc_20260104@1"] == "archived"
     assert outcome.kept == ["s1@1", "s2@1"]
     assert statuses(store)["new@1"] == "candidate"
     assert statuses(store)["old@1"] == "archived"
