@@ -23,7 +23,21 @@ def index_entry(report: Mapping[str, Any]) -> dict[str, Any]:
             "mean_score": s.get("mean_score"), "scored": s.get("strategies_scored"), "kept": s.get("strategies_kept"),
             "archived": s.get("strategies_archived"), "designed": s.get("designed"), "tuned": s.get("tuned"),
             "significant": len(s.get("significant") or []), "synthetic": bool(report.get("synthetic")),
-            "review": review.get("mode"), "run_id": (report.get("run") or {}).get("run_id")}
+            "review": review.get("mode"), "run_id": (report.get("run") or {}).get("run_id"),
+            "generated_at": report.get("generated_at")}
+
+
+def stale_days(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Days whose report was made before an earlier day's (a backfill after them): each
+    day reads the days before it, so it is out of date until it runs again. {day: [the
+    earlier days made after it]}."""
+    out: dict[str, list[str]] = {}
+    for day, e in entries.items():
+        later_made = sorted(d for d, o in entries.items() if d < day and e.get("generated_at")
+                            and o.get("generated_at") and o["generated_at"] > e["generated_at"])
+        if later_made:
+            out[day] = later_made
+    return out
 
 
 def load_entries(reports_dir: Path) -> dict[str, dict[str, Any]]:
@@ -59,15 +73,18 @@ def render_index(entries: Mapping[str, Mapping[str, Any]]) -> str:
                        title="Top and mean strategy score per day", x_kind="index", x_labels=days,
                        y_label="score", x_label="run date")
     head = "".join(f"<th>{esc(h)}</th>" for h in ("day", "data", "best strategy", "top score", "mean score", "scored",
-                                                   "kept", "archived", "designed", "tuned", "significant", "review"))
+                                                   "kept", "archived", "designed", "tuned", "significant", "review",
+                                                   "note"))
+    stale = stale_days(entries)
     rows = []
     for d in reversed(days):
         e = entries[d]
+        note = (f"made before {', '.join(stale[d])} ran: run {d} again to include them" if d in stale else "")
         cells = [f'<a href="{esc(d)}.html">{esc(d)}</a>', "SYNTHETIC" if e.get("synthetic") else "BloFin",
                  esc(text(e.get("best_strategy"))), esc(num(".3f")(e.get("best_score"))),
                  esc(num(".3f")(e.get("mean_score")))] + [
                     esc(text(e.get(k))) for k in ("scored", "kept", "archived", "designed", "tuned", "significant",
-                                                  "review")]
+                                                  "review")] + [f'<span class="bad">{esc(note)}</span>']
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     table = (f'<div class="scroll"><table id="days"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
              "</table></div>") if rows else '<p class="empty">no report yet</p>'

@@ -287,3 +287,29 @@ def test_scored_but_unranked_strategy_is_listed_last_and_not_kept(store):
     s = report["summary"]
     assert (s["strategies_scored"], s["strategies_ranked"], s["strategies_kept"]) == (3, 2, 2)
     assert s["best_strategy"] == "y@1"
+
+
+def test_day_links_and_the_index_follow_the_days_that_exist(store, tmp_path):
+    """Reports written out of date order (a backfill after a later day): every page links
+    to the days around it, and the index flags the day made before the days it reads."""
+    seed_day(store)
+    base = build(store)
+    made = {"2026-01-07": "2026-02-01T00:00:00+00:00", "2026-01-05": "2026-02-02T00:00:00+00:00",
+            "2026-01-06": "2026-02-03T00:00:00+00:00"}
+    for day, when in made.items():
+        write_report(store, day, {**base, "run_date": day, "generated_at": when}, tmp_path)
+
+    def links(day: str) -> tuple:
+        page = (tmp_path / f"{day}.html").read_text()
+        found = dict(re.findall(r'<a id="(previous-day|next-day)" href="([^"]+)"', page))
+        return found.get("previous-day"), found.get("next-day")
+
+    assert links("2026-01-05") == (None, "2026-01-06.html")
+    assert links("2026-01-06") == ("2026-01-05.html", "2026-01-07.html")
+    assert links("2026-01-07") == ("2026-01-06.html", None)
+    index = (tmp_path / "index.html").read_text()
+    assert [d for d in re.findall(r'href="(\d{4}-\d\d-\d\d)\.html"', index)] == ["2026-01-07", "2026-01-06",
+                                                                                "2026-01-05"]
+    assert "made before 2026-01-05, 2026-01-06 ran: run 2026-01-07 again to include them" in index
+    assert index.count("again to include them") == 1
+    assert [e["date"] for e in json.loads((tmp_path / "index.json").read_text())] == sorted(made)

@@ -100,3 +100,20 @@ def test_a_backfill_in_any_order_gives_the_rows_of_a_run_in_date_order(tmp_path)
     run_days(tmp_path / "backfill", [C])
     assert {d: date_rows(tmp_path / "backfill", d) for d in (A, B, C)} == in_order
     assert registry_rows(tmp_path / "backfill") == registry_rows(tmp_path / "in_order")
+
+
+@pytest.mark.slow
+def test_ml_strategies_are_ranked_like_the_others_and_one_per_date(tmp_path):
+    """Problem 3: an ML ensemble-as-strategy used to be ranked once and stay active forever.
+    Each date's is ranked that date; the next date's supersedes it."""
+    run_days(tmp_path, [A, B], ml_enabled=True, top_strategies=30, history_days=90, score_window_days=60)
+    with open_store(ctx_for(tmp_path, A).db_url) as store:
+        ml = store.query("SELECT name, version, status, archive_reason, created_run_date FROM strategies "
+                         "WHERE origin = 'ml' ORDER BY created_run_date")
+        ranked = {(r["run_date"], r["item"]) for r in store.query(
+            "SELECT run_date, item FROM ranking_history WHERE item_type = 'strategy'")}
+    assert [r["created_run_date"] for r in ml] == [A, B]
+    first, second = (f"{r['name']}@{r['version']}" for r in ml)
+    assert (A, first) in ranked and (B, second) in ranked
+    assert ml[0]["status"] == "archived" and ml[0]["archive_reason"] == f"superseded by {second}"
+    assert ml[1]["status"] == "active"  # 30 kept: nothing else archives it
