@@ -124,13 +124,15 @@ def test_report_row_review_merge_and_scoring_steps(db_url):
         upsert_report(store, row)
         store_ai_review(store, "d", report='{"ai_review": {}}', summary="s2", review='{"mode": "llm"}', mode="llm",
                         json_path="j", html_path="h")
-        upsert_report(store, dict(row, report='{"again": 1}'))  # a re-run keeps the merged review
+        merged = report_row(store, "d")
+        upsert_report(store, dict(row, report='{"again": 1}'))  # a re-run replaces the row, the review with it
         stored = report_row(store, "d")
         for step, status in (("score_strategies[0]", "success"), ("score_strategies[1]", "failed"),
                              ("rank_and_update", "success")):
             upsert_step_row(store, {"run_date": "d", "step": step, "status": status, "started_at": "t"})
         steps = scoring_step_rows(store, "d")
-    assert stored == {"report": '{"again": 1}', "ai_review": '{"mode": "llm"}', "ai_review_mode": "llm"}
+    assert merged == {"report": '{"ai_review": {}}', "ai_review": '{"mode": "llm"}', "ai_review_mode": "llm"}
+    assert stored == {"report": '{"again": 1}', "ai_review": None, "ai_review_mode": None}
     assert steps == [{"step": "score_strategies[0]", "status": "success"},
                      {"step": "score_strategies[1]", "status": "failed"}]
 
