@@ -65,14 +65,16 @@ def test_the_report_reads_well_in_chromium(reports, chromium):
         index_charts = page.evaluate(CHART_GEOMETRY)
         days = page.locator("#days tbody tr").count()
         browser.close()
-    # equity and drawdown on every symbol, two trend charts
-    assert len(charts) == 2 * len(report["equity"]) + 2 and len(report["equity"]) == 2
+    # equity and drawdown on every symbol, two trend charts, the forward record's when it has curves
+    forward = 1 if report["forward"]["curves"] else 0
+    assert len(charts) == 2 * len(report["equity"]) + 2 + forward and len(report["equity"]) == 2
     for chart in charts + index_charts:
         assert chart["width"] >= 0.9 * chart["main"] - 40, chart["title"]  # full width
         assert chart["axis_labels"] == 2, chart["title"]
         assert chart["cut"] == [], f"{chart['title']}: labels outside the chart: {chart['cut']}"
-    leaders = [c["strategy"] for c in report["equity"][0]["curves"]]
-    assert charts[0]["legend"] == [*leaders, f"buy and hold {report['equity'][0]['symbol']}"]  # whole names
+    first = report["equity"][0]
+    equity = next(c for c in charts if c["title"] == f"{first['symbol']}: equity of the leaders")
+    assert equity["legend"] == [*(c["strategy"] for c in first["curves"]), f"buy and hold {first['symbol']}"]
     assert report["models"] and all(m["majority_accuracy"] is not None for m in report["models"])
     assert DAY1 in previous_title
     assert days == 2 and len(index_charts) == 1
