@@ -43,7 +43,7 @@ def step(fn: StepBody) -> Callable[..., dict[str, Any]]:
     def run(ctx: RunContext, **kwargs: Any) -> dict[str, Any]:
         n_chunks = kwargs.get("n_chunks", 1)
         label = name if n_chunks == 1 else f"{name}[{kwargs.get('chunk', 0)}]"
-        check_run(ctx)
+        check_parameters(ctx)
         started = utc_now()
         t0 = time.perf_counter()
         with open_store(ctx.db_url) as store:
@@ -72,7 +72,7 @@ def step(fn: StepBody) -> Callable[..., dict[str, Any]]:
     return run
 
 
-def check_run(ctx: RunContext) -> None:
+def check_parameters(ctx: RunContext) -> None:
     """The parameter checks that need domain code, before a step does anything (the config
     checked every other rule when it was built): a ConfigError fails the task at once."""
     if ctx.config.data_source == "sample":

@@ -95,7 +95,7 @@ def test_the_same_code_registered_by_an_earlier_date_belongs_to_that_date(db_url
 
 def test_only_the_shipped_builtin_code_runs_in_process(sqlite_url):
     with open_store(sqlite_url) as store:
-        registry.sync_builtins(store, "2026-01-01")
+        registry.sync_builtins(store)
         with registry.get_strategy(store, "ema_cross").signal_function() as fn:
             assert not fn.sandboxed
         # A row that claims to be a built-in but holds other code is sandboxed anyway.
