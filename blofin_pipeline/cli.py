@@ -61,24 +61,41 @@ def _iso(ms: int) -> str:
 
 
 BACKTEST_METRICS = ("score", "sharpe", "deflated_sharpe", "sortino", "total_return", "cagr", "max_drawdown", "calmar",
-           "win_rate", "profit_factor", "n_trades", "exposure", "turnover")
+                    "win_rate", "profit_factor", "n_trades", "exposure", "turnover")
+
+
+def data_label(sources: list[str] | tuple[str, ...]) -> str:
+    """``data: <what the candles are>`` (SYNTHETIC for the sample market), from their sources."""
+    from blofin_pipeline.market.window import DataLabel
+
+    return f"data: {DataLabel(tuple(sources)).description}"
 
 
 def backtest_file(path: Path, *, symbol: str, timeframe: str, fee: float, slippage: float, db_url: str,
                   days: int, as_json: bool) -> tuple[int, str]:
     """Check the file (static, sandbox, lookahead), then score it out of sample on the last
     `days` of stored candles. Exit code 0, or 1 when the checks reject it."""
+    code = Path(path).read_text(encoding="utf-8")
+    result = _backtest(code, str(path), symbol=symbol, timeframe=timeframe, fee=fee, slippage=slippage,
+                       db_url=db_url, days=days)
+    if not result["accepted"]:
+        out = {"accepted": False, "reasons": result["reasons"]} if as_json else result["text"]
+        return 1, json.dumps(out, indent=2) if as_json else out
+    return 0, json.dumps(result["result"], indent=2, default=str) if as_json else _backtest_text(result["result"])
+
+
+def _backtest(code: str, origin: str, *, symbol: str, timeframe: str, fee: float, slippage: float, db_url: str,
+              days: int) -> dict:
     import pandas as pd
 
     from blofin_pipeline.backtest.scoring import score_one
     from blofin_pipeline.config import PipelineConfig, RunContext
     from blofin_pipeline.market.candles import last_candle_ts
-    from blofin_pipeline.market.window import load_window, score_window
+    from blofin_pipeline.market.window import load_window, score_window, window_label
     from blofin_pipeline.store import open_store
     from blofin_pipeline.strategies import check_strategy
     from blofin_pipeline.timeframes import timeframe_ms
 
-    code = Path(path).read_text(encoding="utf-8")
     with open_store(db_url) as store:
         last = last_candle_ts(store, symbol, timeframe)
         if last is None:
@@ -88,24 +105,46 @@ def backtest_file(path: Path, *, symbol: str, timeframe: str, fee: float, slippa
                                 history_days=max(days, 1), score_window_days=days)
         ctx = RunContext.create(logical_date=end, data_end=end, config=config, db_url=db_url, workspace=Path("."))
         candles = load_window(ctx, store)[symbol]
-        report = check_strategy(code, candles, origin=str(path))
+        report = check_strategy(code, candles, origin=origin)
         if not report.accepted:
-            out = {"accepted": False, "reasons": report.reasons} if as_json else report.to_text()
-            return 1, json.dumps(out, indent=2) if as_json else out
+            return {"accepted": False, "reasons": report.reasons, "text": report.to_text()}
         from blofin_pipeline.strategies.runner import signal_function
 
-        with signal_function(code, origin="user", label=str(path)) as fn:  # in the sandbox
+        with signal_function(code, origin="user", label=origin) as fn:  # in the sandbox
             name = fn.name
             row = score_one(ctx, name, 0, fn, symbol, candles, n_total_trials=1, phase="candidate",
                             window=score_window(ctx))
-    result = {"strategy": name, "symbol": symbol, "timeframe": timeframe, "window_start": row["window_start"],
-              "window_end": row["window_end"], **{k: row[k] for k in BACKTEST_METRICS}, "folds": row["params"]}
-    if as_json:
-        return 0, json.dumps(result, indent=2, default=str)
-    lines = [f"{name} on {symbol} {timeframe}, {row['window_start']} .. {row['window_end']} "
-             f"(walk-forward, out of sample; fee {fee:g}, slippage {slippage:g})"]
-    lines += [f"  {k:<16} {_fmt_metric(row[k])}" for k in BACKTEST_METRICS]
-    return 0, "\n".join(lines)
+        data = window_label(ctx, store)
+    oos_start = pd.Timestamp(row["params"][0]["test_start"]) if row["params"] else candles.index[0]
+    close, oos_close = candles["close"], candles["close"][candles.index >= oos_start]
+    return {"accepted": True, "result": {
+        "strategy": name, "symbol": symbol, "timeframe": timeframe,
+        "data": {"sources": list(data.sources), "synthetic": data.synthetic},
+        "window": {"start": row["window_start"], "end": row["window_end"], "days": days, "bars": len(candles),
+                   "buy_and_hold_return": float(close.iloc[-1] / close.iloc[0] - 1.0)},
+        "out_of_sample": {"start": oos_start.isoformat(), "end": row["window_end"],
+                          "bars": len(oos_close), "folds": len(row["params"]), "fee": fee, "slippage": slippage,
+                          **{k: row[k] for k in BACKTEST_METRICS},
+                          "buy_and_hold_return": float(oos_close.iloc[-1] / oos_close.iloc[0] - 1.0)},
+        "folds": row["params"],
+    }}
+
+
+def _backtest_text(r: dict) -> str:
+    w, o = r["window"], r["out_of_sample"]
+    lines = [f"{r['strategy']} on {r['symbol']} {r['timeframe']}; {data_label(r['data']['sources'])}",
+             f"Window (the candles the walk-forward was given): {w['start']} .. {w['end']}, {w['days']} days, "
+             f"{w['bars']} bars",
+             f"  {'buy and hold':<16} {w['buy_and_hold_return']:+.2%} (first to last close, before costs)",
+             f"Out of sample (each fold's parameters chosen on the bars before it, judged on the next): "
+             f"{o['start']} .. {o['end']}, {o['bars']} bars in {o['folds']} folds; fee {o['fee']:g}, "
+             f"slippage {o['slippage']:g}"]
+    lines += [f"  {k:<16} {_fmt_metric(o[k])}" for k in BACKTEST_METRICS]
+    lines.append(f"  {'buy and hold':<16} {o['buy_and_hold_return']:+.2%} (same span, before costs)")
+    lines.append("Parameters per fold:")
+    lines += [f"  fold {f['fold']} from {f['test_start']}: "
+              + ", ".join(f"{k}={_fmt_metric(v)}" for k, v in f["params"].items()) for f in r["folds"]]
+    return "\n".join(lines)
 
 
 def _fmt_metric(value: object) -> str:
@@ -176,20 +215,24 @@ def _num(value: object, spec: str) -> str:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from blofin_pipeline.ranking.ranker import leaderboard
+    from blofin_pipeline.ranking import leaderboard_view
     from blofin_pipeline.store import open_store
 
     with open_store(_db_url(args)) as store:
-        rows = leaderboard(store, run_date=args.date)
+        view = leaderboard_view(store, run_date=args.date)
     if args.json:
-        print(json.dumps(rows, indent=2, default=str))
+        print(json.dumps(view, indent=2, default=str))
         return 0
-    if not rows:
+    if not view["rows"]:
         print("no scored strategies yet: run the DAG first")
         return 0
-    print(f"{'rank':>4}  {'strategy':<36} {'category':<15} {'score':>8} {'sharpe':>7} {'dsr':>5} {'max_dd':>7}  status")
-    for r in rows:
-        print(f"{r['rank']:>4}  {r['strategy']:<36} {r['category']:<15} {_num(r['score'], '8.3f'):>8} "
+    how = "the ranking of that date" if view["ranked"] else "not ranked yet: ordered by mean score"
+    print(f"Leaderboard of {view['run_date']} ({how}); {data_label(view['data']['sources'])}")
+    width = max(36, *(len(r["strategy"]) for r in view["rows"]))
+    print(f"{'rank':>4}  {'strategy':<{width}} {'category':<15} {'score':>8} {'sharpe':>7} {'dsr':>5} {'max_dd':>7}  "
+          "status that day")
+    for r in view["rows"]:
+        print(f"{r['rank']:>4}  {r['strategy']:<{width}} {r['category']:<15} {_num(r['score'], '8.3f'):>8} "
               f"{_num(r['sharpe'], '7.2f'):>7} {_num(r['deflated_sharpe'], '5.2f'):>5} "
               f"{_num(r['max_drawdown'], '7.1%'):>7}  {r['status']}")
     return 0
@@ -307,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=cmd_add_strategy)
 
-    p = sub.add_parser("leaderboard", help="the latest ranking of strategies")
+    p = sub.add_parser("leaderboard", help="a date's ranking of strategies (default: the latest), with its data")
     p.add_argument("--date", help="run date YYYY-MM-DD (default: the latest)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_leaderboard)

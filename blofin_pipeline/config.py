@@ -1,6 +1,7 @@
 """Run configuration: one frozen dataclass built once from the DAG's params (or the CLI)."""
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,11 @@ from blofin_pipeline.timeframes import timeframe_minutes
 DATA_SOURCES = ("sample", "blofin", "stored")
 LLM_MODES = ("auto", "offline", "online")
 DEFAULT_SYMBOLS = ("BTC-USDT", "ETH-USDT", "SOL-USDT")
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]+(-[A-Z0-9]+)+$")   # BloFin instrument ids: BTC-USDT
+MIN_SCORE_BARS = 200     # bars the scoring window must hold (walk-forward folds, a meaningful DSR)
+STRATEGY_METRICS = ("score", "sharpe", "deflated_sharpe", "sortino", "total_return", "cagr", "max_drawdown",
+                    "calmar", "win_rate", "profit_factor", "exposure")
+ML_METRICS = ("f1", "accuracy", "precision", "recall", "roc_auc", "log_loss", "backtest_sharpe", "backtest_return")
 
 
 @dataclass(frozen=True)
@@ -46,23 +52,50 @@ class PipelineConfig:
     llm_batch: bool = False              # design and tune requests through the Message Batches API
 
     def __post_init__(self) -> None:
+        """Every knob checked, alone and against the others, before any work is done: a
+        ConfigError here fails a run's first task at once (no retries) instead of a late one."""
+        self._check_each()
+        self._check_together()
+
+    def _check_each(self) -> None:
         if not self.symbols:
             raise ConfigError("symbols: at least one symbol is needed")
+        bad = [s for s in self.symbols if not SYMBOL_PATTERN.match(s)]
+        if bad:
+            raise ConfigError(f"symbols {bad}: expected BloFin instrument ids such as BTC-USDT")
         timeframe_minutes(self.timeframe)
         if self.data_source not in DATA_SOURCES:
             raise ConfigError(f"data_source {self.data_source!r}: expected one of {DATA_SOURCES}")
         if self.llm_mode not in LLM_MODES:
             raise ConfigError(f"llm_mode {self.llm_mode!r}: expected one of {LLM_MODES}")
         for name in ("history_days", "score_window_days", "wf_folds", "top_strategies", "top_models",
-                     "top_ensembles", "wf_candidates"):
+                     "top_ensembles", "wf_candidates", "tune_trials"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        if self.score_window_days > self.history_days:
-            raise ConfigError("score_window_days cannot exceed history_days")
+        for name in ("n_designs", "n_tunes"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} cannot be negative, got {getattr(self, name)!r}")
         if not (0 <= self.fee < 0.05 and 0 <= self.slippage < 0.05):
             raise ConfigError("fee and slippage are fractions, e.g. 0.0006 for 0.06%")
         if self.llm_budget_usd < 0:
             raise ConfigError("llm_budget_usd cannot be negative")
+        for name, allowed in (("strategy_metric", STRATEGY_METRICS), ("model_metric", ML_METRICS),
+                              ("ensemble_metric", ML_METRICS)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} {getattr(self, name)!r}: expected one of {', '.join(allowed)}")
+
+    def _check_together(self) -> None:
+        if len(set(self.symbols)) != len(self.symbols):
+            raise ConfigError(f"symbols {list(self.symbols)}: each symbol once")
+        if self.score_window_days > self.history_days:
+            raise ConfigError(f"score_window_days ({self.score_window_days}) cannot exceed history_days "
+                              f"({self.history_days}): the window is scored on the candles ingested over history_days")
+        bars = self.score_window_days * 1440 // timeframe_minutes(self.timeframe)
+        if bars < MIN_SCORE_BARS:
+            need = -(-MIN_SCORE_BARS * timeframe_minutes(self.timeframe) // 1440)
+            raise ConfigError(f"score_window_days ({self.score_window_days}) of {self.timeframe} bars is {bars} bars; "
+                              f"scoring needs at least {MIN_SCORE_BARS}: use score_window_days >= {need} "
+                              "or a shorter timeframe")
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> PipelineConfig:
@@ -98,6 +131,8 @@ class RunContext:
     config: PipelineConfig
     db_url: str
     workspace: Path
+    run_id: str = ""              # which run: the Airflow dag run id, or a local id
+    triggered_at: str = ""        # when that run was asked for (ISO-8601 UTC)
 
     @property
     def reports_dir(self) -> Path:
@@ -109,12 +144,20 @@ class RunContext:
 
     @classmethod
     def create(cls, *, logical_date: pd.Timestamp | str, data_end: pd.Timestamp | str | None,
-               config: PipelineConfig, db_url: str, workspace: Path | str) -> RunContext:
-        ld = pd.Timestamp(logical_date)
-        ld = ld.tz_localize("UTC") if ld.tzinfo is None else ld.tz_convert("UTC")
-        end = pd.Timestamp(data_end) if data_end is not None else ld
-        end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
-        return cls(ld.strftime("%Y-%m-%d"), end, config, db_url, Path(workspace))
+               config: PipelineConfig, db_url: str, workspace: Path | str, run_id: str | None = None,
+               triggered_at: pd.Timestamp | str | None = None) -> RunContext:
+        """Without a run id (tests, the CLI) the run is named ``local__<triggered_at>``."""
+        ld = _utc(logical_date)
+        end = _utc(data_end) if data_end is not None else ld
+        when = _utc(triggered_at if triggered_at is not None else pd.Timestamp.now(tz="UTC")).isoformat(
+            timespec="seconds")
+        return cls(ld.strftime("%Y-%m-%d"), end, config, db_url, Path(workspace),
+                   run_id or f"local__{when}", when)
+
+
+def _utc(value: pd.Timestamp | str) -> pd.Timestamp:
+    t = pd.Timestamp(value)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
 def default_workspace() -> Path:

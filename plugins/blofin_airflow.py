@@ -107,8 +107,10 @@ def run_context(context: dict[str, Any]) -> RunContext:
     logical = context.get("logical_date") or getattr(dag_run, "logical_date", None) or getattr(dag_run, "run_after")
     data_end = context.get("data_interval_end") or logical
     config = PipelineConfig.from_params(dict(context.get("params") or {}))
+    triggered = getattr(dag_run, "run_after", None) or getattr(dag_run, "queued_at", None) or logical
     return RunContext.create(logical_date=logical, data_end=data_end, config=config, db_url=db_url(),
-                             workspace=workspace())
+                             workspace=workspace(), run_id=getattr(dag_run, "run_id", None) or context.get("run_id"),
+                             triggered_at=triggered)
 
 
 def llm_available() -> bool:
@@ -125,6 +127,9 @@ def run(step_fn: Callable[..., dict[str, Any]], *, llm: bool = False, **kwargs: 
 
     with _config_errors_fail_at_once():
         ctx = run_context(get_current_context())
+        if ctx.config.llm_mode == "online" and not llm_available():
+            # checked by every task, not only the LLM ones: the run fails in its first task
+            raise ConfigError(f"llm_mode=online but connection {LLM_CONN_ID!r} is not defined")
         if llm:
             kwargs["llm"] = _llm_for(ctx, step_fn.__name__)
         if step_fn.__name__ == "ingest_candles" and ctx.config.data_source == "blofin":

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -58,3 +60,28 @@ def db_url(request) -> str:
     """The same test on both databases the store supports."""
     fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
     return request.getfixturevalue(fixture)
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium, installed with apt-get when missing; playwright drives it. Skips,
+    saying why, only when it cannot be found nor installed."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("python package playwright is not installed (pip install playwright==1.65.2; "
+                    "no browser download needed: Debian chromium is used)")
+    if not os.path.exists(CHROMIUM):
+        apt = shutil.which("apt-get")
+        if apt is None or os.geteuid() != 0:
+            pytest.skip("chromium is not installed and apt-get is not usable here (install Debian's chromium)")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run([apt, "update", "-qq"], env=env, capture_output=True, timeout=600)
+        done = subprocess.run([apt, "install", "-y", "-qq", "chromium"], env=env, capture_output=True, text=True,
+                              timeout=900)
+        if done.returncode != 0 or not os.path.exists(CHROMIUM):
+            pytest.skip(f"chromium could not be installed with apt-get: {done.stderr[-500:]}")
+    return CHROMIUM

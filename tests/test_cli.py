@@ -56,8 +56,15 @@ def test_backtest_and_leaderboard_on_stored_candles(tmp_path):
     r = cli("backtest", str(BUILTIN / "rsi_reversion.py"), "--symbol", "BTC-USDT", "--days", "40", "--json", db=db)
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
-    assert result["strategy"] == "rsi_reversion" and result["n_trades"] >= 0
-    assert {"sharpe", "max_drawdown", "deflated_sharpe", "score", "folds"} <= set(result)
+    assert result["strategy"] == "rsi_reversion" and result["out_of_sample"]["n_trades"] >= 0
+    assert result["data"] == {"sources": ["sample"], "synthetic": True}
+    window, oos = result["window"], result["out_of_sample"]
+    assert {"sharpe", "max_drawdown", "deflated_sharpe", "score", "buy_and_hold_return"} <= set(oos)
+    assert window["start"] < oos["start"] < oos["end"] == window["end"]  # the folds' test parts only
+    assert oos["bars"] < window["bars"] == 40 * 24 and oos["folds"] == len(result["folds"])
+    r = cli("backtest", str(BUILTIN / "rsi_reversion.py"), "--symbol", "BTC-USDT", "--days", "40", db=db)
+    assert "data: SYNTHETIC sample market" in r.stdout.splitlines()[0]
+    assert r.stdout.index("Window (") < r.stdout.index("Out of sample (") < r.stdout.index("  sharpe")
     r = cli("backtest", str(CORPUS / "lookahead_shift.py"), "--symbol", "BTC-USDT", "--days", "40", db=db)
     assert r.returncode == 1 and "lookahead" in r.stdout
     r = cli("backtest", str(BUILTIN / "rsi_reversion.py"), "--symbol", "DOGE-USDT", db=db)
@@ -65,9 +72,14 @@ def test_backtest_and_leaderboard_on_stored_candles(tmp_path):
     steps.score_strategies(ctx)
     steps.rank_and_update(ctx)
     r = cli("leaderboard", "--json", db=db)
-    board = json.loads(r.stdout)
+    view = json.loads(r.stdout)
+    assert view["run_date"] == "2026-04-10" and view["ranked"] is True
+    board = view["rows"]
     assert len(board) >= 12 and board[0]["rank"] == 1
     assert board[0]["score"] >= board[-1]["score"]
+    r = cli("leaderboard", db=db)
+    assert r.stdout.splitlines()[0].startswith("Leaderboard of 2026-04-10 (the ranking of that date); data: SYNTHETIC "
+                                               "sample market")
 
 
 def test_add_strategy_registers_a_user_candidate_that_the_next_run_gates(tmp_path, monkeypatch):
@@ -92,11 +104,11 @@ def test_add_strategy_registers_a_user_candidate_that_the_next_run_gates(tmp_pat
     r = cli("add-strategy", str(CORPUS / "syntax_error.py"), db=db)
     assert r.returncode == 1 and "not registered: " in r.stdout and "syntax error" in r.stdout
 
-    from blofin_pipeline.strategies import registry
     from blofin_pipeline.store import open_store
+    from blofin_pipeline.strategies.status import candidates_on
 
     with open_store(db) as store:
-        candidates = registry.strategies_with_status(store, "candidate")
+        candidates = candidates_on(store, "2026-04-10")  # a file added outside any run: any next run
         assert {(c.name, c.origin) for c in candidates} == {("my_trend", "user"),
                                                             ("hostile_openfile_environ", "user")}
     result = steps.backtest_candidates(ctx)

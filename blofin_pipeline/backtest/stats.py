@@ -118,7 +118,18 @@ def psr_from_returns(returns: npt.ArrayLike, benchmark: float = 0.0) -> float:
 
 
 def deflated_sharpe_ratio(returns: npt.ArrayLike, n_trials: int, trial_sharpe_std: float) -> float:
-    """DSR of a return series picked among n_trials whose per-period Sharpes have this std."""
+    """DSR of a return series picked among n_trials whose per-period Sharpes have this std.
+
+    The deflated Sharpe ratio (Bailey & Lopez de Prado 2014) is the probability that the
+    true per-period Sharpe ratio of the returns exceeds the best Sharpe that n_trials
+    strategies *without* skill would show by luck::
+
+        SR0 = std * ((1 - g) * z(1 - 1/N) + g * z(1 - 1/(N e)))   g = 0.5772 (Euler), z = normal quantile
+        DSR = Phi((SR - SR0) * sqrt(T - 1) / sqrt(1 - skew * SR + (kurt - 1) / 4 * SR^2))
+
+    with SR, skew and kurt of the T out-of-sample returns. N counts every configuration
+    ever tried. A DSR of 0.95 or more is called significant here.
+    """
     if not (math.isfinite(trial_sharpe_std) and trial_sharpe_std >= 0):
         trial_sharpe_std = 0.0
     return psr_from_returns(returns, expected_max_sharpe(n_trials, trial_sharpe_std ** 2))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from blofin_pipeline.config import RunContext
+from blofin_pipeline.config import MIN_SCORE_BARS, RunContext
 from blofin_pipeline.exceptions import DataValidationError
 from blofin_pipeline.market import csv_import, sample
 from blofin_pipeline.market.candles import load_candles, to_ms
@@ -18,7 +18,6 @@ from blofin_pipeline.market.ingest import BlofinSource
 from blofin_pipeline.store import Store
 from blofin_pipeline.store.candles import window_sources
 
-MIN_SCORE_BARS = 200
 SOURCE_DESCRIPTIONS = {
     sample.SOURCE_NAME: sample.SYNTHETIC_LABEL,
     BlofinSource.name: "BloFin exchange candles",

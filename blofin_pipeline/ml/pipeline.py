@@ -55,9 +55,10 @@ METRIC_KEYS = (
 MODEL_ROW_KEYS = (
     "model_name", "model_type", "symbol", "version", "features", "params",
     "train_start", "train_end", "test_start", "test_end", "data_hash", "n_train", "n_test",
-    *METRIC_KEYS, "artefact_path",
+    *METRIC_KEYS, "up_share", "artefact_path",
 )
-ENSEMBLE_ROW_KEYS = ("ensemble_name", "method", "symbol", "version", "members", *METRIC_KEYS, "artefact_path")
+ENSEMBLE_ROW_KEYS = ("ensemble_name", "method", "symbol", "version", "members", *METRIC_KEYS, "up_share",
+                     "artefact_path")
 ENSEMBLE_METHODS = ("soft_voting", "stacking")
 MIN_TRAIN_ROWS = 100
 
@@ -122,7 +123,9 @@ def prepare_symbol(candles_by_symbol: dict[str, pd.DataFrame], symbol: str, conf
 
 
 def classification_metrics(y: np.ndarray, p_up: np.ndarray, name: str = "model") -> dict[str, float]:
-    """F1, accuracy, precision, recall, ROC AUC, log loss of P(up) on labelled rows.
+    """F1, accuracy, precision, recall, ROC AUC, log loss of P(up) on labelled rows, and the
+    share of up labels among them (``up_share``: what a model without skill gets is read
+    from it, :func:`no_skill_baselines`).
 
     Rows with no label or no prediction are skipped; predicted class = P(up) >= 0.5.
     ROC AUC is NaN when only one class is present.
@@ -151,7 +154,18 @@ def classification_metrics(y: np.ndarray, p_up: np.ndarray, name: str = "model")
         "roc_auc": float(roc_auc_score(y_true, p)) if both else float("nan"),
         "log_loss": float(log_loss(y_true, p, labels=[0, 1])),
         "n_test": int(mask.sum()),
+        "up_share": float(y_true.mean()),
     }
+
+
+def no_skill_baselines(up_share: float | None) -> dict[str, float | None]:
+    """What a classifier without skill scores on labels with this share of ups: the
+    accuracy of always predicting the majority class, max(p, 1 - p), and the F1 of always
+    predicting up, 2p / (1 + p). A model's accuracy or F1 means something only above them."""
+    if up_share is None or not 0.0 <= up_share <= 1.0:
+        return {"majority_accuracy": None, "always_up_f1": None}
+    p = float(up_share)
+    return {"majority_accuracy": max(p, 1.0 - p), "always_up_f1": 2.0 * p / (1.0 + p)}
 
 
 def backtest_signals(candles: pd.DataFrame, positions: pd.Series, config: MLConfig) -> dict[str, float]:
@@ -280,7 +294,7 @@ def _train_symbol(data: _SymbolData, run_date: str, artefact_dir: Path, config: 
             "train_start": common["train_start"], "train_end": common["train_end"],
             "test_start": metrics["test_start"], "test_end": metrics["test_end"],
             "data_hash": hash_hex, "n_train": len(labelled), "n_test": metrics["n_test"],
-            **{k: metrics[k] for k in METRIC_KEYS}, "artefact_path": str(path),
+            **{k: metrics[k] for k in METRIC_KEYS}, "up_share": metrics["up_share"], "artefact_path": str(path),
         }
         rows.append(row)
         oos_by_model[name], fitted[name] = p_up, estimator
@@ -328,7 +342,7 @@ def _train_ensembles(data: _SymbolData, rows: list[dict[str, Any]], oos_by_model
         )
         result.ensembles.append({
             "ensemble_name": name, "method": method, "symbol": symbol, "version": version, "members": members,
-            **{k: metrics[k] for k in METRIC_KEYS}, "artefact_path": str(path),
+            **{k: metrics[k] for k in METRIC_KEYS}, "up_share": metrics["up_share"], "artefact_path": str(path),
         })
         result.oos_positions[name] = positions
         result.details[name] = metrics

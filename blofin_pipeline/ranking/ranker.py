@@ -2,31 +2,30 @@
 
 The specification's ``ranker.py`` API as functions over the data database:
 
-- :func:`keep_top_strategies` ranks the strategy versions scored on the run date,
+- :func:`keep_top_strategies` ranks the strategy versions active on the run date,
 - :func:`keep_top_models` ranks the run date's ML models (by F1 by default),
 - :func:`keep_top_ensembles` ranks the run date's ensembles (by accuracy by default),
 - :func:`archive_bottom` archives named items with a reason (a manual decision),
 - :func:`rank` runs the three with the run's configuration,
-- :func:`leaderboard` reads the latest ranking back for the CLI.
+- `ranking.leaderboard` reads a date's ranking back for the CLI.
 
-How a strategy gets its value: a strategy version has one row per symbol in
-``strategy_backtest_results`` for the run date (phase ``score`` or ``candidate``). Its
-ranking value is the **mean over symbols of the metric** (``score`` by default), taken
-over the symbols where that metric is a finite number; a version with no finite value
-ranks last; a forward record is blended in, and contradicting the backtest costs a version
-its place (:mod:`blofin_pipeline.ranking.forward`). Versions with status ``active`` or ``candidate`` take part,
-plus those this very ranking already archived on the run date, so that re-running a date
-reproduces the same decisions instead of dropping what it archived the first time (a
-version archived by hand with :func:`archive_bottom` stays archived).
+Who takes part: every strategy version active when the date's ranking starts, read from
+the status history at that point of the date (`strategies.status`): the portfolio at the
+start of the date, the candidates accepted on it and the date's ML ensemble-as-strategy.
+ML strategies are ranked like all others. A version's ranking value is the **mean over
+symbols of the metric** (``score`` by default) in the date's ``strategy_backtest_results``,
+over the symbols where it is a finite number; a version without one ranks last; a forward
+record is blended in, and contradicting the backtest costs a version its place
+(:mod:`blofin_pipeline.ranking.forward`).
 
 Ordering: higher is better for every metric except ``log_loss``; missing values (NULL or
 NaN) come last; ties are broken by the item name so the order is deterministic.
 
-Every decision is upserted into ``ranking_history`` keyed by (run_date, item_type, item):
-re-running a date rewrites identical rows. Statuses follow the decision (top N ``active``,
-the others ``archived`` with ``archived_at`` and ``archive_reason``), except for a
-strategy version that was already ranked on a *later* run date: a backfill of an old date
-records its history but does not overwrite the newer status.
+Each ranking first withdraws the date's earlier decisions of its item type
+(:func:`withdraw_ranking`), so a re-run replaces them. Every decision is a ``ranking_history`` row keyed by
+(run_date, item_type, item); an archived strategy gets a status entry from the run date on
+(a re-run of an older date therefore never re-activates what a later date archived) and a
+knowledge-base note with the reason; the log names every archived item and why.
 """
 from __future__ import annotations
 
@@ -36,31 +35,33 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from blofin_pipeline.config import ML_METRICS, STRATEGY_METRICS
 from blofin_pipeline.exceptions import ConfigError, PipelineError
 from blofin_pipeline.numeric import finite_or_none, mean_of_finite
 from blofin_pipeline.ranking.forward import ForwardSummary, blend, contradictions
 from blofin_pipeline.store import utc_now
-from blofin_pipeline.store.knowledge import add_knowledge, withdraw_knowledge
+from blofin_pipeline.store.knowledge import add_knowledge, withdraw_notes_of_step
 from blofin_pipeline.store.rankings import (
     decisions_for,
-    later_ranked,
-    latest_ranked_date,
+    delete_decision,
     upsert_decisions,
 )
 from blofin_pipeline.store.registry import (
-    strategy_index,
     strategy_version,
     strategy_versions,
 )
 from blofin_pipeline.store.results import (
     ensemble_results_on,
-    latest_results_date,
     model_results_on,
     set_ensemble_status,
     set_model_status,
     strategy_results_for_ranking,
 )
-from blofin_pipeline.strategies.registry import set_status
+from blofin_pipeline.strategies.status import (
+    active_before_ranking,
+    set_status,
+    withdraw_statuses,
+)
 
 if TYPE_CHECKING:
     from blofin_pipeline.config import PipelineConfig
@@ -69,17 +70,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ITEM_TYPES = ("strategy", "model", "ensemble")
-RANKABLE_STATUSES = ("active", "candidate")
-STRATEGY_METRICS = (
-    "score", "sharpe", "deflated_sharpe", "sortino", "total_return", "cagr", "max_drawdown",
-    "calmar", "win_rate", "profit_factor", "exposure",
-)
-ML_METRICS = ("f1", "accuracy", "precision", "recall", "roc_auc", "log_loss", "backtest_sharpe", "backtest_return")
+RANK_STEP = "rank_and_update"     # the step whose status entries and notes the ranking owns
 LOWER_IS_BETTER = frozenset({"log_loss"})
 MANUAL_METRIC = "manual"   # ranking_history.metric of an archive_bottom decision
 UNRANKED = 0               # ranking_history.rank of an item archived without being ranked
 RANKER_REASON = re.compile(r"^rank \d+ of \d+ by ")  # reasons written by rank_items, not by hand
-LEADERBOARD_KEYS = ("rank", "strategy", "category", "score", "sharpe", "deflated_sharpe", "max_drawdown", "status")
 
 
 @dataclass(frozen=True)
@@ -193,12 +188,23 @@ def _record(store: Store, run_date: str, item_type: str, decisions: Sequence[Ran
                               "created_at": now} for d in decisions])
 
 
-def _note_archival(store: Store, run_date: str, subject: str, detail: Mapping[str, Any], archived: bool) -> None:
-    """Keep the knowledge base's 'archived' log in step with the decision (the designer reads it)."""
-    if archived:
-        add_knowledge(store, run_date, "archived", subject, detail)
-    else:
-        withdraw_knowledge(store, run_date, "archived", subject)
+def withdraw_ranking(store: Store, run_date: str, item_type: str) -> None:
+    """Withdraw the date's earlier ranking of one item type: its decisions (not those taken
+    by hand) and, for strategies, the status entries and archival notes it wrote. The
+    ranking is about to run again and replace them."""
+    with store.transaction():
+        for d in decisions_for(store, run_date, item_type):
+            if RANKER_REASON.match(d["reason"] or ""):
+                delete_decision(store, run_date, item_type, d["item"])
+        if item_type == "strategy":
+            withdraw_statuses(store, run_date, RANK_STEP)
+            withdraw_notes_of_step(store, run_date, "archived", RANK_STEP)
+
+
+def _log_archived(item_type: str, run_date: str, decisions: Sequence[RankDecision]) -> None:
+    for d in decisions:
+        if not d.kept:
+            logger.info("archived %s %s on %s: %s", item_type, d.item, run_date, d.reason)
 
 
 # -- strategies ------------------------------------------------------------------------
@@ -231,35 +237,30 @@ def strategy_values(store: Store, run_date: str, metric: str = "score") -> dict[
 
 def keep_top_strategies(store: Store, run_date: str, count: int = 20, metric: str = "score",
                         forward: Mapping[str, ForwardSummary] | None = None) -> RankingOutcome:
-    """Rank the strategy versions scored on run_date; keep the top ``count`` active, archive the rest
-    (values blended with their ``forward`` records, contradicted ones vetoed: ``ranking.forward``)."""
+    """Rank the strategy versions active when the date's ranking starts; keep the top
+    ``count`` active, archive the rest from the run date on (values blended with their
+    ``forward`` records, contradicted ones vetoed: ``ranking.forward``)."""
     values = strategy_values(store, run_date, metric)
-    decided_before = _history_items(store, run_date, "strategy")
-    # A version this ranking archived on an earlier run of the same date takes part again
-    # (idempotent re-runs); one archived by hand (archive_bottom) stays out.
-    taking_part = {
-        item: v for item, v in values.items()
-        if v["status"] in RANKABLE_STATUSES
-        or (item in decided_before and RANKER_REASON.match(decided_before[item]["reason"] or ""))
-    }
-    later = later_ranked(store, "strategy", run_date)
-    blended, notes = blend({item: v["value"] for item, v in taking_part.items()}, forward or {}, metric)
-    decisions = rank_items(blended, metric=metric, count=count, notes=notes, vetoed=contradictions(forward or {}))
+    withdraw_ranking(store, run_date, "strategy")
+    by_hand = _history_items(store, run_date, "strategy")  # what is left: archived by hand on the date
+    taking_part = {r.ref: r for r in active_before_ranking(store, run_date) if r.ref not in by_hand}
+    blended, notes = blend({item: values.get(item, {}).get("value") for item in taking_part}, forward or {}, metric)
+    decisions = rank_items(blended, metric=metric, count=count, notes=notes,
+                           vetoed={k: v for k, v in contradictions(forward or {}).items() if k in taking_part})
     with store.transaction():
         _record(store, run_date, "strategy", decisions)
         for d in decisions:
-            info = taking_part[d.item]
-            if d.item in later:
-                logger.info("strategy %s: ranked on %s but also on later date %s; status left as %s",
-                            d.item, run_date, later[d.item], info["status"])
+            if d.kept:
                 continue
-            set_status(store, info["name"], info["version"], "active" if d.kept else "archived", d.reason)
-            _note_archival(store, run_date, d.item, {"reason": d.reason, "metric": metric, "value": d.value,
-                                                     "rank": d.rank, "category": info["category"]},
-                           archived=not d.kept)
+            record = taking_part[d.item]
+            set_status(store, record.name, record.version, "archived", d.reason, run_date=run_date, step=RANK_STEP)
+            add_knowledge(store, run_date, "archived", d.item, {"reason": d.reason, "metric": metric, "value": d.value,
+                                                                "rank": d.rank, "category": record.category,
+                                                                "step": RANK_STEP})
     outcome = RankingOutcome("strategy", run_date, metric, count, tuple(decisions))
     logger.info("ranked %d strategy versions by %s on %s: kept %d, archived %d",
                 len(decisions), metric, run_date, len(outcome.kept), len(outcome.archived))
+    _log_archived("strategy", run_date, decisions)
     return outcome
 
 
@@ -274,6 +275,7 @@ _ML_ITEMS = {
 def _keep_top_ml(store: Store, run_date: str, item_type: str, count: int, metric: str) -> RankingOutcome:
     _check_metric(metric, ML_METRICS, f"{item_type}s")
     name_column, rows_on, set_item_status = _ML_ITEMS[item_type]
+    withdraw_ranking(store, run_date, item_type)
     rows = rows_on(store, run_date)
     decisions = rank_items({r[name_column]: r[metric] for r in rows}, metric=metric, count=count)
     with store.transaction():
@@ -283,6 +285,7 @@ def _keep_top_ml(store: Store, run_date: str, item_type: str, count: int, metric
     outcome = RankingOutcome(item_type, run_date, metric, count, tuple(decisions))
     logger.info("ranked %d %ss by %s on %s: kept %d, archived %d",
                 len(decisions), item_type, metric, run_date, len(outcome.kept), len(outcome.archived))
+    _log_archived(item_type, run_date, decisions)
     return outcome
 
 
@@ -320,8 +323,8 @@ def archive_bottom(store: Store, run_date: str, item_type: str, names: Iterable[
                 raise PipelineError(f"archive_bottom: no {item_type} named {raw!r} to archive on {run_date}")
             for item, key in targets:
                 if item_type == "strategy":
-                    set_status(store, key[0], key[1], "archived", reason)
-                    _note_archival(store, run_date, item, {"reason": reason, "manual": True}, archived=True)
+                    set_status(store, key[0], key[1], "archived", reason, run_date=run_date, step="manual")
+                    add_knowledge(store, run_date, "archived", item, {"reason": reason, "manual": True, "step": "manual"})
                 else:
                     _ML_ITEMS[item_type][2](store, run_date, item, "archived", reason)
                 before = existing.get(item)
@@ -354,46 +357,10 @@ def _archive_targets(store: Store, run_date: str, item_type: str, raw: str) -> l
 # -- the step and the leaderboard ------------------------------------------------------
 def rank(store: Store, run_date: str, config: PipelineConfig,
          forward: Mapping[str, ForwardSummary] | None = None) -> dict[str, Any]:
-    """The ``rank_and_update`` step: strategies, models and ensembles with the run's counts and metrics."""
+    """The ``rank_and_update`` step: strategies, models and ensembles with the run's counts and
+    metrics, each replacing any earlier ranking of the date."""
     strategies = keep_top_strategies(store, run_date, config.top_strategies, config.strategy_metric, forward)
     models = keep_top_models(store, run_date, config.top_models, config.model_metric)
     ensembles = keep_top_ensembles(store, run_date, config.top_ensembles, config.ensemble_metric)
     return {"run_date": run_date, "strategies": strategies.to_dict(), "models": models.to_dict(),
             "ensembles": ensembles.to_dict()}
-
-
-def leaderboard(store: Store, run_date: str | None = None) -> list[dict[str, Any]]:
-    """The strategy ranking of ``run_date`` (default: the latest ranked date), best first.
-
-    Keys: rank, strategy (``name@version``), category, score, sharpe, deflated_sharpe,
-    max_drawdown, status. score, sharpe and deflated_sharpe are means over symbols,
-    max_drawdown the worst over symbols; a metric without any value is None; status is
-    the registry's current status (for a past date it may differ from that day's decision,
-    which is in ranking_history). When no
-    ranking was recorded for the date yet, the date's (or latest) results are ordered by
-    mean score and status is the registry's.
-    """
-    date = run_date or latest_ranked_date(store)
-    history = _history_items(store, date, "strategy") if date else {}
-    if not history:
-        date = run_date or latest_results_date(store)
-        if not date:
-            return []
-        values = strategy_values(store, date, "score")
-        ranks = {d.item: d.rank for d in rank_items({k: v["score"] for k, v in values.items()},
-                                                     metric="score", count=len(values))}
-    else:
-        values = strategy_values(store, date, "score")
-        ranks = {item: int(h["rank"]) for item, h in history.items()}
-    registry = {strategy_item(r["name"], r["version"]): r for r in strategy_index(store)}
-    rows = []
-    for item, rank in ranks.items():
-        v = values.get(item, {})
-        reg = registry.get(item, {})
-        rows.append({
-            "rank": rank, "strategy": item, "category": v.get("category") or reg.get("category"),
-            "score": v.get("score"), "sharpe": v.get("sharpe"), "deflated_sharpe": v.get("deflated_sharpe"),
-            "max_drawdown": v.get("max_drawdown"), "status": reg.get("status") or v.get("status"),
-        })
-    rows.sort(key=lambda r: (r["rank"] if r["rank"] != UNRANKED else 10**9, r["strategy"]))
-    return rows

@@ -1,7 +1,11 @@
 """The report written three ways: ``<reports_dir>/YYYY-MM-DD.json`` and ``.html``, and the
-``daily_reports`` row (keyed by run date, so a retry rewrites the same row and never
-touches an AI review already merged). :func:`merge_ai_review` adds the ``ai_review``
-step's result to the stored report and rewrites both files."""
+``daily_reports`` row (keyed by run date), plus ``index.html`` of every day.
+
+A date's report is written whole each time the date runs: an AI review of an earlier run
+is dropped with the rest (the run's own ai_review step adds the new one with
+:func:`merge_ai_review`). The pages of the neighbouring days are rendered again so that
+their previous/next links always point at the days that exist.
+"""
 from __future__ import annotations
 
 import json
@@ -12,7 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blofin_pipeline.exceptions import PipelineError, StoreError
-from blofin_pipeline.reporting.report import llm_usage, loads_or, summary_text
+from blofin_pipeline.reporting.day import llm_usage
+from blofin_pipeline.reporting.index import (
+    INDEX_HTML,
+    INDEX_JSON,
+    index_entry,
+    load_entries,
+    neighbours,
+    render_index,
+)
+from blofin_pipeline.reporting.report import refresh_llm_usage
 from blofin_pipeline.store import to_json, utc_now
 from blofin_pipeline.store.reports import report_row, store_ai_review, upsert_report
 
@@ -37,38 +50,50 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _write_files(run_date: str, report: Mapping[str, Any], reports_dir: Path | str) -> tuple[Path, Path]:
+    """The day's JSON and HTML, the index, and the neighbours' pages (their links)."""
     from blofin_pipeline.reporting.html import render_report
 
-    json_path, html_path = report_paths(run_date, reports_dir)
+    base = Path(reports_dir)
+    json_path, html_path = report_paths(run_date, base)
     _write_text(json_path, json.dumps(json.loads(to_json(report)), indent=2, sort_keys=False) + "\n")
-    _write_text(html_path, render_report(report))
     if report.get("signals") is not None:  # the day's signals, also on their own: YYYY-MM-DD.signals.json
         _write_text(json_path.with_suffix(".signals.json"),
                     json.dumps(json.loads(to_json(report["signals"])), indent=2) + "\n")
+    entries = load_entries(base)
+    entries[run_date] = index_entry(report)
+    _write_text(base / INDEX_JSON, json.dumps([entries[d] for d in sorted(entries)], indent=1) + "\n")
+    _write_text(base / INDEX_HTML, render_index(entries))
+    dates = sorted(entries)
+    previous, following = neighbours(dates, run_date)
+    _write_text(html_path, render_report(report, previous=previous, following=following))
+    for other in (d for d in (previous, following) if d):
+        other_json, other_html = report_paths(other, base)
+        try:
+            other_report = json.loads(other_json.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # listed but unreadable: its page keeps its old links
+        before, after = neighbours(dates, other)
+        _write_text(other_html, render_report(other_report, previous=before, following=after))
     return json_path, html_path
 
 
 def write_report(store: Store, run_date: str, report: dict[str, Any], reports_dir: Path | str) -> tuple[Path, Path]:
-    """Write the JSON and HTML files and upsert ``daily_reports``; returns (json_path, html_path).
-
-    An AI review already merged for the date stays in the row and is carried into the new
-    files, so re-running generate_report after ai_review loses nothing.
-    """
-    existing = report_row(store, run_date)
-    if existing and existing["ai_review"] and not report.get("ai_review"):
-        report = {**report, "ai_review": loads_or(existing["ai_review"], default=None)}
+    """Write the JSON and HTML files and the ``daily_reports`` row, replacing any earlier
+    report of the date whole (its AI review included); returns (json_path, html_path)."""
+    report = {**report, "ai_review": None}
     json_path, html_path = _write_files(run_date, report, reports_dir)
     now = utc_now()
     upsert_report(store, {
         "run_date": run_date, "report": to_json(report), "summary": report.get("summary", {}).get("text"),
-        "json_path": str(json_path), "html_path": str(html_path), "synthetic_data": int(bool(report.get("synthetic"))),
-        "created_at": now, "updated_at": now,
+        "ai_review": None, "ai_review_mode": None, "json_path": str(json_path), "html_path": str(html_path),
+        "synthetic_data": int(bool(report.get("synthetic"))), "created_at": now, "updated_at": now,
     })
     logger.info("report for %s written to %s and %s", run_date, json_path, html_path)
     return json_path, html_path
 
 
-def merge_ai_review(store: Store, run_date: str, review: Mapping[str, Any], reports_dir: Path | str) -> tuple[Path, Path]:
+def merge_ai_review(store: Store, run_date: str, review: Mapping[str, Any], reports_dir: Path | str
+                    ) -> tuple[Path, Path]:
     """Store the day's AI review in ``daily_reports`` and rewrite the JSON and HTML with it.
 
     The review's own LLM calls came after `generate_report`: the day's LLM usage and cost are
@@ -80,15 +105,11 @@ def merge_ai_review(store: Store, run_date: str, review: Mapping[str, Any], repo
         report = json.loads(row["report"])
     except ValueError as err:
         raise StoreError(f"daily_reports row for {run_date} holds invalid JSON") from err
+    report = refresh_llm_usage(report, llm_usage(store, run_date))
     review = json.loads(to_json(dict(review)))
     report["ai_review"] = review
-    report["llm_usage"] = json.loads(to_json(llm_usage(store, run_date)))
-    summary = report.setdefault("summary", {})
-    summary["llm_usd"] = report["llm_usage"]["usd"]
-    if {"strategies_scored", "best_strategy"} <= set(summary):
-        summary["text"] = summary_text(run_date, bool(report.get("synthetic")), summary)
     json_path, html_path = _write_files(run_date, report, reports_dir)
-    store_ai_review(store, run_date, report=to_json(report), summary=summary.get("text"), review=to_json(review),
-                    mode=review.get("mode"), json_path=str(json_path), html_path=str(html_path))
+    store_ai_review(store, run_date, report=to_json(report), review=to_json(review), mode=review.get("mode"),
+                    summary=report["summary"].get("text"), json_path=str(json_path), html_path=str(html_path))
     logger.info("AI review (%s) merged into the report for %s", review.get("mode"), run_date)
     return json_path, html_path

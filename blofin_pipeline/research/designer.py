@@ -218,7 +218,9 @@ def design_offline(context: DesignContext, n: int = 3, *, seed: int = 0) -> list
             if name in taken_names:
                 continue
             rationale = _rationale(category, comp, gaps, context.regimes, avoided)
-            code = render_strategy(comp, name, rationale)
+            # The code is the composition's alone (the day's rationale goes to the registry):
+            # a name stands for one code whichever date designs it first (a backfill).
+            code = render_strategy(comp, name)
             digest = code_hash(code)
             if digest in taken_hashes:
                 continue

@@ -9,7 +9,9 @@ not_working, risks, recommendations (lists of strings), plus the facts they used
 The `day` dict (all keys optional):
 - date or run_date (str), synthetic (bool)
 - strategies: list of {name, category, score, sharpe, total_return, max_drawdown,
-  n_trades, symbol (or symbols), dsr / significant (deflated Sharpe verdict)} for the day
+  n_trades, symbol (or symbols), dsr / significant (deflated Sharpe verdict), rank and
+  decision (the day's ranking, when there is one)} for the day: the report's leaderboard,
+  so the review's leader is the leaderboard's first
 - designed, tuned, archived (int counts or lists), rejected (list of {name, reasons})
 - regimes: {symbol: detect_regime(...) dict}
 - models / ensembles: lists of {name, f1 / accuracy}
@@ -76,7 +78,10 @@ def _label(row: Mapping[str, Any]) -> str:
 def day_facts(day: Mapping[str, Any]) -> dict[str, Any]:
     """The numbers both reviews rest on: rankings, concentration, drawdowns, activity."""
     rows = [r for r in (day.get("strategies") or []) if isinstance(r, Mapping)]
-    ranked = sorted(rows, key=_rank_key, reverse=True)
+    if rows and all(r.get("rank") is not None for r in rows):  # the day's ranking decides the order
+        ranked = sorted(rows, key=lambda r: int(r["rank"]))
+    else:
+        ranked = sorted(rows, key=_rank_key, reverse=True)
     top = ranked[:TOP_N]
     bottom = [r for r in reversed(ranked[-TOP_N:]) if r not in top] if len(ranked) > TOP_N else []
     top_categories = Counter(str(r.get("category")) for r in top if r.get("category"))
@@ -122,8 +127,10 @@ class _Points:
 
 def _leaders_and_losers(facts: Mapping[str, Any], out: _Points) -> None:
     good = [r for r in facts["top"] if _sharpe_or_score(r) >= GOOD_SHARPE]
-    for row in good:
-        out.working.append(f"{_label(row)} leads the ranking")
+    for row in good:  # one leader: the others rank behind it
+        place = facts["top"].index(row) + 1
+        where = "leads the ranking" if place == 1 else f"ranks #{row.get('rank') or place}"
+        out.working.append(f"{_label(row)} {where}")
     if facts["top"] and not good:
         out.working.append(f"best of the day is {_label(facts['top'][0])}, below the Sharpe {GOOD_SHARPE:g} bar")
     for row in facts["significant"][:3]:
@@ -208,9 +215,9 @@ def _coverage_advice(facts: Mapping[str, Any], out: _Points) -> None:
     missing = [c for c in CATEGORIES if c not in facts["categories"]]
     if facts["n_strategies"] and missing:
         out.recommendations.append(f"no scored strategy in {', '.join(missing)}: the designer should target them")
-    if facts["bottom"]:
-        out.recommendations.append("tune or archive the bottom performers: "
-                                   + ", ".join(str(r.get("name")) for r in facts["bottom"][:3]))
+    still_kept = list(dict.fromkeys(str(r.get("name")) for r in facts["bottom"] if r.get("decision") != "archived"))
+    if still_kept:  # the ones the ranking archived today need no advice
+        out.recommendations.append("tune or archive the bottom performers still kept: " + ", ".join(still_kept[:3]))
     if facts["synthetic"]:
         out.risks.append("results are on SYNTHETIC sample data, not exchange data: no conclusion about real markets")
 
@@ -229,7 +236,7 @@ def rule_based_review(day: Mapping[str, Any]) -> dict[str, Any]:
         out.recommendations.append("keep the current portfolio; no rule triggered a change")
 
     leader = _label(facts["top"][0]) if facts["top"] else "no strategy"
-    summary = (f"{day.get('date') or day.get('run_date') or 'today'}: {facts['n_strategies']} strategy results; "
+    summary = (f"{day.get('date') or day.get('run_date') or 'today'}: {facts['n_strategies']} strategies; "
                f"leader {leader}; {facts['designed']} designed, {facts['tuned']} tuned, {facts['archived']} archived; "
                f"{len(facts['significant'])} significant after deflation"
                + ("; SYNTHETIC data" if facts["synthetic"] else "") + ".")

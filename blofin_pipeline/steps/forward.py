@@ -41,6 +41,7 @@ from blofin_pipeline.store.candles import candle_sources
 from blofin_pipeline.strategies import registry
 from blofin_pipeline.strategies.positions import last_fold_params, positions_for
 from blofin_pipeline.strategies.registry import StrategyRecord
+from blofin_pipeline.strategies.status import statuses_at
 from blofin_pipeline.timeframes import timeframe_ms
 
 logger = logging.getLogger(__name__)
@@ -122,8 +123,13 @@ def _forward_rows(ctx: RunContext, version: Deployed, candles: CandleCache, synt
 
 def record_forward(ctx: RunContext, store: Store) -> dict[str, Any]:
     """Write the date's forward record: the versions the latest ranking before it kept, on the
-    bars since the previous run. Returns a summary (versions tracked, rows, failures)."""
-    tracked = forward_store.tracked_on(store, ctx.run_date)
+    bars since the previous run. Returns a summary (versions tracked, rows, failures).
+
+    A version archived since, by anything but a ranking (superseded, a failed scoring, by
+    hand), is no longer active when the date starts (the status history) and stops accruing."""
+    active = {r.ref for r in statuses_at(store, ctx.run_date) if r.status == "active"}
+    tracked = [t for t in forward_store.tracked_on(store, ctx.run_date)
+               if f"{t['name']}@{t['version']}" in active]
     candles = CandleCache(ctx, store)
     synthetic = _synthetic(ctx, store, forward_span(ctx.data_end)[0])
     rows: list[dict[str, Any]] = []

@@ -1,20 +1,17 @@
-"""`generate_report` and `ai_review`: the day's report and its strategic review."""
+"""`generate_report` and `ai_review`: the day's report and its strategic review; `check_run`."""
 from __future__ import annotations
 
 import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from blofin_pipeline.backtest.stats import SIGNIFICANT_DSR
 from blofin_pipeline.config import RunContext
 from blofin_pipeline.exceptions import PipelineError
 from blofin_pipeline.market.window import load_window, window_label
 from blofin_pipeline.steps.llm_day import day_prefix, llm_caller
 from blofin_pipeline.steps.runner import require_scores, step
 from blofin_pipeline.store import Store
-from blofin_pipeline.store.knowledge import knowledge_on
-from blofin_pipeline.store.rankings import decisions_on
-from blofin_pipeline.store.results import review_rows
+from blofin_pipeline.store.reports import report_row
 from blofin_pipeline.store.runs import step_rows_on
 
 if TYPE_CHECKING:
@@ -29,30 +26,35 @@ def generate_report(ctx: RunContext, store: Store) -> dict[str, Any]:
 
     require_scores(store, ctx.run_date)
     data = window_label(ctx, store)
-    report = build_report(store, ctx.run_date, synthetic=data.synthetic, config_dict=ctx.config.to_dict(),
+    run = {"run_id": ctx.run_id, "triggered_at": ctx.triggered_at, "data_end": ctx.data_end.isoformat()}
+    report = build_report(store, ctx.run_date, synthetic=data.synthetic, config_dict=ctx.config.to_dict(), run=run,
                           data_sources=data.sources)
     json_path, html_path = write_report(store, ctx.run_date, report, ctx.reports_dir)
-    logger.info("report written: %s and %s (data: %s)", json_path, html_path, data.description)
+    logger.info("report written: %s and %s (data: %s): %s", json_path, html_path, data.description,
+                report["summary"]["text"])
     return {"json": str(json_path), "html": str(html_path), "synthetic": data.synthetic,
             "data_sources": list(data.sources)}
 
 
 def review_facts(ctx: RunContext, store: Store) -> dict[str, Any]:
-    """The day as the review sees it: per-symbol results, activity, regimes."""
+    """The day as the review sees it: the stored report's leaderboard (mean over symbols,
+    ranks, decisions), its counts and rejections, plus the regimes of the run's window. The
+    review reads the figures the report shows, so the two cannot disagree."""
     from blofin_pipeline.research.regime import detect_regimes
 
-    rows = review_rows(store, ctx.run_date)
-    strategies = [dict(r, name=f"{r['name']}@{r['version']}",
-                       significant=bool(r["deflated_sharpe"] is not None and r["deflated_sharpe"] >= SIGNIFICANT_DSR))
-                  for r in rows]
-    kb = knowledge_on(store, ctx.run_date)
-    count = {k: sum(1 for r in kb if r["kind"] == k) for k in ("designed", "tuned", "archived")}
-    archived = sum(1 for d in decisions_on(store, ctx.run_date) if d["decision"] == "archived")
-    rejected = [{"name": r["subject"], "reasons": json.loads(r["detail"]).get("reasons", [])}
-                for r in kb if r["kind"] == "rejected"]
-    return {"run_date": ctx.run_date, "strategies": strategies, "designed": count["designed"],
-            "tuned": count["tuned"], "archived": archived + count["archived"], "rejected": rejected,
-            "regimes": detect_regimes(load_window(ctx, store)), "synthetic": window_label(ctx, store).synthetic}
+    row = report_row(store, ctx.run_date)
+    if row is None:
+        raise PipelineError(f"no daily report for {ctx.run_date} to review: run generate_report first")
+    report = json.loads(row["report"])
+    summary = report["summary"]
+    strategies = [{"name": s["strategy"], "category": s["category"], "rank": s["rank"], "decision": s["decision"],
+                   "score": s["score"], "sharpe": s["sharpe"], "total_return": s["total_return"],
+                   "max_drawdown": s["max_drawdown"], "n_trades": s["n_trades"], "symbols": s["symbols"],
+                   "significant": s["strategy"] in summary["significant"]} for s in report["leaderboard"]]
+    return {"run_date": ctx.run_date, "strategies": strategies, "designed": summary["designed"],
+            "tuned": summary["tuned"], "archived": summary["strategies_archived"],
+            "rejected": report["activity"]["rejected"]["items"],
+            "regimes": detect_regimes(load_window(ctx, store)), "synthetic": bool(report["synthetic"])}
 
 
 @step
@@ -69,8 +71,12 @@ def ai_review(ctx: RunContext, store: Store, *, llm: LLMConnection | None = None
     prefix = day_prefix(ctx, store, llm, load_window(ctx, store)) if llm is not None else None
     review = review_day(facts, llm=caller, model=caller.model_for("review") if caller else None, prefix=prefix)
     json_path, html_path = merge_ai_review(store, ctx.run_date, review, ctx.reports_dir)
+    recommendations = list(review.get("recommendations") or [])
+    logger.info("review (%s): %s", review.get("mode"), review.get("summary"))
+    for i, text in enumerate(recommendations, start=1):
+        logger.info("recommendation %d of %d: %s", i, len(recommendations), text)
     return {"mode": review.get("mode"), "fallback_reason": review.get("fallback_reason"), "report": str(html_path),
-            "recommendations": len(review.get("recommendations") or [])}
+            "recommendations": recommendations}
 
 
 #: The research steps whose failure fails the day's run (`check_run`).

@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 
 from blofin_pipeline.config import RunContext
-from blofin_pipeline.exceptions import LLMBudgetExceeded, PipelineError
+from blofin_pipeline.exceptions import LLMBudgetExceeded, PipelineError, StrategyError
 from blofin_pipeline.market.window import load_window
 from blofin_pipeline.steps.llm_day import day_prefix, llm_caller, tune_targets
+from blofin_pipeline.steps.replace import ML_PHASE, withdraw_ml, withdraw_research
 from blofin_pipeline.steps.runner import step
 from blofin_pipeline.store import Store
 from blofin_pipeline.store.knowledge import add_knowledge, rejections_since
@@ -26,7 +27,7 @@ from blofin_pipeline.store.results import (
     upsert_model_results,
     upsert_strategy_results,
 )
-from blofin_pipeline.strategies import registry
+from blofin_pipeline.strategies import registry, status
 
 if TYPE_CHECKING:
     from blofin_pipeline.llm.batch import BatchAnswers
@@ -50,7 +51,7 @@ def portfolio(store: Store, run_date: str, *, with_code: bool = False) -> list[d
     for r in rows:
         scored.setdefault(f"{r['strategy']}@{r['version']}", []).append(r)
     out = []
-    for record in registry.portfolio_at_start(store, run_date):
+    for record in status.portfolio_at_start(store, run_date):
         mine = scored.get(record.ref, [])
         scores = [r["score"] for r in mine if r["score"] is not None]
         out.append({
@@ -74,11 +75,12 @@ def design_strategies(ctx: RunContext, store: Store, *, llm: LLMConnection | Non
     from blofin_pipeline.research.regime import detect_regimes
 
     n = ctx.config.n_designs
+    withdraw_research(store, ctx.run_date, "designer")
     if n == 0:
         return {"mode": _mode(llm), "designed": [], "note": "n_designs=0"}
     candles = load_window(ctx, store)
     regimes = detect_regimes(candles)
-    hashes, names = registry.known_hashes_and_names(store, except_run_date=ctx.run_date)
+    hashes, names = registry.known_hashes_and_names(store, ctx.run_date)
     since = (pd.Timestamp(ctx.run_date) - pd.Timedelta(days=REJECTED_FEEDBACK_DAYS)).strftime("%Y-%m-%d")
     rejected = []
     for r in rejections_since(store, since, ctx.run_date):
@@ -100,9 +102,13 @@ def design_strategies(ctx: RunContext, store: Store, *, llm: LLMConnection | Non
         return {"mode": _mode(llm), "designed": [], "stopped": f"LLM budget spent: {err}"}
     registered = []
     for c in candidates:
-        record = registry.register(store, name=c.name, category=c.category, params=dict(c.params),
-                                   param_space=_param_space_of(c.code), code=c.code, origin="designer",
-                                   run_date=ctx.run_date, status="candidate", rationale=c.rationale)
+        try:
+            record = registry.register(store, name=c.name, category=c.category, params=dict(c.params),
+                                       param_space=_param_space_of(c.code), code=c.code, origin="designer",
+                                       run_date=ctx.run_date, status="candidate", rationale=c.rationale)
+        except StrategyError as err:
+            logger.warning("design %s not registered: %s", c.name, err)
+            continue
         add_knowledge(store, ctx.run_date, "designed", record.ref, {
             "mode": _mode(llm), "category": c.category, "rationale": c.rationale, "code_hash": record.code_hash,
             **{k: v for k, v in c.meta.items() if isinstance(v, (str, int, float, list, dict))}})
@@ -131,6 +137,7 @@ def tune_strategies(ctx: RunContext, store: Store, *, llm: LLMConnection | None 
     from blofin_pipeline.research.tuner import tune
 
     cfg = ctx.config
+    withdraw_research(store, ctx.run_date, "tuner")
     if cfg.n_tunes == 0:
         return {"mode": _mode(llm), "tuned": [], "note": "n_tunes=0"}
     targets = tune_targets(portfolio(store, ctx.run_date, with_code=True), cfg.n_tunes)
@@ -138,7 +145,7 @@ def tune_strategies(ctx: RunContext, store: Store, *, llm: LLMConnection | None 
     if not targets:
         return {"mode": _mode(llm), "tuned": [], "note": "no scored strategies to tune"}
     candles = load_window(ctx, store)
-    _, names = registry.known_hashes_and_names(store, except_run_date=ctx.run_date)
+    _, names = registry.known_hashes_and_names(store, ctx.run_date)
     caller = llm_caller(llm, ctx, store, batch=batch, batchable=True)
     prefix = day_prefix(ctx, store, llm, candles) if llm is not None else None
     try:
@@ -160,9 +167,14 @@ def tune_strategies(ctx: RunContext, store: Store, *, llm: LLMConnection | None 
                         _fmt(res.before_metrics.get(res.objective)), _fmt(res.after_metrics.get(res.objective)))
             continue
         c = res.candidate
-        record = registry.register(store, name=c.name, category=c.category, params=dict(c.params),
-                                   param_space=_param_space_of(c.code), code=c.code, origin="tuner",
-                                   run_date=ctx.run_date, status="candidate", parent=c.parent, rationale=c.rationale)
+        try:
+            record = registry.register(store, name=c.name, category=c.category, params=dict(c.params),
+                                       param_space=_param_space_of(c.code), code=c.code, origin="tuner",
+                                       run_date=ctx.run_date, status="candidate", parent=c.parent,
+                                       rationale=c.rationale)
+        except StrategyError as err:
+            logger.warning("tuned %s not registered: %s", c.name, err)
+            continue
         add_knowledge(store, ctx.run_date, "tuned", record.ref, {
             "mode": _mode(llm), "parent": c.parent, "params": res.params, "diagnosis": res.diagnosis,
             "before": res.before_metrics, "after": res.after_metrics, "improved": res.improved,
@@ -188,6 +200,7 @@ def train_ml_models(ctx: RunContext, store: Store) -> dict[str, Any]:
     from blofin_pipeline.ml.pipeline import train_and_evaluate
 
     cfg = ctx.config
+    withdraw_ml(store, ctx.run_date)
     if not cfg.ml_enabled:
         return {"note": "ml_enabled=false: skipped"}
     candles = load_window(ctx, store)
@@ -223,7 +236,10 @@ def score_best_ensemble(ctx: RunContext, store: Store, result: Any, candles: dic
 
     Its positions are the walk-forward out-of-sample ones (no bar judged by a model that
     saw it), backtested with the run's fee and slippage; the DSR counts it as one more
-    trial. It joins the ranking as origin 'ml', category 'ml'.
+    trial. It joins the ranking as origin 'ml', category 'ml', named for its ensemble and
+    the date (`ml_<ensemble>_<yyyymmdd>`), and supersedes the ML strategies active when
+    the date started: today's models saw newer data, and yesterday's cannot be scored
+    honestly on a window their training overlaps.
     """
     from blofin_pipeline.backtest import run_backtest
     from blofin_pipeline.backtest.scoring import result_row, with_deflated_sharpe
@@ -235,15 +251,21 @@ def score_best_ensemble(ctx: RunContext, store: Store, result: Any, candles: dic
     positions = result.oos_positions[best["ensemble_name"]]
     window = candles[symbol].loc[positions.index]
     bt = run_backtest(window, positions, cfg.fee, cfg.slippage, timeframe=cfg.timeframe)
-    name = "ml_" + "".join(ch if ch.isalnum() else "_" for ch in best["ensemble_name"].lower())
+    name = ("ml_" + "".join(ch if ch.isalnum() else "_" for ch in best["ensemble_name"].lower())
+            + "_" + ctx.run_date.replace("-", ""))
     code = ML_STRATEGY_CODE.format(ensemble=best["ensemble_name"], method=best["method"], symbol=symbol,
                                    run_date=ctx.run_date, artefact=best["artefact_path"])
     record = registry.register(store, name=name, category="ml", params={"ensemble": best["ensemble_name"]},
                                param_space={}, code=code, origin="ml", run_date=ctx.run_date, status="active",
                                rationale=f"most accurate ensemble of {ctx.run_date} ({best['accuracy']:.3f})")
-    n_trials = trials_for_day(ctx, store, registry.portfolio_at_start(store, ctx.run_date)) + 1
+    for old in status.statuses_at(store, ctx.run_date):
+        if old.origin == "ml" and old.status == "active" and old.ref != record.ref:
+            status.set_status(store, old.name, old.version, "archived", f"superseded by {record.ref}",
+                              run_date=ctx.run_date, step="train_ml_models")
+            logger.info("ML strategy %s superseded by %s", old.ref, record.ref)
+    n_trials = trials_for_day(ctx, store, status.portfolio_at_start(store, ctx.run_date)) + 1
     metrics = with_deflated_sharpe(bt.metrics, bt.returns.to_numpy(), n_trials)
-    row = result_row(ctx, (record.name, record.version, symbol, "score"), (positions.index[0], ctx.data_end),
+    row = result_row(ctx, (record.name, record.version, symbol, ML_PHASE), (positions.index[0], ctx.data_end),
                      metrics, {"ensemble": best["ensemble_name"], "members": best["members"]}, bt.equity)
     upsert_strategy_results(store, [row])
     logger.info("ML ensemble %s scored as strategy %s on %s: sharpe %.2f, DSR %.2f", best["ensemble_name"],

@@ -30,7 +30,7 @@ StepBody = Callable[..., dict[str, Any]]
 
 def _log_row(store: Store, ctx: RunContext, label: str, status: str, started: str, **fields: Any) -> None:
     row = {"run_date": ctx.run_date, "step": label, "status": status, "started_at": started,
-           "ended_at": None, "duration_s": None, "error": None, "summary": None, **fields}
+           "ended_at": None, "duration_s": None, "error": None, "summary": None, "run_id": ctx.run_id, **fields}
     upsert_step_row(store, row)
 
 
@@ -43,6 +43,7 @@ def step(fn: StepBody) -> Callable[..., dict[str, Any]]:
     def run(ctx: RunContext, **kwargs: Any) -> dict[str, Any]:
         n_chunks = kwargs.get("n_chunks", 1)
         label = name if n_chunks == 1 else f"{name}[{kwargs.get('chunk', 0)}]"
+        check_parameters(ctx)
         started = utc_now()
         t0 = time.perf_counter()
         with open_store(ctx.db_url) as store:
@@ -69,6 +70,15 @@ def step(fn: StepBody) -> Callable[..., dict[str, Any]]:
 
     run.body = fn  # type: ignore[attr-defined]  # the undecorated step, for tests with an open store
     return run
+
+
+def check_parameters(ctx: RunContext) -> None:
+    """The parameter checks that need domain code, before a step does anything (the config
+    checked every other rule when it was built): a ConfigError fails the task at once."""
+    if ctx.config.data_source == "sample":
+        from blofin_pipeline.market.sample import parse_edge
+
+        parse_edge(ctx.config.sample_edge)
 
 
 def require_scores(store: Store, run_date: str) -> None:

@@ -16,6 +16,12 @@ from blofin_pipeline.backtest.scoring import score_one
 from blofin_pipeline.config import RunContext
 from blofin_pipeline.exceptions import PipelineError
 from blofin_pipeline.market.window import load_window, score_window, window_label
+from blofin_pipeline.steps.replace import (
+    CANDIDATE_PHASE,
+    SCORE_PHASE,
+    withdraw_candidates,
+    withdraw_scores,
+)
 from blofin_pipeline.steps.runner import step
 from blofin_pipeline.store import Store
 from blofin_pipeline.store.knowledge import add_knowledge
@@ -25,7 +31,7 @@ from blofin_pipeline.store.registry import (
     total_trials,
 )
 from blofin_pipeline.store.results import upsert_strategy_results
-from blofin_pipeline.strategies import registry
+from blofin_pipeline.strategies import registry, status
 from blofin_pipeline.strategies.registry import StrategyRecord
 from blofin_pipeline.strategies.sanitize import safe_reason
 
@@ -71,19 +77,22 @@ def score_strategies(ctx: RunContext, store: Store, *, chunk: int = 0, n_chunks:
     """Score every active strategy (this chunk's share of them) on every symbol."""
     if not 0 <= chunk < n_chunks:
         raise ValueError(f"chunk {chunk} is not in [0, {n_chunks})")
-    new = registry.sync_builtins(store, ctx.run_date)
+    new = registry.sync_builtins(store)
     candles = load_window(ctx, store)
     data = window_label(ctx, store)
-    active = registry.portfolio_at_start(store, ctx.run_date)
+    active = status.portfolio_at_start(store, ctx.run_date)
     mine = [r for i, r in enumerate(active) if i % n_chunks == chunk]
+    withdraw_scores(store, ctx.run_date, {r.ref for r in mine}, {r.ref for r in active} if chunk == 0 else None)
     logger.info("scoring %d of %d strategies active at the start of the day (chunk %d/%d) on %s, window %d days%s",
                 len(mine), len(active), chunk + 1, n_chunks, ", ".join(candles), ctx.config.score_window_days,
                 " [SYNTHETIC data]" if data.synthetic else f" [data: {', '.join(data.sources)}]")
-    rows, failures = score_records(ctx, store, mine, candles, "score", universe=active)
+    rows, failures = score_records(ctx, store, mine, candles, SCORE_PHASE, universe=active)
     for ref, error in failures.items():
         name, version = ref.rsplit("@", 1)
-        registry.set_status(store, name, int(version), "archived", f"failed scoring on {ctx.run_date}: {error}")
-        add_knowledge(store, ctx.run_date, "archived", ref, {"reason": "scoring failed", "error": error})
+        status.set_status(store, name, int(version), "archived", f"failed scoring on {ctx.run_date}: {error}",
+                          run_date=ctx.run_date, step="score_strategies")
+        add_knowledge(store, ctx.run_date, "archived", ref,
+                      {"reason": "scoring failed", "error": error, "step": "score_strategies"})
     by_strategy: dict[str, list[float]] = {}
     for r in rows:
         by_strategy.setdefault(f"{r['strategy']}@{r['version']}", []).append(r["score"])
@@ -97,14 +106,45 @@ def score_strategies(ctx: RunContext, store: Store, *, chunk: int = 0, n_chunks:
 def backtest_candidates(ctx: RunContext, store: Store, *, check_timeout: float = 60.0) -> dict[str, Any]:
     """Check every candidate (static, sandbox, lookahead) on real window data, score the
     ones that pass and make them active; archive the others with the reasons."""
-    from blofin_pipeline.strategies import check_strategy
-
-    candidates = registry.strategies_with_status(store, "candidate")
+    portfolio = status.portfolio_at_start(store, ctx.run_date)
+    withdraw_candidates(store, ctx.run_date, {r.ref for r in portfolio})
+    candidates = status.candidates_on(store, ctx.run_date)
     if not candidates:
         logger.info("no candidates to check")
         return {"candidates": 0, "accepted": [], "rejected": {}}
     candles = load_window(ctx, store)
-    check_frame = next(iter(candles.values()))
+    accepted, rejected = check_candidates(ctx, store, candidates, next(iter(candles.values())), check_timeout)
+    rows, failures = score_records(ctx, store, accepted, candles, CANDIDATE_PHASE, universe=portfolio + candidates)
+    for record in accepted:
+        if record.ref in failures:
+            _decide(ctx, store, record, "archived", f"failed its backtest: {failures[record.ref]}"[:1000])
+            rejected[record.ref] = [failures[record.ref]]
+            continue
+        _decide(ctx, store, record, "active")
+        mine = [r for r in rows if r["strategy"] == record.name and r["version"] == record.version]
+        add_knowledge(store, ctx.run_date, "accepted", record.ref, {
+            "origin": record.origin, "parent": record.parent, "category": record.category,
+            "score": float(np.mean([r["score"] for r in mine])),
+            "sharpe": {r["symbol"]: r["sharpe"] for r in mine},
+        })
+    ok = [r.ref for r in accepted if r.ref not in failures]
+    logger.info("candidates: %d checked, %d accepted (%s), %d rejected%s", len(candidates), len(ok),
+                ", ".join(ok) or "-", len(rejected),
+                "".join(f"\n  rejected {ref}: {'; '.join(why)[:300]}" for ref, why in rejected.items()))
+    return {"candidates": len(candidates), "accepted": ok, "rejected": rejected}
+
+
+def _decide(ctx: RunContext, store: Store, record: StrategyRecord, to: str, reason: str | None = None) -> None:
+    status.set_status(store, record.name, record.version, to, reason, run_date=ctx.run_date,
+                      step="backtest_candidates")
+
+
+def check_candidates(ctx: RunContext, store: Store, candidates: list[StrategyRecord], check_frame: pd.DataFrame,
+                     check_timeout: float) -> tuple[list[StrategyRecord], dict[str, list[str]]]:
+    """The static, sandbox and lookahead checks of each candidate: (accepted, {ref: reasons});
+    the rejected are archived with their reasons and noted for the designer."""
+    from blofin_pipeline.strategies import check_strategy
+
     accepted: list[StrategyRecord] = []
     rejected: dict[str, list[str]] = {}
     for record in candidates:
@@ -114,30 +154,11 @@ def backtest_candidates(ctx: RunContext, store: Store, *, check_timeout: float =
             report.reasons.append(f"registry: the file declares name {report.name!r}, registered as {record.name!r}")
         if report.accepted:
             accepted.append(record)
-        else:
-            rejected[record.ref] = report.reasons
-            registry.set_status(store, record.name, record.version, "archived",
-                                "rejected by checks: " + "; ".join(report.reasons)[:1000])
-            add_knowledge(store, ctx.run_date, "rejected", record.ref,
-                          {"origin": record.origin, "category": record.category, "reasons": report.reasons,
-                           "stages": report.stages, "code_hash": record.code_hash})
-            logger.warning("candidate %s rejected: %s", record.ref, "; ".join(report.reasons))
-    universe = registry.portfolio_at_start(store, ctx.run_date) + candidates
-    rows, failures = score_records(ctx, store, accepted, candles, "candidate", universe=universe)
-    for record in accepted:
-        if record.ref in failures:
-            registry.set_status(store, record.name, record.version, "archived",
-                                f"failed its backtest: {failures[record.ref]}"[:1000])
-            rejected[record.ref] = [failures[record.ref]]
             continue
-        registry.set_status(store, record.name, record.version, "active")
-        mine = [r for r in rows if r["strategy"] == record.name and r["version"] == record.version]
-        add_knowledge(store, ctx.run_date, "accepted", record.ref, {
-            "origin": record.origin, "parent": record.parent, "category": record.category,
-            "score": float(np.mean([r["score"] for r in mine])),
-            "sharpe": {r["symbol"]: r["sharpe"] for r in mine},
-        })
-    ok = [r.ref for r in accepted if r.ref not in failures]
-    logger.info("candidates: %d checked, %d accepted (%s), %d rejected", len(candidates), len(ok),
-                ", ".join(ok) or "-", len(rejected))
-    return {"candidates": len(candidates), "accepted": ok, "rejected": rejected}
+        rejected[record.ref] = report.reasons
+        _decide(ctx, store, record, "archived", "rejected by checks: " + "; ".join(report.reasons)[:1000])
+        add_knowledge(store, ctx.run_date, "rejected", record.ref,
+                      {"origin": record.origin, "category": record.category, "reasons": report.reasons,
+                       "stages": report.stages, "code_hash": record.code_hash})
+        logger.warning("candidate %s rejected: %s", record.ref, "; ".join(report.reasons))
+    return accepted, rejected

@@ -86,9 +86,9 @@ def delete_source(store: Store, symbol: str, timeframe: str, source: str, page: 
         deleted += n
 
 
-def candle_coverage(store: Store) -> list[dict[str, Any]]:
-    """Bars per symbol, timeframe and source with the first and last open time."""
-    return store.query_named("candles_coverage")
+def candle_coverage(store: Store, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+    """Bars in [start_ms, end_ms) per symbol, timeframe and source with the first and last open time."""
+    return store.query_named("candles_coverage", {"start_ms": start_ms, "end_ms": end_ms})
 
 
 # -- gaps --------------------------------------------------------------------------------

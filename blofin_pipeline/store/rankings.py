@@ -27,15 +27,19 @@ def decisions_on(store: Store, run_date: str) -> list[dict[str, Any]]:
     return store.query_named("rankings_on_date", {"run_date": run_date})
 
 
-def later_ranked(store: Store, item_type: str, run_date: str) -> dict[str, str]:
-    """Items of a type ranked after the run date, with the latest date they were ranked."""
-    rows = store.query_named("rankings_later_dates", {"item_type": item_type, "run_date": run_date})
-    return {r["item"]: r["last_run_date"] for r in rows}
+def delete_decision(store: Store, run_date: str, item_type: str, item: str) -> None:
+    """Withdraw one decision of the run date."""
+    store.execute_named("rankings_delete_item", {"run_date": run_date, "item_type": item_type, "item": item})
 
 
 def latest_ranked_date(store: Store) -> str | None:
     """The latest run date on which strategies were ranked."""
     return store.scalar_named("rankings_latest_date")
+
+
+def previous_ranked_date(store: Store, run_date: str) -> str | None:
+    """The latest run date before ``run_date`` on which strategies were ranked."""
+    return store.scalar_named("rankings_previous_date", {"run_date": run_date})
 
 
 def decision_counts(store: Store, run_date: str) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
-"""The strategy registry's rows (table ``strategies``) and the research trials behind the
-deflated Sharpe ratio (table ``research_trials``).
+"""The strategy registry's rows (table ``strategies``), their status history
+(``strategy_status_history``) and the research trials behind the deflated Sharpe ratio
+(table ``research_trials``).
 
 Rows come back as stored (params, param_space as JSON text); the rules of registration
 and the record type are ``strategies.registry``'s.
@@ -19,14 +20,11 @@ LAST_DATE = "9999-12-31"  # "before" bound that admits every run date
 REGISTER_ATTEMPTS = 5     # tries of a registration that loses races for the next version
 
 
-def strategy_rows_with_status(store: Store, status: str) -> list[dict[str, Any]]:
-    """Every version with the status, by name then version."""
-    return store.query_named("registry_with_status", {"status": status})
-
-
-def portfolio_rows_at_start(store: Store, run_date: str) -> list[dict[str, Any]]:
-    """The rule-file versions active as ``run_date`` started (see the query)."""
-    return store.query_named("registry_portfolio_at_start", {"run_date": run_date})
+def status_rows_at(store: Store, run_date: str, seq: int) -> list[dict[str, Any]]:
+    """Every version with its status at a point of ``run_date``: after the entries of that
+    date up to step ``seq`` (-1: as the date started). ``status``, ``status_from`` and
+    ``status_reason`` are that point's; versions that did not exist yet are left out."""
+    return store.query_named("registry_status_at", {"run_date": run_date, "seq": seq})
 
 
 def strategy_versions(store: Store, name: str) -> list[dict[str, Any]]:
@@ -75,11 +73,47 @@ def register_version(store: Store, row: Mapping[str, Any]) -> tuple[dict[str, An
                      "(concurrent writers kept taking the next version)")
 
 
-def update_strategy_status(store: Store, name: str, version: int, status: str, reason: str | None) -> None:
-    """Set a version's status; archiving records the reason and the first archival time,
-    any other status clears both."""
-    store.execute_named("registry_set_status", {"name": name, "version": version, "status": status,
-                                                "reason": reason, "now": utc_now()})
+def add_status_entry(store: Store, row: Mapping[str, Any]) -> None:
+    """Write one status history entry (name, version, from_date, seq, step, status, reason),
+    keyed by (name, version, from_date, seq), and bring the version's cached status up to
+    date, in one transaction."""
+    with store.transaction():
+        store.upsert("strategy_status_history", [{**row, "created_at": utc_now()}],
+                     key=("name", "version", "from_date", "seq"), update=("step", "status", "reason"))
+        store.execute_named("registry_refresh_status", {"name": row["name"], "version": row["version"]})
+
+
+def status_entries(store: Store, from_date: str, step: str) -> list[dict[str, Any]]:
+    """The entries ``step`` wrote for the run date (name, version, status, reason)."""
+    return store.query_named("registry_status_entries", {"from_date": from_date, "step": step})
+
+
+def delete_status_entry(store: Store, name: str, version: int, from_date: str, step: str) -> None:
+    """Withdraw the entry ``step`` wrote for one version on the run date; refresh its status."""
+    with store.transaction():
+        store.execute_named("registry_status_delete", {"name": name, "version": version, "from_date": from_date,
+                                                       "step": step})
+        store.execute_named("registry_refresh_status", {"name": name, "version": version})
+
+
+def unused_versions_created_on(store: Store, run_date: str, origin: str) -> list[tuple[str, int]]:
+    """Versions of ``origin`` registered on the run date that no other date has results or
+    ranking decisions for."""
+    rows = store.query_named("registry_unused_created_on", {"run_date": run_date, "origin": origin})
+    return [(r["name"], int(r["version"])) for r in rows]
+
+
+def delete_version(store: Store, name: str, version: int) -> None:
+    """Delete a version and its status history."""
+    with store.transaction():
+        store.execute_named("registry_status_delete_version", {"name": name, "version": version})
+        store.execute_named("registry_delete_version", {"name": name, "version": version})
+
+
+def set_first_registration(store: Store, name: str, version: int, run_date: str, rationale: str | None) -> None:
+    """Make an earlier run date that registered the same code the version's registration date."""
+    store.execute_named("registry_set_first_registration", {"name": name, "version": version, "run_date": run_date,
+                                                            "rationale": rationale})
 
 
 def registered_on(store: Store, run_date: str) -> list[dict[str, Any]]:
@@ -104,6 +138,18 @@ def total_trials(store: Store, *, before: str | None = None) -> int:
     """Configurations ever tried (by items first tried before a run date, if given): each
     item counted once, at its largest trial count."""
     return int(store.scalar_named("registry_total_trials", {"before": before or LAST_DATE}) or 0)
+
+
+def items_with_trials_on(store: Store, run_date: str) -> set[str]:
+    """Items that recorded trials on the run date."""
+    return {r["item"] for r in store.query_named("registry_trials_on_date", {"run_date": run_date})}
+
+
+def delete_trials(store: Store, run_date: str, items: Iterable[str]) -> None:
+    """Withdraw the trials the items recorded on the run date."""
+    with store.transaction():
+        for item in items:
+            store.execute_named("registry_trials_delete", {"run_date": run_date, "item": item})
 
 
 def items_tried_before(store: Store, run_date: str) -> set[str]:

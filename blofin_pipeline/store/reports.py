@@ -9,7 +9,8 @@ from blofin_pipeline.store.connection import utc_now
 if TYPE_CHECKING:
     from blofin_pipeline.store.connection import Store
 
-REPORT_UPDATE = ("report", "summary", "json_path", "html_path", "synthetic_data", "updated_at")
+REPORT_UPDATE = ("report", "summary", "ai_review", "ai_review_mode", "json_path", "html_path", "synthetic_data",
+                 "updated_at")
 
 
 def report_row(store: Store, run_date: str) -> dict[str, Any] | None:
@@ -19,7 +20,7 @@ def report_row(store: Store, run_date: str) -> dict[str, Any] | None:
 
 
 def upsert_report(store: Store, row: Mapping[str, Any]) -> None:
-    """Write the report row; a rewrite leaves an AI review already merged (and created_at) alone."""
+    """Write the report row; a rewrite replaces it whole (an AI review included), keeping created_at."""
     store.upsert("daily_reports", [row], key=("run_date",), update=REPORT_UPDATE)
 
 

@@ -17,6 +17,21 @@ def upsert_strategy_results(store: Store, rows: Iterable[Mapping[str, Any]]) -> 
     return store.upsert("strategy_backtest_results", rows, key=STRATEGY_RESULT_KEY)
 
 
+def strategies_with_phase(store: Store, run_date: str, phase: str) -> list[str]:
+    """``name@version`` of the versions with results of ``phase`` on the run date."""
+    return [f"{r['strategy']}@{r['version']}"
+            for r in store.query_named("results_strategies_of_phase", {"run_date": run_date, "phase": phase})]
+
+
+def delete_strategy_results(store: Store, run_date: str, phase: str, refs: Iterable[str]) -> None:
+    """Withdraw the results of ``phase`` of these versions (``name@version``) on the run date."""
+    with store.transaction():
+        for ref in refs:
+            name, version = ref.rsplit("@", 1)
+            store.execute_named("results_delete_strategy", {"run_date": run_date, "phase": phase, "strategy": name,
+                                                            "version": int(version)})
+
+
 def strategy_results_for_ranking(store: Store, run_date: str) -> list[dict[str, Any]]:
     """The run date's per-symbol results of registered versions with category and status."""
     return store.query_named("results_strategies_for_ranking", {"run_date": run_date})
@@ -66,6 +81,13 @@ def model_results_on(store: Store, run_date: str) -> list[dict[str, Any]]:
 def ensemble_results_on(store: Store, run_date: str) -> list[dict[str, Any]]:
     """The run date's ensembles with every metric, by name."""
     return store.query_named("results_ensembles_on_date", {"run_date": run_date})
+
+
+def delete_ml_results(store: Store, run_date: str) -> None:
+    """Withdraw the run date's ML models and ensembles."""
+    with store.transaction():
+        store.execute_named("results_delete_models", {"run_date": run_date})
+        store.execute_named("results_delete_ensembles", {"run_date": run_date})
 
 
 def set_model_status(store: Store, run_date: str, name: str, status: str, reason: str | None) -> None:

@@ -19,5 +19,5 @@ def scoring_step_rows(store: Store, run_date: str) -> list[dict[str, Any]]:
 
 
 def step_rows_on(store: Store, run_date: str) -> list[dict[str, Any]]:
-    """The run date's step log (step, status, started_at, ended_at, duration_s, error)."""
+    """The run date's step log (step, status, started_at, ended_at, duration_s, error, run_id)."""
     return store.query_named("runs_on_date", {"run_date": run_date})

@@ -2,7 +2,9 @@
 
 A strategy is ``name@version``. Its code is stored, so any version can be loaded and
 re-run exactly. Status moves candidate -> active -> archived (with a reason); a
-candidate that fails its checks goes straight to archived.
+candidate that fails its checks goes straight to archived. Every status is an entry of the
+status history from a run date on (`strategies.status`: what a date saw, point in time);
+registering writes the first one.
 """
 from __future__ import annotations
 
@@ -14,19 +16,23 @@ from typing import Any
 from blofin_pipeline.exceptions import StrategyError
 from blofin_pipeline.store import Store, utc_now
 from blofin_pipeline.store.registry import (
-    portfolio_rows_at_start,
     register_version,
+    set_first_registration,
     strategy_index,
-    strategy_rows_with_status,
     strategy_version,
     strategy_versions,
-    update_strategy_status,
+)
+from blofin_pipeline.strategies.status import (
+    ALWAYS,
+    REGISTERING_STEP,
+    STATUSES,
+    set_status,
 )
 
 logger = logging.getLogger(__name__)
 
-STATUSES = ("candidate", "active", "archived")
 ORIGINS = ("builtin", "designer", "tuner", "user", "ml")
+UNIQUE_NAME_ORIGINS = ("designer", "tuner")  # a name of theirs stands for one code: never an @2
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ class StrategyRecord:
     origin: str
     parent: str | None
     rationale: str | None
+    created_run_date: str | None = None
 
     @property
     def ref(self) -> str:
@@ -56,27 +63,14 @@ class StrategyRecord:
         return signal_function_for(self, limits)
 
 
-def _record(row: dict[str, Any]) -> StrategyRecord:
+def record_from_row(row: dict[str, Any]) -> StrategyRecord:
+    """A registry row (JSON text as stored) as a record."""
     return StrategyRecord(
         name=row["name"], version=int(row["version"]), category=row["category"],
         params=json.loads(row["params"]), param_space=json.loads(row["param_space"]), code=row["code"],
         code_hash=row["code_hash"], status=row["status"], origin=row["origin"], parent=row["parent"],
-        rationale=row["rationale"],
+        rationale=row["rationale"], created_run_date=row.get("created_run_date"),
     )
-
-
-def strategies_with_status(store: Store, *statuses: str) -> list[StrategyRecord]:
-    """Every version with one of the statuses, by name then version."""
-    rows = [r for status in statuses for r in strategy_rows_with_status(store, status)]
-    if len(statuses) > 1:
-        rows.sort(key=lambda r: (r["name"], int(r["version"])))
-    return [_record(r) for r in rows]
-
-
-def portfolio_at_start(store: Store, run_date: str) -> list[StrategyRecord]:
-    """The versions active when `run_date` started (see the query): what a day scores,
-    so that a retry or a backfill of that day scores the same set."""
-    return [_record(r) for r in portfolio_rows_at_start(store, run_date)]
 
 
 def get_strategy(store: Store, name: str, version: int | None = None) -> StrategyRecord:
@@ -87,15 +81,16 @@ def get_strategy(store: Store, name: str, version: int | None = None) -> Strateg
         row = strategy_version(store, name, version)
     if row is None:
         raise StrategyError(f"strategy {name!r}{'' if version is None else f' version {version}'} is not registered")
-    return _record(row)
+    return record_from_row(row)
 
 
-def known_hashes_and_names(store: Store, *, except_run_date: str | None = None) -> tuple[set[str], set[str]]:
-    """Code hashes and names already registered; those a research step registered on
-    ``except_run_date`` are left out, so a retry of that date proposes them again
-    (and `register` finds them) instead of inventing new ones."""
+def known_hashes_and_names(store: Store, run_date: str) -> tuple[set[str], set[str]]:
+    """Code hashes and names registered before ``run_date`` started (built-ins and user
+    files always): what the date's research must not propose again. What the date itself
+    or a later date registered is left out, so a re-run or a backfill of the date proposes
+    the same candidates as a run in date order (and `register` finds them)."""
     rows = [r for r in strategy_index(store)
-            if not (r["created_run_date"] == except_run_date and r["origin"] in ("designer", "tuner"))]
+            if r["origin"] in ("builtin", "user") or r["created_run_date"] is None or r["created_run_date"] < run_date]
     return {r["code_hash"] for r in rows}, {r["name"] for r in rows}
 
 
@@ -113,39 +108,47 @@ def register(
     parent: str | None = None,
     rationale: str | None = None,
 ) -> StrategyRecord:
-    """Register code as a new version of `name`, unless that exact code is already there.
+    """Register code as a version of `name`, with its status from `run_date` on.
 
-    Idempotent for a retried task: the same code under the same name returns the
-    existing version instead of adding one.
+    The same code under the same name is the same version: a retried or re-run step, or a
+    backfill of an earlier date, gets the existing one back (an earlier date becomes its
+    registration date) and writes its status entry for `run_date` again. Built-ins hold
+    from every date, a user's file without a run date too (the next run checks it). A designer's or tuner's
+    name stands for one code: other code under a taken name is a StrategyError, never `@2`.
     """
     from blofin_pipeline.strategies import code_hash
 
     if status not in STATUSES or origin not in ORIGINS:
         raise StrategyError(f"strategy {name!r}: bad status {status!r} or origin {origin!r}")
     digest = code_hash(code)
+    if origin in UNIQUE_NAME_ORIGINS:
+        taken = strategy_versions(store, name)
+        if taken and all(r["code_hash"] != digest for r in taken):
+            raise StrategyError(f"strategy {name!r}: the name is registered with other code; "
+                                f"a {origin} candidate needs a name of its own")
     row, inserted = register_version(store, {
         "name": name, "category": category, "params": params,
         "param_space": {k: list(v) for k, v in param_space.items()}, "code": code, "code_hash": digest,
         "status": status, "origin": origin, "parent": parent, "rationale": rationale,
         "created_at": utc_now(), "created_run_date": run_date, "archived_at": None, "archive_reason": None,
     })
-    record = _record(row)
+    record = record_from_row(row)
     if inserted:
         logger.info("registered strategy %s (%s, %s, %s)", record.ref, category, origin, status)
+    elif run_date and origin != "builtin" and record.created_run_date and run_date < record.created_run_date:
+        set_first_registration(store, name, record.version, run_date, rationale)
+        record = get_strategy(store, name, record.version)
+    # built-ins hold on every date; a file registered outside any run (add-strategy) is for
+    # the next run, whatever date that run is for
+    from_date = ALWAYS if origin == "builtin" else (run_date or ALWAYS)
+    set_status(store, name, record.version, status, run_date=from_date, step=REGISTERING_STEP[origin])
     return record
 
 
-def set_status(store: Store, name: str, version: int, status: str, reason: str | None = None) -> None:
-    """Move one version to a status. Archiving records why and when it was first archived;
-    any other status clears both (the reason is then ignored)."""
-    if status not in STATUSES:
-        raise StrategyError(f"unknown strategy status {status!r}")
-    update_strategy_status(store, name, version, status, reason if status == "archived" else None)
-
-
-def sync_builtins(store: Store, run_date: str) -> list[str]:
-    """Register the built-in library. A built-in whose code changed gets a new active
-    version and its older versions are archived as superseded. Returns new refs."""
+def sync_builtins(store: Store) -> list[str]:
+    """Register the built-in library (active on every date, registered by no run date). A
+    built-in whose code changed gets a new version and its other versions are archived as
+    superseded, on every date too. Returns the new refs."""
     from blofin_pipeline.strategies import builtin_strategies, builtin_strategy_sources
 
     classes = builtin_strategies()
@@ -154,11 +157,12 @@ def sync_builtins(store: Store, run_date: str) -> list[str]:
         cls = classes[name]
         before = strategy_versions(store, name)
         record = register(store, name=name, category=cls.category, params=dict(cls.params),
-                          param_space=dict(cls.param_space), code=code, origin="builtin", run_date=run_date,
+                          param_space=dict(cls.param_space), code=code, origin="builtin", run_date=None,
                           status="active", rationale=cls.description or None)
         if all(r["version"] != record.version for r in before):
             added.append(record.ref)
-            for r in before:
-                if r["status"] != "archived":
-                    set_status(store, name, r["version"], "archived", f"superseded by built-in version {record.version}")
+        for r in before:
+            if r["version"] != record.version and r["status"] != "archived":
+                set_status(store, name, r["version"], "archived", f"superseded by built-in version {record.version}",
+                           run_date=ALWAYS, step="builtin")
     return added

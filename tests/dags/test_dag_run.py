@@ -8,6 +8,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,30 @@ def test_dag_offline_end_to_end_and_same_date_twice(airflow_env):
     r = airflow(env, "dags", "test", "blofin_daily", "2026-03-02", "-c", conf)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     assert counts(workspace) == first
+
+
+def test_a_bad_parameter_fails_every_task_at_once_without_retries(airflow_env):
+    """Issue 13, problem 4: score_window_days above history_days used to fail in the first
+    task, be retried twice, and fail the four all_done tasks three times each (12 minutes).
+    Now every task that runs fails on its first try, before touching the data database."""
+    env, workspace = airflow_env
+    bad = json.dumps({"history_days": 400, "score_window_days": 500})
+    started = time.monotonic()
+    r = airflow(env, "dags", "test", "blofin_daily", "2026-03-09", "-c", bad)
+    elapsed = time.monotonic() - started
+    out = r.stdout + r.stderr
+    assert r.returncode != 0
+    # ingest_candles, then the all_done tasks: backtest_candidates, rank_and_update, generate_report, ai_review,
+    # check_run
+    assert out.count("AirflowFailException: invalid run configuration: score_window_days (500) cannot exceed") == 6
+    assert "new_state=up_for_retry" not in out and out.count("new_state=failed") == 6
+    assert elapsed < 180, f"took {elapsed:.0f} s to fail"
+    if (workspace / "data" / "blofin_monitor.db").exists():  # made by an earlier test of this module, or not
+        with db(workspace) as con:
+            tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "pipeline_runs" in tables:
+                assert con.execute("SELECT COUNT(*) FROM pipeline_runs WHERE run_date = '2026-03-09'").fetchone()[0] == 0
+    print(f"\nbad parameter: airflow dags test failed in {elapsed:.1f} s, every task on its first try")
 
 
 def online_env(env: dict, server: FakeAnthropicServer, **extra) -> dict:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -19,7 +18,6 @@ from tests.e2e.conftest import DAG_ID, E2E_CONF, ROOT, AirflowServer, read_json,
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e_server_ui")]
 
-CHROMIUM = "/usr/bin/chromium"
 TOP_LEVEL_TASKS = ["ingest_candles", "score_strategies", "research", "backtest_candidates", "rank_and_update",
                    "generate_report", "ai_review", "check_run"]
 REPORT_SECTIONS = ["Summary", "Leaderboard", "Portfolio health", "Activity", "Data quality", "Steps", "LLM usage",
@@ -27,27 +25,6 @@ REPORT_SECTIONS = ["Summary", "Leaderboard", "Portfolio health", "Activity", "Da
 ALL_TASKS = {"ingest_candles", "score_strategies", "research.design_strategies", "research.tune_strategies",
              "research.train_ml_models", "backtest_candidates", "rank_and_update", "generate_report", "ai_review",
              "check_run"}
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    """Debian's chromium, installed with apt-get when missing; playwright drives it."""
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        pytest.skip("python package playwright is not installed (pip install playwright==1.65.2; "
-                    "no browser download needed: Debian chromium is used)")
-    if not os.path.exists(CHROMIUM):
-        apt = shutil.which("apt-get")
-        if apt is None or os.geteuid() != 0:
-            pytest.skip("chromium is not installed and apt-get is not usable here (install Debian's chromium)")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run([apt, "update", "-qq"], env=env, capture_output=True, timeout=600)
-        done = subprocess.run([apt, "install", "-y", "-qq", "chromium"], env=env, capture_output=True, text=True,
-                              timeout=900)
-        if done.returncode != 0 or not os.path.exists(CHROMIUM):
-            pytest.skip(f"chromium could not be installed with apt-get: {done.stderr[-500:]}")
-    return CHROMIUM
 
 
 @pytest.fixture(scope="module")

@@ -38,11 +38,11 @@ HONESTY_BARS = 8000
 EXPECTED_MODEL_KEYS = {
     "model_name", "model_type", "symbol", "version", "features", "params", "train_start", "train_end",
     "test_start", "test_end", "data_hash", "n_train", "n_test", "f1", "accuracy", "precision", "recall",
-    "roc_auc", "log_loss", "backtest_sharpe", "backtest_return", "artefact_path",
+    "roc_auc", "log_loss", "backtest_sharpe", "backtest_return", "up_share", "artefact_path",
 }
 EXPECTED_ENSEMBLE_KEYS = {
     "ensemble_name", "method", "symbol", "version", "members", "f1", "accuracy", "precision", "recall",
-    "roc_auc", "log_loss", "backtest_sharpe", "backtest_return", "artefact_path",
+    "roc_auc", "log_loss", "backtest_sharpe", "backtest_return", "up_share", "artefact_path",
 }
 
 
@@ -303,3 +303,19 @@ def test_single_model_gives_no_ensembles_and_bad_input_is_named(tmp_path):
 def test_config_rejects_bad_values(changes):
     with pytest.raises(ConfigError):
         MLConfig(**changes)
+
+
+def test_no_skill_baselines_from_the_share_of_ups():
+    """Beside a model's accuracy and F1, what no skill scores on the same labels."""
+    import numpy as np
+
+    from blofin_pipeline.ml.pipeline import classification_metrics, no_skill_baselines
+
+    assert no_skill_baselines(0.6) == pytest.approx({"majority_accuracy": 0.6, "always_up_f1": 0.75})
+    assert no_skill_baselines(0.3) == pytest.approx({"majority_accuracy": 0.7, "always_up_f1": 0.6 / 1.3})
+    assert no_skill_baselines(None) == {"majority_accuracy": None, "always_up_f1": None}
+    y = np.array([1, 1, 1, 0, np.nan])
+    always_up = classification_metrics(y, np.full(5, 0.9))
+    assert always_up["up_share"] == pytest.approx(0.75)
+    assert always_up["f1"] == pytest.approx(no_skill_baselines(0.75)["always_up_f1"])
+    assert always_up["accuracy"] == pytest.approx(no_skill_baselines(0.75)["majority_accuracy"])

@@ -33,9 +33,33 @@ def task_context(monkeypatch, tmp_path):
 def test_a_cross_field_config_error_fails_without_retries(task_context):
     task_context["context"] = _context({"history_days": 400, "score_window_days": 500})
     called = []
-    with pytest.raises(AirflowFailException, match="score_window_days cannot exceed history_days"):
+    with pytest.raises(AirflowFailException, match=r"score_window_days \(500\) cannot exceed history_days \(400\)"):
         blofin_airflow.run(lambda ctx: called.append(ctx))
     assert not called  # no work was done
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"timeframe": "1D", "score_window_days": 180}, "scoring needs at least 200"),
+    ({"symbols": ["BTC-USDT", "btc-usdt"]}, "each symbol once"),
+    ({"symbols": ["BTC/USDT"]}, "instrument ids"),
+    ({"strategy_metric": "drop table"}, "strategy_metric 'drop table'"),
+    ({"llm_mode": "online"}, "llm_mode=online but connection 'anthropic_default' is not defined"),
+])
+def test_every_task_rejects_parameters_that_cannot_work_together(task_context, params, message):
+    task_context["context"] = _context(params)
+    called = []
+    with pytest.raises(AirflowFailException, match=message):
+        blofin_airflow.run(lambda ctx: called.append(ctx))
+    assert not called
+
+
+def test_a_step_checks_the_synthetic_edge_before_any_work(task_context, tmp_path):
+    from blofin_pipeline.steps import score_strategies
+
+    task_context["context"] = _context({"sample_edge": "momentum=0.3"})
+    with pytest.raises(AirflowFailException, match="must look like 'momentum:0.1'"):
+        blofin_airflow.run(score_strategies)
+    assert not (tmp_path / "data.db").exists()  # failed before opening the data database
 
 
 def test_a_config_error_raised_inside_a_step_also_fails_without_retries(task_context):

@@ -7,13 +7,16 @@ import pytest
 
 from blofin_pipeline.config import PipelineConfig
 from blofin_pipeline.exceptions import ConfigError, PipelineError
-from blofin_pipeline.ranking.ranker import (
+from blofin_pipeline.ranking.leaderboard import (
     LEADERBOARD_KEYS,
+    leaderboard,
+    leaderboard_view,
+)
+from blofin_pipeline.ranking.ranker import (
     archive_bottom,
     keep_top_ensembles,
     keep_top_models,
     keep_top_strategies,
-    leaderboard,
     rank,
     rank_items,
 )
@@ -123,18 +126,22 @@ def test_missing_metric_ranks_last(store):
     assert "(no value)" in last.reason
 
 
-def test_only_active_and_candidate_strategies_with_results_take_part(store):
+def test_every_version_active_before_the_ranking_takes_part_and_only_those(store):
     seed_six(store)
     add_scored(store, DAY, "old", [5.0, 5.0], status="archived")
-    add_scored(store, DAY, "new", [0.8, 0.8], status="candidate", origin="designer")
-    add_strategy(store, "idle")  # active but not scored that day
+    add_scored(store, DAY, "new", [0.8, 0.8], status="candidate", origin="designer", created_run_date=DAY)
+    add_strategy(store, "idle")  # active but not scored that day: it ranks last, without a value
+    add_strategy(store, "ml_vote_btc_20260104", category="ml", origin="ml", created_run_date="2026-01-04")
     outcome = keep_top_strategies(store, DAY, count=2)
     items = [d.item for d in outcome.decisions]
-    assert "old@1" not in items and "idle@1" not in items
-    assert outcome.kept == ["s1@1", "new@1"]
-    assert statuses(store)["new@1"] == "active"
+    assert "old@1" not in items and "new@1" not in items  # archived; a candidate waits for its checks
+    assert set(items[-2:]) == {"idle@1", "ml_vote_btc_20260104@1"}  # ML strategies are ranked like the others
+    assert outcome.decisions[-1].value is None
+    assert statuses(store)["ml_vote_btc_20260104@1"] == "archived"
+    assert outcome.kept == ["s1@1", "s2@1"]
+    assert statuses(store)["new@1"] == "candidate"
     assert statuses(store)["old@1"] == "archived"
-    assert statuses(store)["idle@1"] == "active"
+    assert statuses(store)["idle@1"] == "archived"
 
 
 def test_versions_are_ranked_and_archived_separately(store):
@@ -159,6 +166,8 @@ def test_configurable_metric_and_count(store):
 
 
 def test_backfill_of_an_older_date_does_not_overwrite_a_newer_status(store):
+    from blofin_pipeline.strategies.status import statuses_at
+
     later = "2026-01-06"
     add_scored(store, DAY, "a", [0.1, 0.1])
     add_scored(store, DAY, "b", [0.9, 0.9])
@@ -166,10 +175,11 @@ def test_backfill_of_an_older_date_does_not_overwrite_a_newer_status(store):
     add_result(store, later, "b", "BTC-USDT", 0.0)
     keep_top_strategies(store, later, count=1)
     assert statuses(store) == {"a@1": "active", "b@1": "archived"}
-    outcome = keep_top_strategies(store, DAY, count=1)  # b is archived now: only a takes part
-    assert outcome.kept == ["a@1"]
-    assert statuses(store) == {"a@1": "active", "b@1": "archived"}
-    assert store.scalar("SELECT COUNT(*) AS n FROM ranking_history") == 3
+    outcome = keep_top_strategies(store, DAY, count=1)  # DAY started before later archived b: both take part
+    assert outcome.kept == ["b@1"] and outcome.archived == ["a@1"]
+    assert statuses(store)["b@1"] == "archived"  # the later decision stands: no re-activation
+    assert {r.ref: r.status for r in statuses_at(store, later)} == {"a@1": "archived", "b@1": "active"}
+    assert store.scalar("SELECT COUNT(*) AS n FROM ranking_history") == 4
 
 
 def test_models_ranked_by_f1_and_ensembles_by_accuracy(store):
@@ -261,3 +271,14 @@ def test_leaderboard_returns_the_latest_ranking(store):
     assert rows[0]["status"] == "active" and rows[-1]["status"] == "archived"
     assert rows[0]["category"] == "trend" and rows[0]["max_drawdown"] == pytest.approx(-0.1)
     assert leaderboard(store, run_date="2026-01-04")[0]["strategy"] == "s6@1"
+
+
+def test_leaderboard_view_names_its_date_and_its_data(store):
+    seed_six(store)
+    keep_top_strategies(store, DAY, count=2)
+    view = leaderboard_view(store)
+    assert (view["run_date"], view["ranked"], len(view["rows"])) == (DAY, True, 6)
+    assert view["data"] == {"sources": [], "synthetic": None, "from": "candles"}  # no report, no candles
+    store.upsert("daily_reports", [{"run_date": DAY, "report": '{"synthetic": true, "data_sources": ["sample"]}',
+                                    "created_at": "t", "updated_at": "t"}], key=("run_date",))
+    assert leaderboard_view(store)["data"] == {"sources": ["sample"], "synthetic": True, "from": "report"}

@@ -5,6 +5,7 @@ import json
 from collections.abc import Sequence
 
 from blofin_pipeline.store import Store, utc_now
+from blofin_pipeline.strategies.status import ALWAYS, REGISTERING_STEP, set_status
 
 SYMBOLS = ("BTC-USDT", "ETH-USDT")
 
@@ -17,6 +18,9 @@ def add_strategy(store: Store, name: str, *, version: int = 1, category: str = "
         "parent": None, "rationale": None, "created_at": utc_now(), "created_run_date": created_run_date,
         "archived_at": None, "archive_reason": None,
     }], key=("name", "version"))
+    # its status from its registration date on (every date for one registered by no run)
+    set_status(store, name, version, status, "seeded" if status == "archived" else None,
+               run_date=created_run_date or ALWAYS, step=REGISTERING_STEP[origin])
 
 
 def add_result(store: Store, run_date: str, name: str, symbol: str, score: float | None, *, version: int = 1,

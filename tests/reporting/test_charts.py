@@ -21,9 +21,20 @@ def test_line_spans_the_plot_and_higher_values_are_drawn_higher():
 
 
 def test_missing_values_break_the_line_and_lone_points_are_dots():
-    svg = line_chart([Series("a", [0, 1, 2, 3, 4], [1.0, 2.0, math.nan, None, 5.0])], title="t", x_kind="index")
-    assert len(points(svg)) == 1 and len(points(svg)[0]) == 2
+    ys = [1.0 + i / 100 for i in range(50)] + [math.nan, None, 5.0]  # too many points to mark each one
+    svg = line_chart([Series("a", list(range(len(ys))), ys)], title="t", x_kind="index")
+    assert len(points(svg)) == 1 and len(points(svg)[0]) == 50
     assert svg.count("<circle") == 1
+    few = line_chart([Series("a", [0, 1, 2, 3, 4], [1.0, 2.0, math.nan, None, 5.0])], title="t", x_kind="index")
+    assert few.count("<circle") == 3  # few points: each one marked
+
+
+def test_axes_are_labelled_and_the_legend_keeps_whole_names():
+    long = "volatility_voltarget_volumef_efa1c8_with_a_long_tail@12"
+    svg = line_chart([Series(long, [0, 1], [1, 2]), Series("buy and hold BTC-USDT", [0, 1], [1, 1.5], dashed=True)],
+                     title="t", x_kind="index", y_label="equity (start = 1)", x_label="run date")
+    assert ">equity (start = 1)<" in svg and ">run date<" in svg
+    assert f">{long}<" in svg and 'stroke-dasharray="6 4"' in svg
 
 
 def test_labels_and_title_are_escaped():

@@ -10,9 +10,10 @@ import pytest
 
 from blofin_pipeline.config import PipelineConfig
 from blofin_pipeline.exceptions import PipelineError
-from blofin_pipeline.reporting import build_report, merge_ai_review, write_report
-from blofin_pipeline.reporting.html import SECTIONS, render_report
 from blofin_pipeline.ranking.ranker import keep_top_models, keep_top_strategies
+from blofin_pipeline.reporting import build_report, merge_ai_review, write_report
+from blofin_pipeline.reporting.html import render_report
+from blofin_pipeline.reporting.sections import SECTIONS
 from blofin_pipeline.store import Store, utc_now
 from tests.reporting.seed import add_ensemble, add_model, add_result, add_scored
 
@@ -34,8 +35,10 @@ def seed_day(store: Store) -> None:
     add_scored(store, DAY, "trend_b", [0.5, 0.3], max_drawdown=-0.4, equity=[100, 99, 98, 97, 99])
     add_scored(store, DAY, "mom_c", [0.4, -0.2], category="momentum", deflated_sharpe=0.97)
     add_scored(store, DAY, "bad_d", [-0.5, -0.6], category="mean_reversion")
-    add_scored(store, DAY, "designed_e", [0.1, 0.0], category="volume", status="candidate", origin="designer",
-               created_run_date=DAY)
+    add_scored(store, DAY, "designed_e", [0.1, 0.0], category="volume", status="active", origin="designer",
+               created_run_date=DAY)  # accepted by its checks that day
+    store.upsert("knowledge_base", [{"run_date": DAY, "kind": "designed", "subject": "designed_e@1",
+                                     "detail": "{}", "created_at": utc_now()}], key=("run_date", "kind", "subject"))
     keep_top_strategies(store, DAY, count=3)
     for name, f1 in [("lgbm_btc", 0.6), ("logreg_btc", 0.4)]:
         add_model(store, DAY, name, f1=f1)
@@ -119,15 +122,35 @@ def test_report_has_every_section_with_the_day_facts(store):
     assert (u["calls"], u["input_tokens"], u["output_tokens"], u["cache_read_tokens"]) == (2, 2000, 1000, 300)
     assert u["usd"] == pytest.approx(0.10)
     assert [c["cache_read_tokens"] for c in u["attempts"]] == [0, 300]  # every call, with its cache figures
-    assert [c["strategy"] for c in report["equity_curves"]] == ["trend_a@1", "trend_b@1"]
-    assert report["equity_curves"][0]["symbol"] == "BTC-USDT"
+    # the leaders on every symbol (not their best one), each curve starting at 1
+    assert [(e["symbol"], [c["strategy"] for c in e["curves"]]) for e in report["equity"]] == [
+        ("BTC-USDT", ["trend_a@1", "trend_b@1"]), ("ETH-USDT", ["trend_a@1", "trend_b@1"])]
+    assert report["equity"][0]["curves"][0]["points"][0][1] == 1.0
+    assert report["changes"] is None  # no ranking before this date to compare with
+    assert "sharpe" in report["definitions"]["score"] and "Lopez de Prado" in report["definitions"]["deflated_sharpe"]
 
     page = render_report(report)
     ids = parse(page).ids
     for sid, _ in SECTIONS:
         assert sid in ids, sid
-    assert page.count("<svg") == 3 and "<polyline" in page
+    assert page.count("<svg") == 2 * 2 + 2 and "<polyline" in page  # equity and drawdown per symbol, 2 trends
     assert parse(page).scripts == 0 and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_changes_since_the_previous_ranking(store):
+    before = "2026-01-04"
+    for name, score in (("a", 0.9), ("b", 0.5), ("c", 0.4), ("gone", 0.1)):
+        add_scored(store, before, name, [score, score])
+    keep_top_strategies(store, before, count=4)
+    store.execute("DELETE FROM strategy_status_history WHERE name = 'gone'")  # not in today's portfolio
+    for name, score in (("a", 0.3), ("b", 0.8), ("c", 0.2), ("new", 0.6)):
+        add_scored(store, DAY, name, [score, score])
+    keep_top_strategies(store, DAY, count=3)
+    changes = build(store)["changes"]
+    assert changes == {"previous_date": before, "new": ["new@1"], "archived": ["c@1"], "left": ["gone@1"],
+                       "moved": [{"strategy": "a@1", "from": 1, "to": 3}, {"strategy": "b@1", "from": 2, "to": 1}]}
+    page = render_report(build(store))
+    assert "Since the previous day (2026-01-04)" in page and "a@1: #1 \u2192 #3" in page
 
 
 def test_synthetic_banner_iff_synthetic(store):
@@ -172,11 +195,12 @@ def test_write_report_writes_files_and_upserts_once_per_date(store, tmp_path):
     assert row["synthetic_data"] == 1 and row["json_path"] == str(json_path) and row["ai_review"] is None
     assert json.loads(row["report"])["summary"]["strategies_kept"] == 3
     assert "(SYNTHETIC data)" in row["summary"]
-    assert sorted(p.name for p in reports.iterdir()) == [f"{DAY}.html", f"{DAY}.json", f"{DAY}.signals.json"]
+    assert sorted(p.name for p in reports.iterdir()) == [f"{DAY}.html", f"{DAY}.json", f"{DAY}.signals.json",
+                                                         "index.html", "index.json"]
     assert json.loads((reports / f"{DAY}.signals.json").read_text()) == on_disk["signals"]
 
 
-def test_merge_ai_review_keeps_the_rest_and_survives_a_report_rerun(store, tmp_path):
+def test_merge_ai_review_keeps_the_rest_and_a_new_report_replaces_it(store, tmp_path):
     seed_day(store)
     reports = tmp_path / "reports"
     report = build(store)
@@ -193,12 +217,26 @@ def test_merge_ai_review_keeps_the_rest_and_survives_a_report_rerun(store, tmp_p
     assert json.loads(row["report"])["ai_review"] == review
     page = html_path.read_text()
     assert "Trend works." in page and "design volume" in page and "Recommendations" in page
-    # generate_report again (a retry): the review stays in the row and in the files
+    # generate_report again (the date runs again): a new report, without the old run's review
     write_report(store, DAY, build(store), reports)
     row = store.query("SELECT ai_review, ai_review_mode FROM daily_reports")[0]
-    assert row["ai_review_mode"] == "rule-based" and json.loads(row["ai_review"]) == review
-    assert json.loads(json_path.read_text())["ai_review"] == review
-    assert "design volume" in html_path.read_text()
+    assert row["ai_review_mode"] is None and row["ai_review"] is None
+    assert json.loads(json_path.read_text())["ai_review"] is None
+    assert "design volume" not in html_path.read_text()
+
+
+def test_the_review_cost_is_in_the_report_after_the_review(store, tmp_path):
+    seed_day(store)
+    write_report(store, DAY, build(store), tmp_path)
+    store.upsert("llm_usage", [{"run_date": DAY, "step": "review", "attempt_id": "att_r1", "request_id": "r1",
+                                "model": "claude-opus", "mode": "direct", "input_tokens": 3000, "output_tokens": 900,
+                                "cache_creation_tokens": 0, "cache_read_tokens": 0, "usd": 0.12,
+                                "latency_ms": 800.0, "status": "ok", "created_at": utc_now()}], key=("attempt_id",))
+    merge_ai_review(store, DAY, {"mode": "llm", "summary": "s"}, tmp_path)
+    report = json.loads((tmp_path / f"{DAY}.json").read_text())
+    assert report["summary"]["llm_usd"] == pytest.approx(0.22) == pytest.approx(report["llm_usage"]["usd"])
+    assert "LLM $0.22" in report["summary"]["text"]
+    assert "review" in {r["step"] for r in report["llm_usage"]["by_step_model"]}
 
 
 def test_merge_ai_review_without_a_report_fails_clearly(store, tmp_path):
@@ -232,7 +270,7 @@ def test_equity_chart_is_normalised_and_skips_bad_curves(store):
     add_scored(store, DAY, "b", [0.4, 0.4])
     store.execute("UPDATE strategy_backtest_results SET equity_curve = 'not json' WHERE strategy = 'b'")
     report = build(store)
-    assert [c["strategy"] for c in report["equity_curves"]] == ["a@1"]
+    assert [(e["symbol"], [c["strategy"] for c in e["curves"]]) for e in report["equity"]] == [("BTC-USDT", ["a@1"])]
     page = render_report(report)
     equity = page[page.index('id="equity-curves"'):page.index('id="score-trends"')]
     assert re.search(r">1\.\d0<", equity)  # y ticks around the normalised start of 1
@@ -249,3 +287,29 @@ def test_scored_but_unranked_strategy_is_listed_last_and_not_kept(store):
     s = report["summary"]
     assert (s["strategies_scored"], s["strategies_ranked"], s["strategies_kept"]) == (3, 2, 2)
     assert s["best_strategy"] == "y@1"
+
+
+def test_day_links_and_the_index_follow_the_days_that_exist(store, tmp_path):
+    """Reports written out of date order (a backfill after a later day): every page links
+    to the days around it, and the index flags the day made before the days it reads."""
+    seed_day(store)
+    base = build(store)
+    made = {"2026-01-07": "2026-02-01T00:00:00+00:00", "2026-01-05": "2026-02-02T00:00:00+00:00",
+            "2026-01-06": "2026-02-03T00:00:00+00:00"}
+    for day, when in made.items():
+        write_report(store, day, {**base, "run_date": day, "generated_at": when}, tmp_path)
+
+    def links(day: str) -> tuple:
+        page = (tmp_path / f"{day}.html").read_text()
+        found = dict(re.findall(r'<a id="(previous-day|next-day)" href="([^"]+)"', page))
+        return found.get("previous-day"), found.get("next-day")
+
+    assert links("2026-01-05") == (None, "2026-01-06.html")
+    assert links("2026-01-06") == ("2026-01-05.html", "2026-01-07.html")
+    assert links("2026-01-07") == ("2026-01-06.html", None)
+    index = (tmp_path / "index.html").read_text()
+    assert [d for d in re.findall(r'href="(\d{4}-\d\d-\d\d)\.html"', index)] == ["2026-01-07", "2026-01-06",
+                                                                                "2026-01-05"]
+    assert "made before 2026-01-05, 2026-01-06 ran: run 2026-01-07 again to include them" in index
+    assert index.count("again to include them") == 1
+    assert [e["date"] for e in json.loads((tmp_path / "index.json").read_text())] == sorted(made)

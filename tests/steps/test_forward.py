@@ -121,7 +121,7 @@ def test_a_peeking_strategy_forced_active_decays_loses_its_place_and_is_reported
     ctx = make_ctx(tmp_path, day(1))
     with open_store(ctx.db_url) as store:   # the test double: registered active, past every check
         registry.register(store, name="peek_next", category="momentum", params={}, param_space={}, code=PEEK,
-                          origin="user", run_date=None, status="active")
+                          origin="user", run_date=day(0), status="active")  # active from the day before
     first = run_day(tmp_path, day(1))
     assert first["strategies"]["best"]["item"] == "peek_next@1"
     second = run_day(tmp_path, day(2))

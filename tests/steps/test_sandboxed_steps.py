@@ -14,6 +14,7 @@ from blofin_pipeline import steps
 from blofin_pipeline.config import PipelineConfig, RunContext
 from blofin_pipeline.store import open_store
 from blofin_pipeline.strategies import registry
+from blofin_pipeline.strategies.status import statuses_on
 from tests.strategies.test_hostile import HOSTILE, headers, traps  # noqa: F401 - the fixture
 
 DAY = "2026-06-01"
@@ -46,7 +47,7 @@ def test_hostile_strategies_registered_as_active_are_scored_only_in_the_sandbox(
     harmless = {p.stem for p in HOSTILE if headers(p)["kernel"] == "accepted"}
     assert set(summary["failed"]) == {f"{p.stem}@1" for p in HOSTILE} - {f"{h}@1" for h in harmless}
     with open_store(ctx.db_url) as store:
-        active = {r.name for r in registry.strategies_with_status(store, "active")}
+        active = {r.name for r in statuses_on(store, ctx.run_date).values() if r.status == "active"}
     assert active & {p.stem for p in HOSTILE} == harmless  # harmless in the sandbox: never sees Airflow's env
     traps.assert_no_harm(_dump(ctx.db_url), caplog.text)
 
@@ -64,5 +65,6 @@ def test_hostile_candidates_are_rejected_at_the_gate(tmp_path, traps, caplog):
     assert result["accepted"] == [] and len(result["rejected"]) == len(HOSTILE)
     assert all(reasons[0].startswith("static: ") for reasons in result["rejected"].values())
     with open_store(ctx.db_url) as store:
-        assert {r.name for r in registry.strategies_with_status(store, "active")} & {p.stem for p in HOSTILE} == set()
+        active = {r.name for r in statuses_on(store, ctx.run_date).values() if r.status == "active"}
+        assert active & {p.stem for p in HOSTILE} == set()
     traps.assert_no_harm(_dump(ctx.db_url), caplog.text)

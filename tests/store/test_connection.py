@@ -9,7 +9,8 @@ from blofin_pipeline.exceptions import ConfigError, StoreError
 from blofin_pipeline.store.connection import SQL_DIR, Store, open_store
 
 SPEC_TABLES = ("strategy_backtest_results", "ml_model_results", "ml_ensembles", "daily_reports", "ranking_history")
-OWN_TABLES = ("strategies", "candles", "knowledge_base", "llm_usage", "pipeline_runs", "candle_gaps", "research_trials")
+OWN_TABLES = ("strategies", "candles", "knowledge_base", "llm_usage", "pipeline_runs", "candle_gaps", "research_trials",
+              "strategy_status_history")
 
 
 def test_schema_has_every_table_and_is_versioned(db_url):
@@ -125,3 +126,43 @@ def test_library_does_not_import_airflow():
     code = ("import sys, blofin_pipeline, blofin_pipeline.steps, blofin_pipeline.store, blofin_pipeline.market.ingest, "
             "blofin_pipeline.__main__; assert 'airflow' not in sys.modules, 'airflow imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_status_history_of_an_existing_database_is_told_from_its_rows(db_url):
+    """Migration 005 on a version-1 database: each version's statuses from what was kept
+    (registration, the checks, ranking decisions, other archivals)."""
+    from blofin_pipeline.store.connection import Store, _split_statements
+    from blofin_pipeline.strategies.status import statuses_at
+
+    with Store(db_url) as store:
+        store.schema_version()
+        for statement in _split_statements((SQL_DIR / "migrations" / "001_initial.sql").read_text()):
+            store.execute(statement)
+        store.execute("INSERT INTO schema_version (version, name, applied_at) VALUES (1, '001_initial', 't')")
+        for name, origin, status, created, archived_at in (
+                ("ema", "builtin", "active", "2026-01-01", None), ("old", "builtin", "archived", "2026-01-01", None),
+                ("d1", "designer", "active", "2026-01-02", None),
+                ("d2", "designer", "archived", "2026-01-02", "2026-01-02T00:05:00+00:00"),
+                ("gone", "builtin", "archived", "2026-01-01", "2026-01-05T09:00:00+00:00")):
+            store.upsert("strategies", [{"name": name, "version": 1, "category": "trend", "params": "{}",
+                                         "param_space": "{}", "code": "#", "code_hash": name, "status": status,
+                                         "origin": origin, "parent": None, "rationale": None, "created_at": "t",
+                                         "created_run_date": created, "archived_at": archived_at,
+                                         "archive_reason": "why" if status == "archived" else None}],
+                         key=("name", "version"))
+        store.upsert("ranking_history", [
+            {"run_date": d, "item_type": "strategy", "item": item, "metric": "score", "value": 0.0, "rank": 1,
+             "decision": decision, "reason": "rank", "created_at": "t"}
+            for d, item, decision in (("2026-01-02", "d1@1", "kept"), ("2026-01-03", "old@1", "archived"))],
+            key=("run_date", "item_type", "item"))
+        store.migrate()
+
+        def seen(day: str) -> dict[str, str]:
+            return {r.name: r.status for r in statuses_at(store, day)}
+
+        assert seen("2026-01-02") == {"ema": "active", "old": "active", "gone": "active"}
+        assert seen("2026-01-03") == {"ema": "active", "old": "active", "gone": "active", "d1": "active",
+                                      "d2": "archived"}
+        assert seen("2026-01-04") == {**seen("2026-01-03"), "old": "archived"}
+        assert seen("2026-01-06") == {**seen("2026-01-04"), "gone": "archived"}
+        assert store.scalar("SELECT COUNT(*) AS n FROM pipeline_runs WHERE run_id IS NOT NULL") == 0

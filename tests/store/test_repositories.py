@@ -13,13 +13,18 @@ from blofin_pipeline.store.knowledge import (
     withdraw_knowledge,
 )
 from blofin_pipeline.store.registry import (
+    add_status_entry,
+    delete_status_entry,
+    delete_trials,
+    delete_version,
     items_tried_before,
+    items_with_trials_on,
     record_trials,
     register_version,
-    strategy_rows_with_status,
+    status_rows_at,
     strategy_version,
     total_trials,
-    update_strategy_status,
+    unused_versions_created_on,
 )
 from blofin_pipeline.store.reports import report_row, store_ai_review, upsert_report
 from blofin_pipeline.store.runs import scoring_step_rows, upsert_step_row
@@ -40,6 +45,11 @@ def test_total_trials_counts_each_item_once(db_url):
         assert items_tried_before(store, "2026-01-02") == {"a@1", "b@1"}
 
 
+def _entry(name: str, from_date: str, seq: int, status: str, reason: str | None = None) -> dict:
+    return {"name": name, "version": 1, "from_date": from_date, "seq": seq, "step": f"s{seq}", "status": status,
+            "reason": reason}
+
+
 def test_versions_count_up_per_name(db_url):
     with open_store(db_url) as store:
         assert register_version(store, _strategy("a"))[0]["version"] == 1
@@ -47,24 +57,47 @@ def test_versions_count_up_per_name(db_url):
         again, inserted = register_version(store, _strategy("a", code="v2"))
         assert (again["version"], inserted) == (2, False)  # the same code is the same version
         assert register_version(store, _strategy("b", "candidate")) == (strategy_version(store, "b", 1), True)
-        assert [(r["name"], r["version"]) for r in strategy_rows_with_status(store, "active")] == [("a", 1), ("a", 2)]
         assert json.loads(strategy_version(store, "b", 1)["params"]) == {}
         assert strategy_version(store, "b", 2) is None
 
 
-def test_status_update_keeps_the_first_archival_time_and_clears_it_on_reactivation(db_url):
+def test_status_at_a_point_of_a_date_and_the_cached_latest_status(db_url):
     with open_store(db_url) as store:
-        register_version(store, _strategy("a"))
-        update_strategy_status(store, "a", 1, "archived", "rank 9 of 9")
-        first = strategy_version(store, "a", 1)
-        store.execute("UPDATE strategies SET archived_at = 'first' WHERE name = 'a'")
-        update_strategy_status(store, "a", 1, "archived", "rank 8 of 9")  # archived again: time kept
-        again = strategy_version(store, "a", 1)
-        update_strategy_status(store, "a", 1, "active", "ignored")
-        active = strategy_version(store, "a", 1)
-    assert first["status"] == "archived" and first["archived_at"] and first["archive_reason"] == "rank 9 of 9"
-    assert (again["archived_at"], again["archive_reason"]) == ("first", "rank 8 of 9")
-    assert (active["status"], active["archived_at"], active["archive_reason"]) == ("active", None, None)
+        register_version(store, _strategy("a", "candidate"))
+        add_status_entry(store, _entry("a", "2026-01-02", 2, "candidate"))
+        add_status_entry(store, _entry("a", "2026-01-02", 3, "active"))
+        add_status_entry(store, _entry("a", "2026-01-04", 4, "archived", "rank 9 of 9"))
+
+        def at(date: str, seq: int) -> list:
+            return [(r["status"], r["status_from"]) for r in status_rows_at(store, date, seq)]
+
+        assert at("2026-01-02", -1) == [] and at("2026-01-02", 2) == [("candidate", "2026-01-02")]
+        assert at("2026-01-03", -1) == [("active", "2026-01-02")] == at("2026-01-04", 3)
+        assert at("2026-01-04", 4) == [("archived", "2026-01-04")]
+        cached = strategy_version(store, "a", 1)
+        assert (cached["status"], cached["archive_reason"], cached["archived_at"]) == ("archived", "rank 9 of 9",
+                                                                                      "2026-01-04")
+        delete_status_entry(store, "a", 1, "2026-01-04", "s4")
+        cached = strategy_version(store, "a", 1)
+        assert (cached["status"], cached["archive_reason"], cached["archived_at"]) == ("active", None, None)
+
+
+def test_versions_only_their_own_date_used_can_be_deleted(db_url):
+    with open_store(db_url) as store:
+        for name in ("used", "unused"):
+            register_version(store, {**_strategy(name, "candidate"), "origin": "designer",
+                                     "created_run_date": "2026-01-02"})
+            add_status_entry(store, {**_entry(name, "2026-01-02", 2, "candidate")})
+        store.upsert("ranking_history", [{"run_date": "2026-01-03", "item_type": "strategy", "item": "used@1",
+                                          "metric": "score", "value": 1.0, "rank": 1, "decision": "kept",
+                                          "reason": "r", "created_at": "t"}], key=("run_date", "item_type", "item"))
+        assert unused_versions_created_on(store, "2026-01-02", "designer") == [("unused", 1)]
+        delete_version(store, "unused", 1)
+        assert strategy_version(store, "unused", 1) is None
+        assert store.scalar("SELECT COUNT(*) AS n FROM strategy_status_history") == 1
+        record_trials(store, "2026-01-02", [("used@1", 7), ("unused@1", 7)])
+        delete_trials(store, "2026-01-02", ["unused@1"])
+        assert items_with_trials_on(store, "2026-01-02") == {"used@1"}
 
 
 def test_knowledge_rewrite_keeps_the_first_time_and_withdraw_deletes(db_url):
@@ -91,13 +124,15 @@ def test_report_row_review_merge_and_scoring_steps(db_url):
         upsert_report(store, row)
         store_ai_review(store, "d", report='{"ai_review": {}}', summary="s2", review='{"mode": "llm"}', mode="llm",
                         json_path="j", html_path="h")
-        upsert_report(store, dict(row, report='{"again": 1}'))  # a re-run keeps the merged review
+        merged = report_row(store, "d")
+        upsert_report(store, dict(row, report='{"again": 1}'))  # a re-run replaces the row, the review with it
         stored = report_row(store, "d")
         for step, status in (("score_strategies[0]", "success"), ("score_strategies[1]", "failed"),
                              ("rank_and_update", "success")):
             upsert_step_row(store, {"run_date": "d", "step": step, "status": status, "started_at": "t"})
         steps = scoring_step_rows(store, "d")
-    assert stored == {"report": '{"again": 1}', "ai_review": '{"mode": "llm"}', "ai_review_mode": "llm"}
+    assert merged == {"report": '{"ai_review": {}}', "ai_review": '{"mode": "llm"}', "ai_review_mode": "llm"}
+    assert stored == {"report": '{"again": 1}', "ai_review": None, "ai_review_mode": None}
     assert steps == [{"step": "score_strategies[0]", "status": "success"},
                      {"step": "score_strategies[1]", "status": "failed"}]
 

@@ -5,6 +5,13 @@ import pytest
 from blofin_pipeline.exceptions import StrategyError
 from blofin_pipeline.store import open_store
 from blofin_pipeline.strategies import registry
+from blofin_pipeline.strategies.status import (
+    candidates_on,
+    portfolio_at_start,
+    set_status,
+    statuses_at,
+    withdraw_statuses,
+)
 
 CODE = '''
 from blofin_pipeline.strategies import Strategy
@@ -28,10 +35,13 @@ def test_register_versions_and_is_idempotent_per_code(db_url):
         again = registry.register(store, name="flat_test", category="trend", params={"n": 3},
                                   param_space={"n": (1, 10)}, code=CODE, origin="user", run_date="2026-01-02")
         b = registry.register(store, name="flat_test", category="trend", params={"n": 4}, param_space={"n": (1, 10)},
-                              code=CODE.replace('"n": 3}', '"n": 4}'), origin="tuner", run_date="2026-01-02",
+                              code=CODE.replace('"n": 3}', '"n": 4}'), origin="user", run_date="2026-01-02",
                               parent=a.ref)
         assert (a.version, again.version, b.version) == (1, 1, 2)
         assert b.parent == "flat_test@1" and b.status == "candidate"
+        with pytest.raises(StrategyError, match="registered with other code"):  # a tuner's name is its code's
+            registry.register(store, name="flat_test", category="trend", params={"n": 5}, param_space={},
+                              code=CODE.replace('"n": 3}', '"n": 5}'), origin="tuner", run_date="2026-01-02")
         assert registry.get_strategy(store, "flat_test").version == 2
         assert registry.get_strategy(store, "flat_test", 1).code == CODE
         with registry.get_strategy(store, "flat_test", 1).signal_function() as fn:
@@ -41,19 +51,51 @@ def test_register_versions_and_is_idempotent_per_code(db_url):
 def test_status_moves_and_archive_keeps_the_reason(db_url):
     with open_store(db_url) as store:
         rec = registry.register(store, name="flat_test", category="trend", params={}, param_space={}, code=CODE,
-                                origin="user", run_date="d")
-        registry.set_status(store, rec.name, rec.version, "active")
-        assert [r.ref for r in registry.strategies_with_status(store, "active")] == ["flat_test@1"]
-        registry.set_status(store, rec.name, rec.version, "archived", "rank 30 of 30")
+                                origin="user", run_date="2026-01-01")
+        set_status(store, rec.name, rec.version, "active", run_date="2026-01-01", step="backtest_candidates")
+        assert [r.ref for r in portfolio_at_start(store, "2026-01-02")] == ["flat_test@1"]
+        set_status(store, rec.name, rec.version, "archived", "rank 30 of 30", run_date="2026-01-03",
+                   step="rank_and_update")
         row = store.query("SELECT status, archive_reason, archived_at FROM strategies")[0]
-        assert row["status"] == "archived" and row["archive_reason"] == "rank 30 of 30" and row["archived_at"]
+        assert row == {"status": "archived", "archive_reason": "rank 30 of 30", "archived_at": "2026-01-03"}
         with pytest.raises(StrategyError):
-            registry.set_status(store, rec.name, rec.version, "deleted")
+            set_status(store, rec.name, rec.version, "deleted", run_date="2026-01-03", step="manual")
+
+
+def test_each_date_reads_the_registry_as_it_was_when_the_date_started(db_url):
+    with open_store(db_url) as store:
+        rec = registry.register(store, name="flat_test", category="trend", params={}, param_space={}, code=CODE,
+                                origin="designer", run_date="2026-01-02")
+        assert candidates_on(store, "2026-01-02")[0].ref == rec.ref
+        assert statuses_at(store, "2026-01-01") == [] and portfolio_at_start(store, "2026-01-02") == []
+        set_status(store, rec.name, 1, "active", run_date="2026-01-02", step="backtest_candidates")
+        set_status(store, rec.name, 1, "archived", "rank 9 of 9", run_date="2026-01-04", step="rank_and_update")
+        seen = {d: [r.status for r in statuses_at(store, d)] for d in ("2026-01-02", "2026-01-03", "2026-01-04",
+                                                                         "2026-01-05")}
+        assert seen == {"2026-01-02": [], "2026-01-03": ["active"], "2026-01-04": ["active"],
+                        "2026-01-05": ["archived"]}
+        # An older date decided again writes that date only: the later archival stands.
+        set_status(store, rec.name, 1, "active", run_date="2026-01-03", step="rank_and_update")
+        assert store.scalar("SELECT status FROM strategies") == "archived"
+        assert withdraw_statuses(store, "2026-01-04", "rank_and_update") == ["flat_test@1"]
+        assert store.scalar("SELECT status FROM strategies") == "active"
+
+
+def test_the_same_code_registered_by_an_earlier_date_belongs_to_that_date(db_url):
+    with open_store(db_url) as store:
+        later = registry.register(store, name="flat_test", category="trend", params={}, param_space={}, code=CODE,
+                                  origin="designer", run_date="2026-01-05", rationale="from the 5th")
+        earlier = registry.register(store, name="flat_test", category="trend", params={}, param_space={}, code=CODE,
+                                    origin="designer", run_date="2026-01-03", rationale="from the 3rd")
+        assert later.ref == earlier.ref == "flat_test@1"
+        assert (earlier.created_run_date, earlier.rationale) == ("2026-01-03", "from the 3rd")
+        assert registry.known_hashes_and_names(store, "2026-01-04")[1] == {"flat_test"}
+        assert registry.known_hashes_and_names(store, "2026-01-03")[1] == set()
 
 
 def test_only_the_shipped_builtin_code_runs_in_process(sqlite_url):
     with open_store(sqlite_url) as store:
-        registry.sync_builtins(store, "2026-01-01")
+        registry.sync_builtins(store)
         with registry.get_strategy(store, "ema_cross").signal_function() as fn:
             assert not fn.sandboxed
         # A row that claims to be a built-in but holds other code is sandboxed anyway.
@@ -65,12 +107,13 @@ def test_only_the_shipped_builtin_code_runs_in_process(sqlite_url):
 
 def test_builtins_sync_once_and_superseded_code_is_archived(db_url):
     with open_store(db_url) as store:
-        added = registry.sync_builtins(store, "2026-01-01")
+        added = registry.sync_builtins(store)
         assert len(added) >= 12
-        assert registry.sync_builtins(store, "2026-01-02") == []
+        assert registry.sync_builtins(store) == []
+        assert len(portfolio_at_start(store, "2020-01-01")) == len(added)  # built-ins hold on every date
         # Simulate an older stored version of a built-in: the next sync archives it.
         store.execute("UPDATE strategies SET code = 'old', code_hash = 'old', version = 0 WHERE name = 'ema_cross'")
-        assert registry.sync_builtins(store, "2026-01-03") == ["ema_cross@1"]
+        assert registry.sync_builtins(store) == ["ema_cross@1"]
         rows = store.query("SELECT version, status, archive_reason FROM strategies WHERE name = 'ema_cross' "
                            "ORDER BY version")
         assert rows[0]["status"] == "archived" and "superseded" in rows[0]["archive_reason"]
