@@ -13,21 +13,31 @@ larger of the strategy's own walk-forward dispersion and the sampling error of a
 ratio under no skill, 1/sqrt(T) per period, T being the out-of-sample bars.
 
 The score is `research.stats.composite_score` of the out-of-sample metrics with that DSR.
+
+A tuned version is never tested on the bars its parameters were fitted on: a fold whose
+test part starts at or before its `fitted_until` chooses among its parent's candidates
+(the parent's defaults and samples, the parent's seed), exactly as the parent is scored;
+later folds use the tuned defaults (`fitted_candidates`, docs/protocol/tune.md).
 """
 from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from blofin_pipeline.backtest import stats
-from blofin_pipeline.backtest.walkforward import walk_forward
+from blofin_pipeline.backtest.walkforward import sample_candidates, walk_forward
 from blofin_pipeline.config import RunContext
 
 CURVE_POINTS = 400  # equity curve points kept per result, for the report's charts
+
+#: One step up a tuned lineage: (fitted_until ISO timestamp, parent params, parent
+#: param_space, parent ref), from the version itself upwards.
+Fitted = tuple[str, Mapping[str, Any], Mapping[str, Any], str]
 
 
 def _seed(ref: str) -> int:
@@ -43,21 +53,48 @@ def _curve(equity: pd.Series) -> list[list[Any]]:
 
 
 def score_one(ctx: RunContext, name: str, version: int, signal_fn: Any, symbol: str, candles: pd.DataFrame,
-              n_total_trials: int, phase: str, window: tuple[pd.Timestamp, pd.Timestamp]) -> dict[str, Any]:
+              n_total_trials: int, phase: str, window: tuple[pd.Timestamp, pd.Timestamp],
+              fitted: Sequence[Fitted] = ()) -> dict[str, Any]:
     """Walk-forward score of one strategy version on one symbol, as a result row.
 
     `signal_fn(candles, params) -> positions` carries the strategy's default `params` and
     its `param_space`: `strategies.runner.signal_function`, which runs untrusted code in
-    the sandbox for every parameter set.
+    the sandbox for every parameter set. `fitted`: a tuned version's lineage
+    (`fitted_candidates`); empty for every other version.
     """
     cfg = ctx.config
     wf = walk_forward(candles, signal_fn, dict(signal_fn.params), dict(signal_fn.param_space),
                       n_folds=cfg.wf_folds, n_candidates=cfg.wf_candidates, seed=_seed(f"{name}@{version}"),
-                      fee=cfg.fee, slippage=cfg.slippage, timeframe=cfg.timeframe)
+                      fee=cfg.fee, slippage=cfg.slippage, timeframe=cfg.timeframe,
+                      earlier_candidates=fitted_candidates(fitted, cfg.wf_candidates, candles.index))
     metrics = with_deflated_sharpe(wf.metrics, wf.oos_returns.to_numpy(), n_total_trials, wf.n_trials,
                                    wf.trial_sharpe_std)
     folds = [{"fold": f.fold, "test_start": f.test_start.isoformat(), "params": f.params} for f in wf.folds]
     return result_row(ctx, (name, version, symbol, phase), window, metrics, folds, wf.oos_equity)
+
+
+def fitted_candidates(fitted: Sequence[Fitted], n_candidates: int, index: pd.DatetimeIndex
+                      ) -> list[tuple[pd.Timestamp, list[dict[str, Any]]]]:
+    """`walk_forward`'s earlier_candidates for a tuned lineage (version first, then upwards).
+
+    Up to its fitted_until a version is scored as its parent: the parent's candidate list
+    (`sample_candidates` of its defaults and space, seeded by its ref, as its own score).
+    The parent is in turn its own parent up to its fitted_until, so each step's bound is
+    the smallest fitted_until met so far; returned with the bounds ascending.
+    """
+    out, bound = [], None
+    for until_iso, params, space, ref in fitted:
+        until = _on_index_tz(pd.Timestamp(until_iso), index)
+        bound = until if bound is None else min(bound, until)
+        out.append((bound, sample_candidates(params, space, n_candidates, _seed(ref))))
+    return out[::-1]
+
+
+def _on_index_tz(ts: pd.Timestamp, index: pd.DatetimeIndex) -> pd.Timestamp:
+    """`ts` in the time zone of the candles' index (naive index: naive UTC)."""
+    if index.tz is None:
+        return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
+    return ts.tz_localize("UTC").tz_convert(index.tz) if ts.tzinfo is None else ts.tz_convert(index.tz)
 
 
 def with_deflated_sharpe(metrics: dict[str, Any], oos: np.ndarray, n_total_trials: int, n_own_trials: int = 1,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,36 +162,38 @@ def walk_forward(
     fee: float = DEFAULT_FEE,
     slippage: float = 0.0,
     timeframe: str | None = None,
-    objective: str = "sharpe",
+    objective: str = "sharpe", earlier_candidates: Sequence[tuple[pd.Timestamp, list[dict[str, Any]]]] = (),
 ) -> WalkForwardResult:
     """Choose parameters on each fold's training window, score them on the next unseen window.
 
     ``signal_fn(candles, params) -> Series`` of positions in [-1, 1] on the candles' index.
     Returns chained out-of-sample returns and metrics (``run_backtest``'s plus psr, dsr,
     n_trials, trial_sharpe_std, n_folds, oos_bars). A failing candidate is logged and
-    skipped; the defaults failing is an error.
+    skipped; the defaults failing is an error. ``earlier_candidates`` ((until, candidates),
+    until ascending): a fold whose test starts at or before an until chooses among the first
+    such pair's candidates, not its own (a tuned version scored as its parent up to its fit).
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     costs = (fee, slippage, timeframe)
     candidates = sample_candidates(defaults, param_space, n_candidates, seed)
     bounds = fold_bounds(len(candles), n_folds, train_frac, anchored)
-    trial_sharpes = np.full((n_folds, len(candidates)), np.nan)
+    trial_sharpes = np.full((n_folds, max([len(candidates)] + [len(c) for _, c in earlier_candidates])), np.nan)
     folds: list[FoldResult] = []
     tests: list[tuple[BacktestResult, float]] = []  # each fold's test backtest, equity level before it
     equity_level = 1.0
     for k, (tr0, tr1, te0, te1) in enumerate(bounds):
         train = candles.iloc[tr0:tr1]
-        scores = _train_scores(train, signal_fn, candidates, costs, objective, trial_sharpes[k], k)
+        fold_cands = next((c for until, c in earlier_candidates if candles.index[te0] <= until), candidates)
+        scores = _train_scores(train, signal_fn, fold_cands, costs, objective, trial_sharpes[k], k)
         best = int(np.nanargmax(scores)) if np.isfinite(scores).any() else 0
-        chosen = candidates[best]
+        chosen = fold_cands[best]
         test_res = _test_fold(candles, signal_fn, chosen, (tr0, te0, te1), costs)
         tests.append((test_res, equity_level))
         equity_level *= float(test_res.equity.iloc[-1])
-        test = candles.iloc[te0:te1]
         folds.append(FoldResult(
             fold=k, train_start=train.index[0], train_end=train.index[-1],
-            test_start=test.index[0], test_end=test.index[-1], params=dict(chosen),
+            test_start=candles.index[te0], test_end=candles.index[te1 - 1], params=dict(chosen),
             train_objective=float(scores[best]), test_metrics=dict(test_res.metrics),
         ))
         log.info("walk-forward fold %d: chose %r (train %s %.4g), test sharpe %.4g",
@@ -203,11 +205,8 @@ def walk_forward(
     metrics.update({"psr": stats.psr_from_returns(r), "dsr": stats.deflated_sharpe_ratio(r, n_trials, trial_sharpe_std),
                     "n_trials": n_trials, "trial_sharpe_std": trial_sharpe_std, "n_folds": n_folds,
                     "oos_bars": int(r.size)})
-    return WalkForwardResult(
-        oos_returns=oos_returns, oos_equity=oos_equity, metrics=metrics, folds=folds,
-        n_trials=n_trials, trial_sharpes=trial_sharpes, trial_sharpe_std=trial_sharpe_std,
-        candidates=candidates,
-    )
+    return WalkForwardResult(oos_returns, oos_equity, metrics, folds, n_trials, trial_sharpes, trial_sharpe_std,
+                             candidates)
 
 
 def _trial_sharpe_std(trial_sharpes: np.ndarray, ppy: float) -> float:

@@ -39,6 +39,12 @@ def split_candles(candles: pd.DataFrame, holdout: float) -> tuple[pd.DataFrame, 
     return candles.iloc[:cut], candles.iloc[cut:]
 
 
+def last_bar(candles_by_symbol: Mapping[str, pd.DataFrame]) -> str:
+    """The last bar any symbol's candles hold (ISO timestamp): a tuned version's fitted_until,
+    since its search, hold-out and keep decision saw no later bar."""
+    return max(candles.index[-1] for candles in candles_by_symbol.values()).isoformat()
+
+
 def _summary(per_symbol: Mapping[str, Mapping[str, Any]], objective: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     keys = set(SUMMARY_METRICS) | {objective}

@@ -10,11 +10,13 @@ metrics, averaged over symbols, with the per-symbol figures kept. The diagnosis
 Online, the tune step's model gets the diagnosis, the metrics, the parameters with their
 `param_space` and the code (`llm.prompts.build_tune_prompt`) and answers a `TuneReply`;
 each proposal becomes a candidate with a parent link. Parameter-only proposals are judged
-on the held-out part like offline ones (the registered code is trusted); proposals that
-change code are not run here: `backtest_candidates` checks and scores them.
+on the held-out part like offline ones; code changes are not run here (`backtest_candidates`
+checks and scores them) and get no fitted_until: new code cannot be scored as its parent.
 
-A tuned candidate keeps the parent's file, with the new defaults written into `params`
-and a new name ``f"{base}_t{hash6}"``; its `parent` is ``"name@version"``.
+A tuned candidate keeps the parent's file with the new defaults in `params`, a new name
+``f"{base}_t{hash6}"``, `parent` ``"name@version"`` and, for parameter changes, meta
+`fitted_until`: the last bar handed to the tuner (scoring never tests the tuned parameters
+on a bar up to it, docs/protocol/tune.md). The keep decision (`improved`) is the hold-out's.
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ from blofin_pipeline.research.holdout import (
     N_FOLDS,
     SignalFn,
     heldout_metrics,
+    last_bar,
     split_candles,
     walk_forward_objective,
 )
@@ -62,7 +65,6 @@ FAILED_TRIAL = -1e9         # objective of a trial whose parameters break the st
 @dataclass(frozen=True)
 class TuneResult:
     """One tuned strategy: the candidate, its parameters and honest before/after metrics.
-
     `candidate` is None when the search kept the parent's parameters (nothing new to
     register). `improved` compares the held-out objective after vs before.
     """
@@ -78,9 +80,7 @@ class TuneResult:
     tuning: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["candidate"] = self.candidate.to_dict() if self.candidate else None
-        return out
+        return {**asdict(self), "candidate": self.candidate.to_dict() if self.candidate else None}
 
 
 # --- offline tuning -------------------------------------------------------------
@@ -164,8 +164,7 @@ def tune_strategy(
         raise ConfigError(f"tuner: n_trials must be >= 1, got {n_trials}")
     if not candles_by_symbol:
         raise ConfigError(f"tuner: no candles to tune strategy {name!r} on")
-    fn = strategy
-    tuning_part = _tuning_parts(candles_by_symbol, holdout, name)
+    fn, tuning_part = strategy, _tuning_parts(candles_by_symbol, holdout, name)
     defaults = dict(strategy.params)
     diagnosis = diagnose_tuning_part(fn, defaults, candles_by_symbol, holdout=holdout, costs=costs)
     study = _search(fn, name, defaults, space, tuning_part, n_trials=n_trials, seed=seed, n_folds=n_folds,
@@ -180,7 +179,7 @@ def tune_strategy(
         "method": "optuna-tpe", "n_trials": n_trials, "seed": seed, "n_folds": n_folds,
         "holdout": holdout, "objective": objective,
         "tuning_objective_default": study.trials[0].value, "tuning_objective_best": study.best_value,
-        "held_out_from": str(first_held.index[0]),
+        "held_out_from": str(first_held.index[0]), "fitted_until": last_bar(candles_by_symbol),
         "skipped_tried": skipped,
     }
     result = TuneResult(strategy=name, candidate=None, params=best, before_metrics=before,
@@ -206,7 +205,8 @@ def _tuned_candidate(strategy: Any, code: str, version: Any, result: TuneResult)
     )
     return Candidate(name=new_name, category=strategy.category, code=new_code,
                      rationale=rationale, origin="tuner", parent=parent_ref(name, version),
-                     params=best, meta={"mode": "offline", "improved": result.improved})
+                     params=best, meta={"mode": "offline", "improved": result.improved,
+                                        "fitted_until": tuning["fitted_until"]})
 
 
 def _best_untried(study: Any, defaults: Mapping[str, Any], space: Mapping[str, Sequence[Any]], name: str,
@@ -324,7 +324,8 @@ def _proposal_result(proposal: Any, by_name: Mapping[str, Mapping[str, Any]],
         name=new_name, category=str(target.get("category")), code=new_code,
         rationale=f"{proposal.rationale} (diagnosis: {proposal.diagnosis})", origin="tuner",
         parent=parent_ref(proposal.strategy, target.get("version")), params=params,
-        meta={"mode": "llm", "code_changed": bool(proposal.code), "improved": improved},
+        meta={"mode": "llm", "code_changed": bool(proposal.code), "improved": improved,  # code: no fitted_until
+              **({"fitted_until": last_bar(candles_by_symbol)} if candles_by_symbol and not proposal.code else {})},
     )
     return TuneResult(strategy=proposal.strategy, candidate=candidate, params=params, before_metrics=before,
                       after_metrics=after, diagnosis=[proposal.diagnosis] + list(target.get("diagnosis") or []),

@@ -171,14 +171,14 @@ def tune_strategies(ctx: RunContext, store: Store, *, llm: LLMConnection | None 
             record = registry.register(store, name=c.name, category=c.category, params=dict(c.params),
                                        param_space=_param_space_of(c.code), code=c.code, origin="tuner",
                                        run_date=ctx.run_date, status="candidate", parent=c.parent,
-                                       rationale=c.rationale)
+                                       rationale=c.rationale, fitted_until=c.meta.get("fitted_until"))
         except StrategyError as err:
             logger.warning("tuned %s not registered: %s", c.name, err)
             continue
         add_knowledge(store, ctx.run_date, "tuned", record.ref, {
             "mode": _mode(llm), "parent": c.parent, "params": res.params, "diagnosis": res.diagnosis,
             "before": res.before_metrics, "after": res.after_metrics, "improved": res.improved,
-            "objective": res.objective})
+            "objective": res.objective, "fitted_until": c.meta.get("fitted_until")})
         tuned.append(record.ref)
         logger.info("tuned %s -> %s: %s; held-out %s before %s after %s", c.parent, record.ref,
                     "; ".join(res.diagnosis[:3]) or "no failure pattern", res.objective,

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from blofin_pipeline.backtest.scoring import score_one
+from blofin_pipeline.backtest.scoring import Fitted, score_one
 from blofin_pipeline.config import RunContext
 from blofin_pipeline.exceptions import PipelineError
 from blofin_pipeline.market.window import load_window, score_window, window_label
@@ -57,8 +57,8 @@ def score_records(ctx: RunContext, store: Store, records: list[StrategyRecord], 
     for record in records:
         try:
             with record.signal_function() as fn:  # in the sandbox unless a shipped built-in
-                window = score_window(ctx)
-                per_symbol = [score_one(ctx, record.name, record.version, fn, s, c, n_total, phase, window)
+                window, fitted = score_window(ctx), fitted_lineage(store, record)
+                per_symbol = [score_one(ctx, record.name, record.version, fn, s, c, n_total, phase, window, fitted)
                               for s, c in candles.items()]
         except PipelineError as err:
             failures[record.ref] = safe_reason(err)
@@ -70,6 +70,25 @@ def score_records(ctx: RunContext, store: Store, records: list[StrategyRecord], 
         logger.info("scored %-40s score %+.3f  sharpe %s", record.ref, mean,
                     " ".join(f"{r['symbol']}={r['sharpe']:+.2f}" for r in per_symbol))
     return rows, failures
+
+
+def fitted_lineage(store: Store, record: StrategyRecord) -> list[Fitted]:
+    """A tuned version's lineage for `backtest.scoring.fitted_candidates`: while a version
+    has a fitted_until, its parent's (fitted_until, params, param_space, ref); empty for a
+    version that was not a parameter-only tune."""
+    out: list[Fitted] = []
+    seen = {record.ref}
+    while record.fitted_until and record.parent:
+        name, _, version = record.parent.rpartition("@")
+        if not name or not version.isdigit():
+            raise PipelineError(f"strategy {record.ref}: parent {record.parent!r} is not a name@version")
+        parent = registry.get_strategy(store, name, int(version))
+        if parent.ref in seen:
+            raise PipelineError(f"strategy {record.ref}: its parent chain loops at {parent.ref}")
+        out.append((record.fitted_until, parent.params, parent.param_space, parent.ref))
+        seen.add(parent.ref)
+        record = parent
+    return out
 
 
 @step

@@ -66,7 +66,8 @@ def register_version(store: Store, row: Mapping[str, Any]) -> tuple[dict[str, An
             if existing is not None:
                 return existing, False
             version = int(store.scalar_named("registry_max_version", {"name": name}) or 0) + 1
-            inserted = store.execute_named("registry_insert_version", {**row, "version": version})
+            inserted = store.execute_named("registry_insert_version",
+                                           {"fitted_until": None, **row, "version": version})
         if inserted:
             return strategy_version(store, name, version) or {}, True
     raise StoreError(f"strategy {name!r}: could not register a version after {REGISTER_ATTEMPTS} attempts "
@@ -110,10 +111,12 @@ def delete_version(store: Store, name: str, version: int) -> None:
         store.execute_named("registry_delete_version", {"name": name, "version": version})
 
 
-def set_first_registration(store: Store, name: str, version: int, run_date: str, rationale: str | None) -> None:
-    """Make an earlier run date that registered the same code the version's registration date."""
+def set_first_registration(store: Store, name: str, version: int, run_date: str, rationale: str | None,
+                           fitted_until: str | None = None) -> None:
+    """Make an earlier run date that registered the same code the version's registration
+    date (with that date's rationale and fitted_until)."""
     store.execute_named("registry_set_first_registration", {"name": name, "version": version, "run_date": run_date,
-                                                            "rationale": rationale})
+                                                            "rationale": rationale, "fitted_until": fitted_until})
 
 
 def registered_on(store: Store, run_date: str) -> list[dict[str, Any]]:

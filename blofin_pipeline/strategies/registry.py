@@ -49,6 +49,7 @@ class StrategyRecord:
     parent: str | None
     rationale: str | None
     created_run_date: str | None = None
+    fitted_until: str | None = None  # tuned parameters: last bar their fitting saw (ISO)
 
     @property
     def ref(self) -> str:
@@ -70,6 +71,7 @@ def record_from_row(row: dict[str, Any]) -> StrategyRecord:
         params=json.loads(row["params"]), param_space=json.loads(row["param_space"]), code=row["code"],
         code_hash=row["code_hash"], status=row["status"], origin=row["origin"], parent=row["parent"],
         rationale=row["rationale"], created_run_date=row.get("created_run_date"),
+        fitted_until=row.get("fitted_until"),
     )
 
 
@@ -107,6 +109,7 @@ def register(
     status: str = "candidate",
     parent: str | None = None,
     rationale: str | None = None,
+    fitted_until: str | None = None,
 ) -> StrategyRecord:
     """Register code as a version of `name`, with its status from `run_date` on.
 
@@ -115,6 +118,8 @@ def register(
     registration date) and writes its status entry for `run_date` again. Built-ins hold
     from every date, a user's file without a run date too (the next run checks it). A designer's or tuner's
     name stands for one code: other code under a taken name is a StrategyError, never `@2`.
+    `fitted_until`: a parameter-only tune's last fitted bar (ISO timestamp), see
+    `steps.scoring.fitted_overrides`.
     """
     from blofin_pipeline.strategies import code_hash
 
@@ -131,12 +136,13 @@ def register(
         "param_space": {k: list(v) for k, v in param_space.items()}, "code": code, "code_hash": digest,
         "status": status, "origin": origin, "parent": parent, "rationale": rationale,
         "created_at": utc_now(), "created_run_date": run_date, "archived_at": None, "archive_reason": None,
+        "fitted_until": fitted_until,
     })
     record = record_from_row(row)
     if inserted:
         logger.info("registered strategy %s (%s, %s, %s)", record.ref, category, origin, status)
     elif run_date and origin != "builtin" and record.created_run_date and run_date < record.created_run_date:
-        set_first_registration(store, name, record.version, run_date, rationale)
+        set_first_registration(store, name, record.version, run_date, rationale, fitted_until)
         record = get_strategy(store, name, record.version)
     # built-ins hold on every date; a file registered outside any run (add-strategy) is for
     # the next run, whatever date that run is for

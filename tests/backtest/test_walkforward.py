@@ -163,3 +163,21 @@ def test_bad_signal_output_raises():
     with pytest.raises(ValueError, match="objective"):
         walk_forward(candles, momentum, {"lookback": 3}, {}, objective="luck")
 
+
+
+def test_earlier_candidates_replace_a_folds_own_up_to_their_bound():
+    # A tuned version up to its fitted_until: those folds choose among the parent's candidates
+    # (same draws as the parent's own walk-forward), the later folds among its own.
+    candles = noise_candles(1600, seed=8)
+    space = {"lookback": (2, 60)}
+    parent = walk_forward(candles, momentum, {"lookback": 10}, space, n_folds=4, n_candidates=5, seed=1)
+    until = parent.folds[1].test_start
+    tuned = walk_forward(candles, momentum, {"lookback": 41}, space, n_folds=4, n_candidates=5, seed=2,
+                         earlier_candidates=[(until, parent.candidates)])
+    own = sample_candidates({"lookback": 41}, space, 5, seed=2)
+    assert [f.params for f in tuned.folds[:2]] == [f.params for f in parent.folds[:2]]
+    end = parent.folds[1].test_end
+    assert tuned.oos_returns[:end].equals(parent.oos_returns[:end])
+    assert not tuned.oos_returns[end:].equals(parent.oos_returns[end:])
+    assert all(f.params in own for f in tuned.folds[2:]) and tuned.candidates == own
+    assert tuned.folds[2].test_start > until

@@ -184,6 +184,9 @@ def test_online_tuning_maps_proposals_to_candidates_with_parent_links(edge_marke
     assert params_only.after_metrics["per_symbol"]["BTC-USDT"]["n_trades"] > 0
     assert params_only.improved is (params_only.after_metrics["sharpe"] > params_only.before_metrics["sharpe"])
     assert with_code.candidate.meta["code_changed"] is True and with_code.after_metrics == {}
+    # parameters fitted on the candles up to their last bar; new code cannot be scored as its parent
+    assert params_only.candidate.meta["fitted_until"] == small["BTC-USDT"].index[-1].isoformat()
+    assert "fitted_until" not in with_code.candidate.meta
     assert 'candles["open"]' in with_code.candidate.code
     assert read_class_literals(with_code.candidate.code, "name")["name"] == with_code.candidate.name
     assert with_code.candidate.name != params_only.candidate.name
@@ -206,6 +209,7 @@ def test_a_tuned_version_tried_before_is_not_proposed_again(edge_market):
     small = {"BTC-USDT": edge_market["BTC-USDT"].iloc[:1500]}
     first = tune_strategy(cls, LAG_MOMENTUM, small, n_trials=8, seed=2, costs=COSTS)
     assert first.candidate is not None and first.tuning["skipped_tried"] == 0
+    assert first.candidate.meta["fitted_until"] == small["BTC-USDT"].index[-1].isoformat()
     again = tune_strategy(cls, LAG_MOMENTUM, small, n_trials=8, seed=2, costs=COSTS,
                           tried_names={first.candidate.name})
     assert again.tuning["skipped_tried"] == 1

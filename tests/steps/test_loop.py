@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from blofin_pipeline import steps
@@ -37,6 +38,16 @@ def test_offline_day_designs_tunes_ranks_reports_and_rerun_changes_nothing(tmp_p
         steps_ok = store.query("SELECT step, status FROM pipeline_runs ORDER BY step")
         report = json.loads(store.scalar("SELECT report FROM daily_reports WHERE run_date = '2026-04-10'"))
         review = json.loads(store.scalar("SELECT ai_review FROM daily_reports"))
+        sharpes = {(r["strategy"], r["symbol"]): r["sharpe"] for r in store.query(
+            "SELECT strategy, symbol, sharpe FROM strategy_backtest_results WHERE run_date = '2026-04-10'")}
+        tuned = store.query("SELECT name, parent, fitted_until FROM strategies WHERE origin = 'tuner'")
+        last_bar = store.scalar("SELECT MAX(ts) AS t FROM candles")
+    # a tuned version is scored on its tuning day exactly as its parent (fitted on every bar)
+    assert len(tuned) == len(tune["tuned"]) >= 1
+    for t in tuned:
+        assert pd.Timestamp(t["fitted_until"]) == pd.Timestamp(last_bar, unit="ms", tz="UTC"), t
+        for symbol in ctx.config.symbols:
+            assert sharpes[(t["name"], symbol)] == sharpes[(t["parent"].split("@")[0], symbol)]
     assert kept == 12
     assert counts["ranking_history"] == counts["strategies"] - len(cand["rejected"])  # every scored version ranked
     assert all(s["status"] == "success" for s in steps_ok), steps_ok

@@ -154,3 +154,17 @@ def test_processes_registering_the_same_code_at_once_make_one_version(db_url):
     with open_store(db_url) as store:
         rows = store.query("SELECT name, version, code_hash FROM strategies ORDER BY name, version")
     assert [(r["name"], r["version"]) for r in rows] == [(name, 1) for name in sorted(RACE_NAMES)]
+
+
+def test_a_backfill_registering_the_same_tune_earlier_takes_its_fitted_until(db_url):
+    # Run in date order the earlier date would have registered it, with its own last bar.
+    kwargs = {"name": "flat_test", "category": "trend", "params": {"n": 3}, "param_space": {"n": (1, 10)},
+              "code": CODE, "origin": "tuner", "parent": "flat@1"}
+    with open_store(db_url) as store:
+        late = registry.register(store, **kwargs, run_date="2026-03-01", fitted_until="2026-03-01T00:00:00+00:00")
+        assert late.fitted_until == "2026-03-01T00:00:00+00:00"
+        early = registry.register(store, **kwargs, run_date="2026-02-01", fitted_until="2026-02-01T00:00:00+00:00")
+        again = registry.register(store, **kwargs, run_date="2026-03-01", fitted_until="2026-03-01T00:00:00+00:00")
+        assert early.version == again.version == late.version
+        assert early.fitted_until == again.fitted_until == "2026-02-01T00:00:00+00:00"
+        assert early.created_run_date == "2026-02-01"
