@@ -26,7 +26,7 @@ from blofin_pipeline.strategies.gate import (
     run_gate,
 )
 from blofin_pipeline.strategies.lookahead import DENSE_BARS, dense_bars_for, dense_check
-from blofin_pipeline.strategies.runner import SandboxedStrategy
+from blofin_pipeline.strategies.runner import BATCH_CHILDREN, SandboxedStrategy
 from blofin_pipeline.strategies.sandbox import SandboxSession
 from blofin_pipeline.strategies.testdata import check_candles
 
@@ -115,7 +115,21 @@ def test_one_sandbox_request_per_batch_of_cuts(monkeypatch):
         calls.clear()
         report = dense_check(fn, CANDLES, span="recent")
     assert report.ok and report.check == "dense recent"
-    assert calls == ["prefixes", "prefixes"]  # the reference frame, then all 2301 cuts
+    # the reference frame, then the 2301 cuts: one request to each of the two children
+    # (the second one loaded for the split) where there are two cores, else one
+    expected = ["prefixes", "load", "prefixes", "prefixes"] if BATCH_CHILDREN == 2 else ["prefixes"] * 2
+    assert sorted(calls) == sorted(expected)
+
+
+def test_a_split_batch_gives_the_same_values_as_one_child():
+    code = (CORPUS / "lookahead_sparse_volume.py").read_text()
+    cuts = np.arange(2500, 3199)
+    with SandboxedStrategy(code, origin="split") as fn:
+        split = fn.prefixes(CANDLES, None, 2000, cuts, last_only=True)
+        whole = np.concatenate([fn.prefixes(CANDLES, None, 2000, part, last_only=True)
+                                for part in np.array_split(cuts, 4)])  # below SPLIT_CUTS
+    np.testing.assert_array_equal(split, whole)
+    assert split.shape == (699,)
 
 
 def _peek_at(stamps: pd.DatetimeIndex):
