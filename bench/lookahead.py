@@ -12,7 +12,8 @@ origin "user"), as a designed or tuned candidate is, and gated twice in the same
 
 For scale it also times what the DAG already spends on the same candidate: scoring it
 by walk-forward on the 3 symbols (`wf_folds` x (`wf_candidates` + 2) calls per symbol).
-With `--windows N` it measures the sparse-peek catch rate (tests/strategies/corpus/
+It then gives the CPU seconds of both gates in-process (the built-ins as shipped), a
+figure the machine's load does not move. With `--windows N` it measures the sparse-peek catch rate (tests/strategies/corpus/
 lookahead_sparse_volume.py) of both gates over N seeded windows (in-process, slower).
 
     python bench/lookahead.py [--days 180 400] [--strategies 14] [--windows 20]
@@ -45,7 +46,7 @@ from blofin_pipeline.strategies.lookahead import (  # noqa: E402
     default_min_history,
     sample_cuts,
 )
-from blofin_pipeline.strategies.runner import SandboxedStrategy  # noqa: E402
+from blofin_pipeline.strategies.runner import SandboxedStrategy, signal_function  # noqa: E402
 from blofin_pipeline.strategies.sandbox import fork_server  # noqa: E402
 from blofin_pipeline.strategies.testdata import check_candles  # noqa: E402
 
@@ -105,6 +106,26 @@ def bench_cost(days: int, n_strategies: int) -> None:
           f"symbols: {np.median(new - old) / np.median(scoring):.1f}x the scoring time")
 
 
+def bench_cpu(days: int, n_strategies: int) -> None:
+    """CPU seconds of both gates, in-process (built-ins as shipped): the figure that does
+    not move with the machine's load, unlike the sandboxed wall-clock times above."""
+    frame = window(DEFAULT_SYMBOLS[0], days)
+    print(f"\n== CPU seconds, in-process, {days} days ({len(frame)} bars) ==")
+    new_cpu, old_cpu = [], []
+    for name, code in list(builtin_strategy_sources().items())[:n_strategies]:
+        fn = signal_function(code, origin="builtin")
+        started = time.process_time()
+        report = run_gate(fn, frame, seed=candidate_seed(name, 1), n_candidates=CFG.wf_candidates)
+        new_cpu.append(time.process_time() - started)
+        started = time.process_time()
+        old_gate(fn, frame)
+        old_cpu.append(time.process_time() - started)
+        print(f"{name:<22} new {new_cpu[-1]:>6.2f} s CPU ({new_cpu[-1] / report.runs * 1e3:.2f} ms "
+              f"per run)   old {old_cpu[-1]:>5.2f} s CPU")
+    print(f"median CPU per candidate: new {np.median(new_cpu):.2f} s, old {np.median(old_cpu):.2f} s "
+          f"({np.median(new_cpu) / np.median(old_cpu):.0f}x)")
+
+
 def bench_catch_rate(n_windows: int) -> None:
     code = (REPO / "tests/strategies/corpus/lookahead_sparse_volume.py").read_text()
     sparse = load_strategy_source(code, origin="sparse")  # our own corpus file, in-process
@@ -132,6 +153,7 @@ def main() -> None:
     fork_server()
     for days in args.days:
         bench_cost(days, args.strategies)
+    bench_cpu(args.days[0], args.strategies)
     if args.windows:
         bench_catch_rate(args.windows)
 
