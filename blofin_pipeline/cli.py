@@ -94,6 +94,7 @@ def _backtest(code: str, origin: str, *, symbol: str, timeframe: str, fee: float
     from blofin_pipeline.market.window import load_window, score_window, window_label
     from blofin_pipeline.store import open_store
     from blofin_pipeline.strategies import check_strategy
+    from blofin_pipeline.strategies.gate import gate_frame
     from blofin_pipeline.timeframes import timeframe_ms
 
     with open_store(db_url) as store:
@@ -105,7 +106,8 @@ def _backtest(code: str, origin: str, *, symbol: str, timeframe: str, fee: float
                                 history_days=max(days, 1), score_window_days=days)
         ctx = RunContext.create(logical_date=end, data_end=end, config=config, db_url=db_url, workspace=Path("."))
         candles = load_window(ctx, store)[symbol]
-        report = check_strategy(code, candles, origin=origin)
+        frame, _ = gate_frame(candles)  # the window, or the check frame if it is too short (logged)
+        report = check_strategy(code, frame, origin=origin, version=0, wf_candidates=config.wf_candidates)
         if not report.accepted:
             return {"accepted": False, "reasons": report.reasons, "text": report.to_text()}
         from blofin_pipeline.strategies.runner import signal_function

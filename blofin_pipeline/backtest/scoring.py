@@ -44,6 +44,12 @@ def _seed(ref: str) -> int:
     return int.from_bytes(hashlib.sha256(ref.encode()).digest()[:4], "little")
 
 
+def candidate_seed(name: str, version: int) -> int:
+    """The seed of a version's walk-forward parameter samples (the lookahead gate checks
+    exactly those sets)."""
+    return _seed(f"{name}@{version}")
+
+
 def _curve(equity: pd.Series) -> list[list[Any]]:
     step = max(1, math.ceil(len(equity) / CURVE_POINTS))
     sampled = equity.iloc[::step]
@@ -64,7 +70,7 @@ def score_one(ctx: RunContext, name: str, version: int, signal_fn: Any, symbol: 
     """
     cfg = ctx.config
     wf = walk_forward(candles, signal_fn, dict(signal_fn.params), dict(signal_fn.param_space),
-                      n_folds=cfg.wf_folds, n_candidates=cfg.wf_candidates, seed=_seed(f"{name}@{version}"),
+                      n_folds=cfg.wf_folds, n_candidates=cfg.wf_candidates, seed=candidate_seed(name, version),
                       fee=cfg.fee, slippage=cfg.slippage, timeframe=cfg.timeframe,
                       earlier_candidates=fitted_candidates(fitted, cfg.wf_candidates, candles.index))
     metrics = with_deflated_sharpe(wf.metrics, wf.oos_returns.to_numpy(), n_total_trials, wf.n_trials,

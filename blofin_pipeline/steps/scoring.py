@@ -161,13 +161,21 @@ def _decide(ctx: RunContext, store: Store, record: StrategyRecord, to: str, reas
 def check_candidates(ctx: RunContext, store: Store, candidates: list[StrategyRecord], check_frame: pd.DataFrame,
                      check_timeout: float) -> tuple[list[StrategyRecord], dict[str, list[str]]]:
     """The static, sandbox and lookahead checks of each candidate: (accepted, {ref: reasons});
-    the rejected are archived with their reasons and noted for the designer."""
+    the rejected are archived with their reasons and noted for the designer. The lookahead
+    gate checks the parameter sets the scoring walk-forward will try (the version's seed,
+    the run's wf_candidates) on `check_frame`, or on the deterministic check frame when
+    the window is shorter than the gate needs (logged, and noted in the stage)."""
     from blofin_pipeline.strategies import check_strategy
+    from blofin_pipeline.strategies.gate import gate_frame
 
     accepted: list[StrategyRecord] = []
     rejected: dict[str, list[str]] = {}
+    frame, frame_note = gate_frame(check_frame)
     for record in candidates:
-        report = check_strategy(record.code, check_frame, timeout=check_timeout, origin=record.ref)
+        report = check_strategy(record.code, frame, timeout=check_timeout, origin=record.ref,
+                                version=record.version, wf_candidates=ctx.config.wf_candidates)
+        if "lookahead" in report.stages:
+            report.stages["lookahead"]["frame"] = frame_note
         if report.accepted and report.name != record.name:
             report.accepted = False
             report.reasons.append(f"registry: the file declares name {report.name!r}, registered as {record.name!r}")

@@ -7,7 +7,10 @@ then answers framed requests (`_wire`) from the pipeline on its own pipes:
   param_space) - all plain JSON;
 * ``signals``: run ``generate_signals`` on the candles sent with the request, with the
   given parameters, and answer the raw float64 values (NaN kept: the pipeline
-  validates them, in strict or, for the lookahead check, lenient mode).
+  validates them, in strict or, for the lookahead check, lenient mode);
+* ``prefixes``: a lookahead batch: ``generate_signals`` on the prefixes
+  ``candles[start : t + 1]`` of every cut t sent (`prefixes.prefix_outputs`), answered
+  as one array, so thousands of cuts cost one round trip.
 
 Every call executes the module afresh (a new namespace, a new class), so nothing a
 strategy keeps in module or class state survives from one call to the next: the
@@ -32,6 +35,7 @@ from blofin_pipeline.strategies.base import (
     signal_values,
     strategy_class_from,
 )
+from blofin_pipeline.strategies.prefixes import prefix_outputs
 from blofin_pipeline.strategies.sanitize import safe_text
 
 MAX_REQUEST_BYTES = 512 * 1024 * 1024
@@ -126,12 +130,10 @@ def _load(job: _Job, header: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _signals(job: _Job, header: dict[str, Any],
-             arrays: dict[str, np.ndarray]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    lockdown.set_call_cpu_limit(int(header.get("cpu_seconds", 20)))
-    candles = job.candles_for(header, arrays)
+def _run_strategy(job: _Job, params: dict[str, Any] | None, candles: pd.DataFrame) -> np.ndarray:
+    """generate_signals of a fresh class on `candles`, as float64 values (NaN kept)."""
     cls = job.fresh_class()
-    strategy = cls(header.get("params") or None)
+    strategy = cls(params or None)
     try:
         raw = strategy.generate_signals(candles.copy(deep=False))
     except StrategyError:
@@ -139,7 +141,26 @@ def _signals(job: _Job, header: dict[str, Any],
     except (Exception, SystemExit) as err:  # the strategy's failure, named as such
         raise StrategyError(f"strategy {cls.name!r} failed in generate_signals: "
                             f"{type(err).__name__}: {err}") from err
-    return {"ok": True}, {"values": signal_values(raw, candles, cls.name)}
+    return signal_values(raw, candles, cls.name)
+
+
+def _signals(job: _Job, header: dict[str, Any],
+             arrays: dict[str, np.ndarray]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    lockdown.set_call_cpu_limit(int(header.get("cpu_seconds", 20)))
+    candles = job.candles_for(header, arrays)
+    return {"ok": True}, {"values": _run_strategy(job, header.get("params"), candles)}
+
+
+def _prefixes(job: _Job, header: dict[str, Any],
+              arrays: dict[str, np.ndarray]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Every cut of a lookahead batch, each on its own prefix and a fresh class."""
+    lockdown.set_call_cpu_limit(int(header.get("cpu_seconds", 20)))
+    candles = job.candles_for(header, arrays)
+    params = header.get("params")
+    values = prefix_outputs(lambda frame: _run_strategy(job, params, frame), candles,
+                            int(header.get("start", 0)), arrays.get("cuts", np.empty(0, np.int64)),
+                            last_only=bool(header.get("last_only")))
+    return {"ok": True}, {"values": values}
 
 
 def serve(job_fd: int, reply_fd: int) -> int:
@@ -158,6 +179,8 @@ def serve(job_fd: int, reply_fd: int) -> int:
                 reply = _load(job, header)
             elif op == "signals" and job.compiled is not None:
                 reply, out = _signals(job, header, arrays)
+            elif op == "prefixes" and job.compiled is not None:
+                reply, out = _prefixes(job, header, arrays)
             else:
                 reply = {"ok": False, "kind": "protocol", "type": "ProtocolError",
                          "message": f"unexpected request {op!r}", "line": None}

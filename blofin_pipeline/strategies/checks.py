@@ -3,11 +3,13 @@
 `check_strategy` runs them in order and stops at the first stage that fails. The static
 check is a fast first filter with clear messages; the security boundary is the kernel
 sandbox (`runner.SandboxedStrategy`): the strategy is loaded and run only in a
-locked-down child, and the lookahead check drives that child from here, one fresh
-module per cut, so untrusted code never executes in the pipeline's own process.
-`skip_static=True` (``check-strategy --skip-static``) runs the sandbox and lookahead
-stages alone, to show what the kernel holds by itself. `check_strategy_file` is what the
-CLI's `check-strategy` calls. Every reason is sanitised and bounded.
+locked-down child, and the lookahead gate drives that child from here (each batch of
+cuts in one request, a fresh module per cut), so untrusted code never executes in the
+pipeline's own process. The lookahead stage is the gate (`gate.run_gate`): the defaults
+densely, every walk-forward candidate set and the corners of `param_space` by sampled
+cuts. `skip_static=True` (``check-strategy --skip-static``) runs the sandbox and
+lookahead stages alone, to show what the kernel holds by itself. `check_strategy_file`
+is what the CLI's `check-strategy` calls. Every reason is sanitised and bounded.
 """
 from __future__ import annotations
 
@@ -20,9 +22,12 @@ from typing import Any
 
 import pandas as pd
 
+from blofin_pipeline.backtest.scoring import candidate_seed
+from blofin_pipeline.config import PipelineConfig
 from blofin_pipeline.exceptions import StrategyError
 from blofin_pipeline.strategies.base import code_hash
-from blofin_pipeline.strategies.lookahead import DEFAULT_SAMPLES, check_lookahead
+from blofin_pipeline.strategies.gate import GateSpans, require_frame, run_gate
+from blofin_pipeline.strategies.lookahead import DEFAULT_SAMPLES
 from blofin_pipeline.strategies.safety import declared_name, static_check
 from blofin_pipeline.strategies.sandbox import SandboxLimits
 from blofin_pipeline.strategies.sanitize import safe_name, safe_reason
@@ -70,24 +75,32 @@ def check_strategy(
     seed: int = 0,
     origin: str = "<strategy>",
     skip_static: bool = False,
+    version: int = 0,
+    wf_candidates: int = PipelineConfig.wf_candidates,
+    spans: GateSpans = GateSpans(),
 ) -> CheckReport:
-    """Static check -> sandboxed run -> lookahead check (each cut in the sandbox).
+    """Static check -> sandboxed run -> lookahead gate (`gate.run_gate`, in the sandbox).
 
-    `candles` defaults to the deterministic `check_candles()` frame. `timeout` and
-    `cpu_seconds` bound each call into the strategy, `memory_mb` its process.
+    `candles` defaults to the deterministic `check_candles()` frame; a frame too short
+    for the gate is a DataValidationError (before anything runs). `version` and
+    `wf_candidates` give the walk-forward parameter sets the gate checks (those that
+    scoring version `version` of the declared name will try). `timeout` and
+    `cpu_seconds` bound each call into the strategy (a batch of cuts gets
+    `runner.BATCH_CALLS` times as much), `memory_mb` its process.
     """
     declared = declared_name(code)
     report = CheckReport(accepted=False, name=safe_name(declared) if declared else None,
                          category=None, code_hash=code_hash(code))
+    frame = check_candles() if candles is None else candles
+    require_frame(frame, spans)
     if skip_static:
         report.stages["static"] = {"status": "skipped"}
     elif not _static_stage(report, code):
         return _logged(report)
     limits = SandboxLimits(call_timeout=timeout, call_cpu_seconds=int(cpu_seconds),
                            memory_mb=int(memory_mb), load_timeout=timeout)
-    frame = check_candles() if candles is None else candles
-    return _logged(_sandbox_stages(report, code, frame, params, limits, origin,
-                                   {"n_samples": n_samples, "seed": seed}))
+    gate = {"n_samples": n_samples, "cut_seed": seed, "n_candidates": wf_candidates, "spans": spans}
+    return _logged(_sandbox_stages(report, code, frame, params, limits, origin, (version, gate)))
 
 
 def _static_stage(report: CheckReport, code: str) -> bool:
@@ -102,8 +115,8 @@ def _static_stage(report: CheckReport, code: str) -> bool:
 
 
 def _sandbox_stages(report: CheckReport, code: str, candles: pd.DataFrame, params: dict | None,
-                    limits: SandboxLimits, origin: str, sampling: dict[str, int]) -> CheckReport:
-    """The sandboxed run on `candles`, then the lookahead check driving the same child."""
+                    limits: SandboxLimits, origin: str, gate: tuple[int, dict[str, Any]]) -> CheckReport:
+    """The sandboxed run on `candles`, then the lookahead gate driving the same child."""
     from blofin_pipeline.strategies.runner import SandboxedStrategy
 
     started = time.monotonic()
@@ -122,15 +135,10 @@ def _sandbox_stages(report: CheckReport, code: str, candles: pd.DataFrame, param
             "bars": len(candles), "params": {**fn.params, **(params or {})},
             "exposure": float(signals.abs().mean()),
         }
-
-        def run(frame: pd.DataFrame) -> pd.Series:
-            return fn.raw(frame, params)
-
-        run.__name__ = fn.name
-        try:
-            lookahead = check_lookahead(run, candles, **sampling).to_dict()
-        except StrategyError as err:
-            lookahead = {"ok": False, "detail": str(err)}
+        version, settings = gate
+        defaults = {**fn.params, **(params or {})}
+        lookahead = run_gate(fn, candles, seed=candidate_seed(fn.name, version), defaults=defaults,
+                             **settings).to_dict()
     if lookahead.get("ok") is True:
         report.stages["lookahead"] = {"status": "passed", **lookahead}
         report.accepted = True

@@ -19,16 +19,19 @@ So callers change by one line, e.g. in scoring::
 A sandboxed function holds one child; `close()` it (or use it as a context manager) when
 done. It is also closed when garbage-collected, and at most `MAX_OPEN_SANDBOXES` stay
 open at once (the least recently used is closed and reopened on its next call).
-`raw(candles, params)` gives the unvalidated values (NaN kept) for the lookahead check.
+`raw(candles, params)` gives the unvalidated values (NaN kept) for the lookahead check,
+`prefixes(...)` a whole batch of its cuts in one call (in the child, for sandboxed code).
 """
 from __future__ import annotations
 
 import collections
 import logging
+import os
 import signal
 import threading
 import weakref
-from typing import Any, Protocol
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import pandas as pd
@@ -42,6 +45,7 @@ from blofin_pipeline.strategies.base import (
     signal_values,
 )
 from blofin_pipeline.strategies import _wire
+from blofin_pipeline.strategies.prefixes import prefix_outputs
 from blofin_pipeline.strategies.safety import declared_name, static_check
 from blofin_pipeline.strategies.sandbox import SandboxLimits, SandboxSession
 from blofin_pipeline.strategies.sanitize import safe_name, safe_reason, safe_text
@@ -49,6 +53,9 @@ from blofin_pipeline.strategies.sanitize import safe_name, safe_reason, safe_tex
 log = logging.getLogger(__name__)
 
 MAX_OPEN_SANDBOXES = 8
+BATCH_CALLS = 10  # a lookahead batch (thousands of short runs) gets 10 calls' time and CPU
+SPLIT_CUTS = 200  # a larger batch runs in two children at once (where there are two cores)
+BATCH_CHILDREN = 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
 class SignalFunction(Protocol):
@@ -63,6 +70,9 @@ class SignalFunction(Protocol):
     def __call__(self, candles: pd.DataFrame, params: dict | None = None) -> pd.Series: ...
 
     def raw(self, candles: pd.DataFrame, params: dict | None = None) -> pd.Series: ...
+
+    def prefixes(self, candles: pd.DataFrame, params: dict | None, start: int,
+                 cuts: np.ndarray, *, last_only: bool) -> np.ndarray: ...
 
     def close(self) -> None: ...
 
@@ -84,13 +94,22 @@ class InProcessStrategy:
         return Strategy.signals(self.strategy_cls(params), candles)
 
     def raw(self, candles: pd.DataFrame, params: dict | None = None) -> pd.Series:
+        return pd.Series(self._values(candles, params), index=candles.index)
+
+    def prefixes(self, candles: pd.DataFrame, params: dict | None, start: int,
+                 cuts: np.ndarray, *, last_only: bool) -> np.ndarray:
+        """Raw outputs on ``candles[start : t + 1]`` for every cut t (`prefix_outputs`)."""
+        return prefix_outputs(lambda frame: self._values(frame, params), candles, start, cuts,
+                              last_only=last_only)
+
+    def _values(self, candles: pd.DataFrame, params: dict | None) -> np.ndarray:
         strategy = self.strategy_cls(params)
         try:
             raw = strategy.generate_signals(candles.copy(deep=False))
         except (Exception, SystemExit) as err:
             raise StrategyError(f"strategy {self.name!r} failed in generate_signals: "
                                 f"{type(err).__name__}: {err}") from err
-        return pd.Series(signal_values(raw, candles, self.name), index=candles.index)
+        return signal_values(raw, candles, self.name)
 
     def close(self) -> None:
         """Nothing to release."""
@@ -158,13 +177,16 @@ class SandboxedStrategy:
         self.description = safe_text(reply.get("description") or "", 500)
 
     def _run(self, candles: pd.DataFrame, params: dict | None) -> np.ndarray:
+        return self._in_session(lambda session: session.signals(candles, params))
+
+    def _in_session(self, call: Callable[[SandboxSession], np.ndarray]) -> np.ndarray:
         with self._lock:
             session = self._session
             if session is None or session.dead:
                 session = self._open()
             _touch(self)
             try:
-                return session.signals(candles, params)
+                return call(session)
             except StrategyError as err:
                 if session.dead and (session.death or {}).get("signal") == signal.SIGSYS:
                     # SIGSYS: a forbidden system call. Such code is hostile; never again.
@@ -179,6 +201,35 @@ class SandboxedStrategy:
     def raw(self, candles: pd.DataFrame, params: dict | None = None) -> pd.Series:
         """The unvalidated output as float64 on the candles' index (NaN kept)."""
         return pd.Series(self._run(candles, params), index=candles.index, dtype="float64")
+
+    def prefixes(self, candles: pd.DataFrame, params: dict | None, start: int,
+                 cuts: np.ndarray, *, last_only: bool) -> np.ndarray:
+        """Raw outputs on ``candles[start : t + 1]`` for every cut t, computed by the
+        child in ONE request; the batch may use `BATCH_CALLS` times a call's limits. A
+        batch of at least `SPLIT_CUTS` cuts is split in two halves, the second one run
+        at the same time by a second, short-lived child of the same code (two cores)."""
+        cuts = np.asarray(cuts, dtype=np.int64)
+        limits = {"timeout": self.limits.call_timeout * BATCH_CALLS,
+                  "cpu_seconds": self.limits.call_cpu_seconds * BATCH_CALLS, "last_only": last_only}
+        if len(cuts) < SPLIT_CUTS or BATCH_CHILDREN < 2:
+            return self._in_session(lambda s: s.prefixes(candles, params, start, cuts, **limits))
+        first, second = np.array_split(cuts, 2)
+        helper = SandboxSession(self.code, origin=self.origin, label=self.name, limits=self.limits)
+        try:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                later = pool.submit(helper.prefixes, candles, params, start, second, **limits)
+                try:
+                    values = self._in_session(lambda s: s.prefixes(candles, params, start, first,
+                                                                   **limits))
+                finally:
+                    more = later.exception() or later.result()
+        finally:
+            helper.close()
+        if isinstance(more, BaseException):
+            if (helper.death or {}).get("signal") == signal.SIGSYS:
+                self._poisoned = str(more)
+            raise more
+        return np.concatenate([values, more])
 
     def close(self) -> None:
         """Kill the child; a later call starts a new one."""

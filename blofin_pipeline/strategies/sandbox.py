@@ -38,6 +38,7 @@ import pandas as pd
 
 from blofin_pipeline.exceptions import SandboxUnavailable, StrategyError
 from blofin_pipeline.strategies import _wire
+from blofin_pipeline.strategies.prefixes import check_cuts, output_size
 from blofin_pipeline.strategies.sanitize import describe_error, safe_name, safe_reason, safe_text
 
 log = logging.getLogger(__name__)
@@ -273,6 +274,25 @@ class SandboxSession:
     def signals(self, candles: pd.DataFrame, params: dict[str, Any] | None,
                 timeout: float | None = None) -> np.ndarray:
         """Raw float64 values of generate_signals on `candles` (NaN kept)."""
+        return self._candles_call(candles, {"op": "signals", "params": _wire.plain_params(params)},
+                                  {}, len(candles), timeout or self.limits.call_timeout,
+                                  self.limits.call_cpu_seconds, "generate_signals")
+
+    def prefixes(self, candles: pd.DataFrame, params: dict[str, Any] | None, start: int,
+                 cuts: np.ndarray, *, last_only: bool, timeout: float,
+                 cpu_seconds: int) -> np.ndarray:
+        """A lookahead batch in one request: the child runs the strategy on
+        ``candles[start : t + 1]`` for every cut t (`prefixes.prefix_outputs`)."""
+        cuts = check_cuts(len(candles), start, cuts)  # before the child sees them
+        header = {"op": "prefixes", "params": _wire.plain_params(params), "start": int(start),
+                  "last_only": bool(last_only)}
+        return self._candles_call(candles, header, {"cuts": cuts},
+                                  output_size(start, cuts, last_only=last_only), timeout,
+                                  cpu_seconds, "the lookahead batch")
+
+    def _candles_call(self, candles: pd.DataFrame, request: dict[str, Any],
+                      extra: dict[str, np.ndarray], n_values: int, timeout: float,
+                      cpu_seconds: int, what: str) -> np.ndarray:
         header, arrays = _wire.encode_candles(candles)
         if self._sent is not None and _wire.same_arrays(self._sent[1], arrays) \
                 and self._sent[0] == header:
@@ -282,16 +302,15 @@ class SandboxSession:
             arrays = {}
         else:
             self._sent = (dict(header), {k: v.copy() for k, v in arrays.items()})
-        header.update(op="signals", params=_wire.plain_params(params),
-                      cpu_seconds=int(self.limits.call_cpu_seconds))
+        header.update(request, cpu_seconds=int(cpu_seconds))
         try:
-            _, answer = self._call(header, arrays, timeout or self.limits.call_timeout,
-                                   8 * len(candles) + 1024, what="generate_signals")
+            _, answer = self._call(header, {**arrays, **extra}, timeout, 8 * n_values + 1024,
+                                   what=what)
         except StrategyError:
             self._sent = None  # resend next time: the child may not have kept them
             raise
         values = answer.get("values")
-        if values is None or values.dtype != np.float64 or values.shape != (len(candles),):
+        if values is None or values.dtype != np.float64 or values.shape != (n_values,):
             raise StrategyError(f"strategy {self.name!r} broke the sandbox protocol: "
                                 f"no float64 value per candle")
         return values
@@ -313,14 +332,10 @@ class SandboxSession:
             self.close()
             raise StrategyError(self._death_reason(what, err)) from None
         if reply.get("ok") is True:
-            if what == "loading":
-                self._adopt_name(reply)
+            if what == "loading" and isinstance(reply.get("name"), str) and reply["name"]:
+                self.name = safe_name(reply["name"])
             return reply, answer
         raise StrategyError(self._failure_reason(reply))
-
-    def _adopt_name(self, reply: dict[str, Any]) -> None:
-        if isinstance(reply.get("name"), str) and reply["name"]:
-            self.name = safe_name(reply["name"])
 
     def _failure_reason(self, reply: dict[str, Any]) -> str:
         kind = reply.get("kind")
@@ -382,7 +397,4 @@ class SandboxSession:
 
 
 def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return str(number)
+    return {s.value: s.name for s in signal.Signals}.get(number, str(number))

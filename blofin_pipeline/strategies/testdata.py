@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-CHECK_BARS = 1200
+CHECK_BARS = 3200  # enough for the lookahead gate (gate.GateSpans().required_bars = 3022)
 CHECK_SEED = 20240601
 
 

@@ -139,4 +139,5 @@ def test_report_to_dict_round_trips_fields():
     data = check_lookahead(causal, CANDLES, n_samples=6).to_dict()
     assert data["ok"] is True and len(data["checked_bars"]) == 6
     assert set(data) == {"ok", "first_bad_bar", "first_bad_ts", "cut_bar", "detail",
-                         "checked_bars"}
+                         "checked_bars", "check", "params"}
+    assert data["check"] == "sampled" and data["params"] is None

@@ -1,4 +1,4 @@
-# expect: sandbox: strategy 'wrong_length' returned 1199 values for 1200 candles
+# expect: sandbox: strategy 'wrong_length' returned 3199 values for 3200 candles
 import numpy as np
 import pandas as pd
 
