@@ -1,5 +1,5 @@
-"""ML pipeline: causal features, banded direction labels, purged walk-forward validation,
-four model types, soft-voting and stacking ensembles, versioned artefacts.
+"""ML pipeline: causal features, banded direction labels, walk-forward validation
+with the strategies' folds (choices on an inner validation slice), four model types, soft-voting and stacking ensembles, versioned artefacts.
 
 Pure functions over candles; the DAG task ``train_ml_models`` calls
 :func:`train_and_evaluate` and persists its rows. scikit-learn and LightGBM are imported
@@ -17,10 +17,9 @@ from blofin_pipeline.ml.pipeline import (
     MLResult,
     train_and_evaluate,
 )
-from blofin_pipeline.ml.validation import purged_walk_forward_splits
 
 __all__ = [
     "ENSEMBLE_ROW_KEYS", "MODEL_ROW_KEYS", "MODEL_TYPES", "MLConfig", "MLResult",
-    "build_features", "make_labels", "purged_walk_forward_splits",
+    "build_features", "make_labels",
     "signals_from_artefact", "train_and_evaluate",
 ]
