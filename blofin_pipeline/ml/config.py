@@ -20,8 +20,6 @@ class MLConfig:
     wf_folds / train_frac / anchored: the walk-forward fold geometry, the strategies'
     (``backtest.walkforward.fold_bounds`` over the same candles): models are fitted on a
     fold's training part and judged on its test part only.
-    val_frac: share of a fold's training part held out as the inner validation slice on
-    which ensemble members and the best ensemble are chosen (never the test fold).
     ensemble_size: members of each ensemble, the best models by inner-validation F1.
     tree_estimators / boost_rounds: size of the forest and of the boosted models.
     """
@@ -31,7 +29,6 @@ class MLConfig:
     wf_folds: int = 4
     train_frac: float = 0.5
     anchored: bool = False
-    val_frac: float = 0.3
     models: tuple[str, ...] = MODEL_TYPES
     threshold: float = 0.55
     fee: float = DEFAULT_FEE
@@ -52,8 +49,6 @@ class MLConfig:
         if self.wf_folds < 1 or not 0 < self.train_frac < 1:
             raise ConfigError(f"ML wf_folds must be >= 1 and train_frac in (0, 1), got {self.wf_folds!r},"
                               f" {self.train_frac!r}")
-        if not 0.1 <= self.val_frac <= 0.5:
-            raise ConfigError(f"ML val_frac must be in [0.1, 0.5], got {self.val_frac!r}")
         unknown = [m for m in self.models if m not in MODEL_TYPES]
         if unknown or not self.models:
             raise ConfigError(f"ML models {list(self.models)!r}: unknown {unknown}; choose from {MODEL_TYPES}")

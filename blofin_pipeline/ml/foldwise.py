@@ -1,16 +1,18 @@
 """Honest ML selection inside one walk-forward fold.
 
-A fold's training part (labelled rows, purged so no label reaches the test fold) is cut
-in time into an inner-training part and an inner validation slice (``val_frac`` of it,
-purged by the label horizon), the slice into halves A and B:
+A fold's training part (labelled rows, purged so no label reaches the test fold) ends with
+an inner validation slice, one test fold long: for every fold after the first it is the
+previous fold's test span, and the previous fold's models (fitted before it, so they never
+saw it) supply the predictions on it; for the first fold (and whenever no previous
+predictions are given) the models are fitted on the training part before the slice
+(purged by the label horizon) and predict it. The slice is cut into halves A and B:
 
-1. every model is fitted on the inner-training part and predicts the validation slice;
-2. ensemble members: the ``ensemble_size`` best models by F1 on half A;
-3. the stacking meta-model for the choice is fitted on the members' predictions over A;
-4. the best ensemble: soft voting or stacking, whichever is more accurate on half B
+1. ensemble members: the ``ensemble_size`` best models by F1 on half A;
+2. the stacking meta-model for the choice is fitted on the members' predictions over A;
+3. the best ensemble: soft voting or stacking, whichever is more accurate on half B
    (neither the members nor that meta-model saw B);
-5. every model is refitted on the whole training part (this is what predicts the test
-   fold), and the stacking meta-model on the members' predictions over the whole slice.
+4. every model is fitted on the whole training part (this is what predicts the test fold),
+   and the stacking meta-model on the members' predictions over the whole slice.
 
 Nothing here sees the test fold: what predicts it, and which ensemble is called the best,
 is decided on the training part only. The test-fold predictions, chained over folds, are
@@ -76,19 +78,13 @@ def fit_model(model_type: str, X: pd.DataFrame, y: np.ndarray, config: MLConfig,
         raise ModelError(f"{what}: fitting failed: {err}") from err
 
 
-def split_training(rows: np.ndarray, val_frac: float, horizon: int, what: str
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(inner-training, validation half A, half B) row positions, in time order, each part
-    purged so that no label of an earlier part reaches into a later one."""
-    n_val = int(round(len(rows) * val_frac))
-    val = rows[len(rows) - n_val:]
-    if n_val < MIN_VALIDATION_ROWS:
-        raise ModelError(f"{what}: {n_val} validation rows, need >= {MIN_VALIDATION_ROWS}")
-    inner = rows[rows + horizon < val[0]]
-    half_b = val[n_val // 2:]
-    half_a = val[: n_val // 2]
-    half_a = half_a[half_a + horizon < half_b[0]]
-    return inner, half_a, half_b
+def _halves(val: np.ndarray, horizon: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validation halves A and B in time order, A purged so no label of A reaches into B."""
+    if len(val) < MIN_VALIDATION_ROWS:
+        raise ModelError(f"{what}: {len(val)} labelled validation rows, need >= {MIN_VALIDATION_ROWS}")
+    half_b = val[len(val) // 2:]
+    half_a = val[: len(val) // 2]
+    return half_a[half_a + horizon < half_b[0]], half_b
 
 
 def _f1(y: np.ndarray, p: np.ndarray) -> float:
@@ -98,24 +94,39 @@ def _f1(y: np.ndarray, p: np.ndarray) -> float:
     return 2.0 * tp / denom if denom else 0.0
 
 
-def fit_fold(X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, config: MLConfig, what: str) -> FoldFit:
-    """Fit and choose on the training ``rows`` (labelled, usable, purged) of one fold."""
+Validation = tuple[np.ndarray, dict[str, np.ndarray]]   # row positions, P(up) per model type on them
+
+
+def inner_validation(X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, val_start: int, config: MLConfig,
+                     what: str) -> Validation:
+    """Predictions on the slice of ``rows`` from ``val_start`` on, by models fitted on the rows
+    before it (purged by the horizon): the first fold's validation."""
+    val = rows[rows >= val_start]
+    inner = rows[rows + config.horizon < val_start]
+    preds = {m: fit_model(m, X.iloc[inner], y[inner], config, f"{what} {m} (inner)").predict_proba(X.iloc[val])[:, 1]
+             for m in config.models}
+    return val, preds
+
+
+def fit_fold(X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, config: MLConfig, what: str,
+             validation: Validation | None) -> FoldFit:
+    """Fit on the training ``rows`` (labelled, usable, purged) of one fold and choose members
+    and the best ensemble on ``validation`` (its slice of the training part and the P(up) of
+    models that did not see it); None with a single model type (nothing to choose)."""
     full = {m: fit_model(m, X.iloc[rows], y[rows], config, f"{what} {m}") for m in config.models}
     if len(config.models) < 2:
         return FoldFit(models=full)
-    inner, half_a, half_b = split_training(rows, config.val_frac, config.horizon, what)
-    val = np.concatenate([half_a, half_b])
-    val_p = {}
-    for m in config.models:
-        est = fit_model(m, X.iloc[inner], y[inner], config, f"{what} {m} (inner)")
-        val_p[m] = est.predict_proba(X.iloc[val])[:, 1]
-    n_a = len(half_a)
-    f1 = {m: _f1(y[half_a], val_p[m][:n_a]) for m in config.models}
+    val, val_p = validation
+    if not np.isin(val, rows).all():
+        raise ModelError(f"{what}: the validation slice is not part of the training part")
+    half_a, half_b = _halves(val, config.horizon, what)
+    in_a, in_b = np.isin(val, half_a), np.isin(val, half_b)
+    f1 = {m: _f1(y[half_a], val_p[m][in_a]) for m in config.models}
     members = sorted(config.models, key=lambda m: (-f1[m], m))[: config.ensemble_size]
     member_val = np.column_stack([val_p[m] for m in members])
-    meta_a = ens.fit_meta(member_val[:n_a], y[half_a])
-    on_b = {"soft_voting": ens.soft_voting_oos(member_val[n_a:]),
-            "stacking": meta_a.predict_proba(ens.logit(member_val[n_a:]))[:, 1]}
+    meta_a = ens.fit_meta(member_val[in_a], y[half_a])
+    on_b = {"soft_voting": ens.soft_voting_oos(member_val[in_b]),
+            "stacking": meta_a.predict_proba(ens.logit(member_val[in_b]))[:, 1]}
     accuracy = {k: float(np.mean((p >= 0.5) == (y[half_b] == 1.0))) for k, p in on_b.items()}
     chosen = min(ENSEMBLE_METHODS, key=lambda k: (-accuracy[k], ENSEMBLE_METHODS.index(k)))
     return FoldFit(models=full, members=members, meta=ens.fit_meta(member_val, y[val]), chosen=chosen,

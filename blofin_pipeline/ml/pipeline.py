@@ -9,14 +9,16 @@ ensembles ``soft_voting_<symbol>``, ``stacking_<symbol>`` and ``best_ensemble_<s
    (``backtest.walkforward.fold_bounds`` with ``wf_folds``, ``train_frac``, ``anchored``);
    in each fold, :func:`.foldwise.fit_fold` fits the models on the fold's training part
    (purged by the label horizon) and chooses the ensemble members and the best ensemble on
-   an inner validation slice of that training part only; the fitted models and ensembles
-   predict the test fold;
+   an inner validation slice of that training part only (the previous fold's test span,
+   with the previous fold's predictions on it); the fitted models and ensembles predict
+   the test fold;
 3. the test-fold predictions, chained, are every reported figure: classification metrics
    on the labelled test bars (``n_test``) and the backtest of the positions (long when
    P(up) >= threshold, short when P(down) >= threshold, else flat) by the walk-forward's
    own code (each fold starts and ends flat), after fees;
 4. one more fit of the same procedure on the last training span (the folds' length, ending
-   at the last bar) gives the artefacts that trade from now on (:mod:`.artefacts`).
+   at the last bar; its validation slice is the last test fold) gives the artefacts that
+   trade from now on (:mod:`.artefacts`).
 
 ``best_ensemble`` is a procedure, not a fixed ensemble: per fold, the ensemble method its
 inner validation chose. It is what the pipeline scores as a strategy.
@@ -35,7 +37,14 @@ from blofin_pipeline.exceptions import BacktestError, ModelError
 from blofin_pipeline.ml.artefacts import data_hash, make_version, save_artefact
 from blofin_pipeline.ml.config import MLConfig
 from blofin_pipeline.ml.features import market_panel, symbol_features
-from blofin_pipeline.ml.foldwise import BEST_ENSEMBLE, ENSEMBLE_METHODS, FoldFit, fit_fold
+from blofin_pipeline.ml.foldwise import (
+    BEST_ENSEMBLE,
+    ENSEMBLE_METHODS,
+    FoldFit,
+    Validation,
+    fit_fold,
+    inner_validation,
+)
 from blofin_pipeline.ml.inference import positions_from_proba
 from blofin_pipeline.ml.labels import make_labels
 from blofin_pipeline.ml.metrics import backtest_folds, classification_metrics
@@ -123,19 +132,42 @@ def _predict_span(fit: FoldFit, data: SymbolData, start: int, stop: int) -> dict
     return out
 
 
-def evaluate_folds(data: SymbolData, config: MLConfig) -> tuple[dict[str, list[np.ndarray]], list[FoldFit]]:
-    """Per model/ensemble kind, its test-fold P(up) per fold; and each fold's fit."""
+def _validation(data: SymbolData, rows: np.ndarray, previous: tuple[int, int, dict[str, np.ndarray]] | None,
+                config: MLConfig, what: str) -> Validation | None:
+    """A fold's inner validation: the previous test span with the previous models' P(up) on
+    it, or (first fold) the last test-fold length of ``rows`` predicted by inner fits."""
+    if len(config.models) < 2:
+        return None
+    if previous is None:
+        span = data.bounds[0][3] - data.bounds[0][2]
+        return inner_validation(data.X, data.y, rows, int(rows[-1]) + 1 - span, config, what)
+    start, stop, p_up = previous
+    val = data.training_rows(start, stop, config.horizon)
+    return val, {m: p_up[m][val - start] for m in config.models}
+
+
+def evaluate_folds(data: SymbolData, config: MLConfig) -> tuple[dict[str, list[np.ndarray]], list[FoldFit], FoldFit,
+                                                               np.ndarray]:
+    """Per model/ensemble kind, its test-fold P(up) per fold; each fold's fit; and the final
+    fit (the same procedure on the last training span, for the artefacts) with its rows."""
     per_kind: dict[str, list[np.ndarray]] = {}
-    fits = []
+    fits, previous = [], None
     for k, (tr0, _, te0, te1) in enumerate(data.bounds):
         rows = data.training_rows(tr0, te0, config.horizon)
-        fit = fit_fold(data.X, data.y, rows, config, f"ML {data.symbol} fold {k}")
-        for kind, p in _predict_span(fit, data, te0, te1).items():
+        what = f"ML {data.symbol} fold {k}"
+        fit = fit_fold(data.X, data.y, rows, config, what, _validation(data, rows, previous, config, what))
+        p_up = _predict_span(fit, data, te0, te1)
+        for kind, p in p_up.items():
             per_kind.setdefault(kind, []).append(p)
         fits.append(fit)
+        previous = (te0, te1, p_up)
         logger.info("ML %s fold %d: %d training rows, members %s, best ensemble %s", data.symbol, k, len(rows),
                     fit.members, fit.chosen)
-    return per_kind, fits
+    n = len(data.candles)
+    rows = data.training_rows(0 if config.anchored else n - int(n * config.train_frac), n, config.horizon)
+    what = f"ML {data.symbol} final fit"
+    final = fit_fold(data.X, data.y, rows, config, what, _validation(data, rows, previous, config, what))
+    return per_kind, fits, final, rows
 
 
 def _figures(name: str, data: SymbolData, fold_p: list[np.ndarray], config: MLConfig
@@ -150,14 +182,6 @@ def _figures(name: str, data: SymbolData, fold_p: list[np.ndarray], config: MLCo
                    backtest_max_drawdown=float(bt["max_drawdown"]), backtest_n_trades=int(bt["n_trades"]),
                    test_start=_iso(data.candles.index[test[0]]), test_end=_iso(data.candles.index[test[-1]]))
     return metrics, positions
-
-
-def _final_fit(data: SymbolData, config: MLConfig) -> tuple[FoldFit, np.ndarray]:
-    """The same procedure on the last training span (the folds' length), for the artefacts."""
-    n = len(data.candles)
-    start = 0 if config.anchored else n - int(n * config.train_frac)
-    rows = data.training_rows(start, n, config.horizon)
-    return fit_fold(data.X, data.y, rows, config, f"ML {data.symbol} final fit"), rows
 
 
 def _sidecar_common(data: SymbolData, config: MLConfig, rows: np.ndarray, hash_hex: str) -> dict[str, Any]:
@@ -184,8 +208,7 @@ def _payload(estimator: Any, data: SymbolData, config: MLConfig, common: dict[st
 def train_symbol(data: SymbolData, run_date: str, artefact_dir: Path, config: MLConfig) -> MLResult:
     """Every model and ensemble of one symbol: fold-wise figures, rows and artefacts."""
     symbol, result = data.symbol, MLResult()
-    per_kind, fits = evaluate_folds(data, config)
-    final, rows = _final_fit(data, config)
+    per_kind, fits, final, rows = evaluate_folds(data, config)
     hash_hex = data_hash(data.X.iloc[rows].assign(__label__=data.y[rows]))
     version = make_version(run_date, hash_hex)
     common = _sidecar_common(data, config, rows, hash_hex)

@@ -10,7 +10,7 @@ rows the new run does not make (another symbol, another portfolio, fewer designs
 |---|---|
 | score_strategies (chunk k) | `score` results, trials and scoring-failure archivals of its chunk; chunk 0 also the `score` results of versions no longer in the portfolio |
 | design_strategies / tune_strategies | the versions it registered that no other date used, its status entries, the `designed` / `tuned` notes |
-| train_ml_models | the date's models and ensembles, its ensemble-as-strategy (results, version, status entries) |
+| ml_market_panel (for the ML chain) | the date's models and ensembles, its ensemble-as-strategy (results, version, status entries), its `ml:` trials |
 | backtest_candidates | `candidate` results, the candidates' trials, its status entries, the `accepted` / `rejected` notes |
 | rank_and_update | (ranking.ranker.withdraw_ranking) its decisions, status entries and archival notes |
 | generate_report / ai_review | the report row and files, rewritten whole |

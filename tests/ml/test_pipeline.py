@@ -320,7 +320,7 @@ def test_single_model_gives_no_ensembles_and_bad_input_is_named(tmp_path):
 
 
 @pytest.mark.parametrize("changes", [
-    {"models": ("svm",)}, {"threshold": 0.4}, {"wf_folds": 0}, {"train_frac": 1.0}, {"val_frac": 0.05}, {"horizon": 0},
+    {"models": ("svm",)}, {"threshold": 0.4}, {"wf_folds": 0}, {"train_frac": 1.0}, {"horizon": 0},
     {"band": -0.001},
 ])
 def test_config_rejects_bad_values(changes):
