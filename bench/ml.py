@@ -108,7 +108,7 @@ def scale_child(n: int, before: bool) -> dict[str, object]:
     config = MLConfig(tree_estimators=DAILY_TREES, boost_rounds=DAILY_TREES, timeframe=TIMEFRAME)
     out: dict[str, object] = {"symbols": n}
     with tempfile.TemporaryDirectory() as artefacts:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         if before:  # the old single task: every symbol's candles and features in one call
             market = {s: generate_candles(s, TIMEFRAME, SAMPLE_EPOCH, end) for s in symbols}
             train_and_evaluate(market, run_date="2026-01-01", artefact_dir=artefacts, config=config)
@@ -130,6 +130,7 @@ def scale_child(n: int, before: bool) -> dict[str, object]:
                 groups.append(time.perf_counter() - g0)
             out["groups_s"] = groups
         out["total_s"] = time.perf_counter() - t0
+        out["cpu_s"] = time.process_time() - cpu0   # every thread of the process: the work, less load-dependent
     return out
 
 
@@ -160,23 +161,27 @@ def scale_main(counts: list[int], before_root: str | None) -> int:
     print(f"ML scale benchmark: {WINDOW_DAYS} days of {TIMEFRAME} bars per symbol, {DAILY_TREES} trees/rounds, "
           f"{os.cpu_count()} CPUs visible, load average {os.getloadavg()[0]:.1f}")
     totals: dict[str, dict[int, float]] = {"after": {}, "before": {}}
+    cpus: dict[str, dict[int, float]] = {"after": {}, "before": {}}
     for n in counts:
         runs = [("after", here)] + ([("before", before_root)] if before_root else [])
         for label, root in runs:
             r, peak = _run_child(["--scale-child", str(n)] + (["--before"] if label == "before" else []), root)
-            totals[label][n] = float(r["total_s"])
+            totals[label][n], cpus[label][n] = float(r["total_s"]), float(r["cpu_s"])
             groups = r["groups_s"]
             detail = (f", panel {r['panel_s']:.2f} s, {len(groups)} groups (slowest {max(groups):.1f} s)"
                       if groups else ", one task")
-            print(f"  {label:<6} {n:3d} symbols: {r['total_s']:7.1f} s{detail}, peak RSS {peak:6.0f} MB")
+            print(f"  {label:<6} {n:3d} symbols: wall {r['total_s']:7.1f} s, CPU {r['cpu_s']:7.1f} s{detail},"
+                  f" peak RSS {peak:6.0f} MB")
         if before_root:
-            print(f"         {n:3d} symbols: before/after = {totals['before'][n] / totals['after'][n]:.2f}x")
+            print(f"         {n:3d} symbols: before/after = {totals['before'][n] / totals['after'][n]:.2f}x wall,"
+                  f" {cpus['before'][n] / cpus['after'][n]:.2f}x CPU")
     if len(counts) >= 2:
         lo, hi = min(counts), max(counts)
-        for label, t in totals.items():
+        for label in totals:
+            t, c = totals[label], cpus[label]
             if lo in t and hi in t:
-                exponent = math.log(t[hi] / t[lo]) / math.log(hi / lo)
-                print(f"  growth exponent in symbols ({label}, {lo} -> {hi}): {exponent:.2f}")
+                print(f"  growth exponent in symbols ({label}, {lo} -> {hi}): wall "
+                      f"{math.log(t[hi] / t[lo]) / math.log(hi / lo):.2f}, CPU {math.log(c[hi] / c[lo]) / math.log(hi / lo):.2f}")
     return 0
 
 

@@ -57,7 +57,7 @@ def ml_items(ctx: RunContext) -> list[str]:
     return [f"{ML_TRIAL_PREFIX}{kind}" for kind in (*ml_config(ctx).models, *ITEM_KINDS)]
 
 
-def ml_trials(ctx: RunContext, store: Store) -> list[tuple[str, int]]:
+def ml_trials(ctx: RunContext) -> list[tuple[str, int]]:
     """The date's ML trials, one entry per model type and ensemble with its number of symbols
     (each is an out-of-sample series per symbol); recorded by `train_ml_models`."""
     return [(item, len(ctx.config.symbols)) for item in ml_items(ctx)]
@@ -137,7 +137,7 @@ def train_ml_models(ctx: RunContext, store: Store, *, groups: list[dict[str, Any
         if group["best_ensemble"]:
             handoff.update(pd.read_pickle(group["best_ensemble"]))
     missing = [s for s in ctx.config.symbols if s not in handoff]
-    record_trials(store, ctx.run_date, ml_trials(ctx, store))
+    record_trials(store, ctx.run_date, ml_trials(ctx))
     if not handoff:
         return {"models": sum(g["models"] for g in groups), "ensembles": 0, "ensemble_as_strategy": None}
     if missing:
@@ -151,7 +151,7 @@ def _n_trials(ctx: RunContext, store: Store) -> int:
     from blofin_pipeline.steps.scoring import trials_for_day
 
     earlier = items_tried_before(store, ctx.run_date)
-    new_ml = sum(n for item, n in ml_trials(ctx, store) if item not in earlier)
+    new_ml = sum(n for item, n in ml_trials(ctx) if item not in earlier)
     return trials_for_day(ctx, store, status.portfolio_at_start(store, ctx.run_date)) + new_ml
 
 
