@@ -8,6 +8,15 @@ the features of the synthetic sample market (1H bars, three symbols, so the cros
 features are real), labels them, and fits each model with the production settings of
 ``MLConfig()`` (n_jobs=2), timing each fit (wall and process CPU). Run:
 ``.venv/bin/python bench/ml.py`` (exit status 0 when within both budgets).
+
+``--scale`` (issue 15) times the daily ML work as the DAG does it, on the synthetic market
+(the score window: 180 days of 1H bars; 100 trees/rounds, n_jobs=2) for 3 and 30 symbols
+(``--symbols``), each count in a fresh child: the market panel once, then each group of
+``ML_GROUP_SIZE`` symbols trained with it, as the mapped tasks do. It prints the wall time,
+the slowest group, the child's peak RSS and the growth exponent in symbols. With
+``--before-root`` (a checkout of the code before, e.g. the main branch) the same symbols run
+through that code's ``train_and_evaluate`` in one call, as its single ML task did, and the
+ratio is printed: ``.venv/bin/python bench/ml.py --scale --before-root /work/main``.
 """
 from __future__ import annotations
 
@@ -74,19 +83,128 @@ def child(rows: int) -> dict[str, object]:
     return out
 
 
+SCALE_SYMBOLS = (3, 30)
+WINDOW_DAYS = 180     # the DAG's default score_window_days: what the ML step trains on
+DAILY_TREES = 100     # steps.ml.ML_TREES
+
+
+def scale_symbols(n: int) -> list[str]:
+    """n synthetic instruments: the three defaults, then S03-USDT, S04-USDT, ... (the sample
+    market generates any symbol, seeded by its name)."""
+    return [*SYMBOLS, *(f"S{i:02d}-USDT" for i in range(3, n))][:n]
+
+
+def scale_child(n: int, before: bool) -> dict[str, object]:
+    """Time the daily ML work on n symbols with the code on sys.path (a new or an old checkout)."""
+    import tempfile
+
+    import pandas as pd
+
+    from blofin_pipeline.market.sample import SAMPLE_EPOCH, generate_candles
+    from blofin_pipeline.ml import MLConfig, train_and_evaluate
+
+    end = SAMPLE_EPOCH + pd.Timedelta(days=WINDOW_DAYS)
+    symbols = scale_symbols(n)
+    config = MLConfig(tree_estimators=DAILY_TREES, boost_rounds=DAILY_TREES, timeframe=TIMEFRAME)
+    out: dict[str, object] = {"symbols": n}
+    with tempfile.TemporaryDirectory() as artefacts:
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        if before:  # the old single task: every symbol's candles and features in one call
+            market = {s: generate_candles(s, TIMEFRAME, SAMPLE_EPOCH, end) for s in symbols}
+            train_and_evaluate(market, run_date="2026-01-01", artefact_dir=artefacts, config=config)
+            out["groups_s"] = []
+        else:
+            from blofin_pipeline.ml.features import market_panel
+            from blofin_pipeline.steps.ml import ML_GROUP_SIZE
+
+            closes = {s: generate_candles(s, TIMEFRAME, SAMPLE_EPOCH, end) for s in symbols}
+            panel = market_panel(closes)
+            del closes
+            out["panel_s"] = time.perf_counter() - t0
+            groups = []
+            for i in range(0, n, ML_GROUP_SIZE):
+                g0 = time.perf_counter()
+                group = {s: generate_candles(s, TIMEFRAME, SAMPLE_EPOCH, end) for s in symbols[i: i + ML_GROUP_SIZE]}
+                train_and_evaluate(group, run_date="2026-01-01", artefact_dir=artefacts, config=config, panel=panel,
+                                   feature_symbols=tuple(sorted(symbols)))
+                groups.append(time.perf_counter() - g0)
+            out["groups_s"] = groups
+        out["total_s"] = time.perf_counter() - t0
+        out["cpu_s"] = time.process_time() - cpu0   # every thread of the process: the work, less load-dependent
+    return out
+
+
+def _run_child(args: list[str], root: str) -> tuple[dict[str, object], float]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    # Idle OpenMP threads (HistGradientBoosting, LightGBM) sleep instead of spinning: on a
+    # shared machine spinning threads burn the CPU the busy ones need (measured: about 2x
+    # slower fits under load). Override by exporting OMP_WAIT_POLICY yourself.
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # `resource` reports the largest child so far: a fresh python per measurement reports its own.
+    wrapper = ("import json, resource, runpy, subprocess, sys; "
+               "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+               "sys.stderr.write(p.stderr); "
+               "print(p.stdout.strip().splitlines()[-1] if p.returncode == 0 else ''); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(p.returncode)")
+    proc = subprocess.run([sys.executable, "-c", wrapper, sys.executable, __file__, *args],
+                          capture_output=True, text=True, env=env, check=False, cwd=root)
+    if proc.returncode != 0:
+        raise SystemExit(f"child {args} under {root} failed:\n{proc.stderr[-3000:]}")
+    lines = proc.stdout.strip().splitlines()
+    return json.loads(lines[-2]), int(lines[-1]) / 1024
+
+
+def scale_main(counts: list[int], before_root: str | None) -> int:
+    import math
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    print(f"ML scale benchmark: {WINDOW_DAYS} days of {TIMEFRAME} bars per symbol, {DAILY_TREES} trees/rounds, "
+          f"{os.cpu_count()} CPUs visible, load average {os.getloadavg()[0]:.1f}")
+    totals: dict[str, dict[int, float]] = {"after": {}, "before": {}}
+    cpus: dict[str, dict[int, float]] = {"after": {}, "before": {}}
+    for n in counts:
+        runs = [("after", here)] + ([("before", before_root)] if before_root else [])
+        for label, root in runs:
+            r, peak = _run_child(["--scale-child", str(n)] + (["--before"] if label == "before" else []), root)
+            totals[label][n], cpus[label][n] = float(r["total_s"]), float(r["cpu_s"])
+            groups = r["groups_s"]
+            detail = (f", panel {r['panel_s']:.2f} s, {len(groups)} groups (slowest {max(groups):.1f} s)"
+                      if groups else ", one task")
+            print(f"  {label:<6} {n:3d} symbols: wall {r['total_s']:7.1f} s, CPU {r['cpu_s']:7.1f} s{detail},"
+                  f" peak RSS {peak:6.0f} MB")
+        if before_root:
+            print(f"         {n:3d} symbols: before/after = {totals['before'][n] / totals['after'][n]:.2f}x wall,"
+                  f" {cpus['before'][n] / cpus['after'][n]:.2f}x CPU")
+    if len(counts) >= 2:
+        lo, hi = min(counts), max(counts)
+        for label in totals:
+            t, c = totals[label], cpus[label]
+            if lo in t and hi in t:
+                print(f"  growth exponent in symbols ({label}, {lo} -> {hi}): wall "
+                      f"{math.log(t[hi] / t[lo]) / math.log(hi / lo):.2f}, CPU {math.log(c[hi] / c[lo]) / math.log(hi / lo):.2f}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=ROWS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--scale", action="store_true", help="time the daily ML work at 3 and 30 symbols")
+    parser.add_argument("--symbols", type=int, nargs="+", default=list(SCALE_SYMBOLS))
+    parser.add_argument("--before-root", help="a checkout of the code before, measured side by side")
+    parser.add_argument("--scale-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--before", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.rows)))
         return 0
+    if args.scale_child:
+        print(json.dumps(scale_child(args.scale_child, args.before)))
+        return 0
+    if args.scale:
+        return scale_main(args.symbols, args.before_root)
 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]))
-    # Idle OpenMP threads (HistGradientBoosting, LightGBM) sleep instead of spinning: on a
-    # shared machine spinning threads burn the CPU the busy ones need (measured: about 2x
-    # slower fits under load). Override by exporting OMP_WAIT_POLICY yourself.
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, __file__, "--child", "--rows", str(args.rows)],

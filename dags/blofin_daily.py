@@ -8,7 +8,9 @@ Every day at 00:00 UTC:
 2. **score_strategies**: walk-forward, out-of-sample backtest of every active strategy on
    every symbol (mapped in chunks so a Celery deployment spreads the work);
 3. **research**: in parallel, *design_strategies* (Claude, or the offline composer),
-   *tune_strategies* (Claude, or Optuna offline) and *train_ml_models*;
+   *tune_strategies* (Claude, or Optuna offline) and the ML chain: *ml_market_panel* (the
+   cross-symbol panel, once, and the symbol groups), *train_ml_group* (mapped, one task per
+   group of symbols) and *train_ml_models* (scores the best ensemble as a strategy);
 4. **backtest_candidates**: static check, sandboxed run and lookahead check of every new
    candidate, then the same scoring; passing ones become active;
 5. **rank_and_update**: keep the top strategies, models and ensembles, archive the rest
@@ -134,15 +136,33 @@ with DAG(
         LLMStepOperator(task_id="design_strategies", step=_design_step, pool="anthropic_api")
         LLMStepOperator(task_id="tune_strategies", step=_tune_step, pool="anthropic_api")
 
-        @task(task_id="train_ml_models")
-        def train_ml_models():
+        @task(task_id="ml_market_panel")
+        def ml_market_panel():
+            from blofin_airflow import run
+
+            from blofin_pipeline.steps import ml_market_panel as step
+
+            return run(step)["groups"]  # the work list: one entry per symbol group
+
+        @task(task_id="train_ml_group")
+        def train_ml_group(symbols: list[str], chunk: int, n_chunks: int, panel: str):
+            from blofin_airflow import run
+
+            from blofin_pipeline.steps import train_ml_group as step
+
+            return run(step, symbols=list(symbols), chunk=chunk, n_chunks=n_chunks, panel=panel)
+
+        # The reduce keeps the fixed task id; none_failed: with ML disabled there is no group to wait for.
+        @task(task_id="train_ml_models", trigger_rule=TriggerRule.NONE_FAILED)
+        def train_ml_models(groups):
             from blofin_airflow import run
 
             from blofin_pipeline.steps import train_ml_models as step
 
-            return run(step)
+            return run(step, groups=list(groups))
 
-        train_ml_models()
+        # One task per symbol group: the work list is sized from the configured symbols.
+        train_ml_models(train_ml_group.expand_kwargs(ml_market_panel()))
 
     @task(task_id="backtest_candidates", trigger_rule=TriggerRule.ALL_DONE)
     def backtest_candidates():

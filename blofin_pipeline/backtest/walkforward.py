@@ -277,3 +277,33 @@ def _chained_metrics(tests: list[tuple[BacktestResult, float]], ppy: float
     }
     return oos_returns, oos_equity, metrics
 
+
+
+def chain_test_positions(candles: pd.DataFrame, fold_positions: list[pd.Series], *, fee: float = DEFAULT_FEE,
+                         slippage: float = 0.0, timeframe: str | None = None
+                         ) -> tuple[pd.Series, pd.Series, dict[str, float]]:
+    """Chained out-of-sample returns, equity and metrics of positions decided elsewhere (ML).
+
+    ``fold_positions`` holds one Series per test fold, on that fold's test bars of
+    ``candles``. Each fold is backtested like a walk-forward test window: it starts flat
+    and ends flat (the last position is closed, paying its exit), so a model's figures come
+    from the same code and fold conventions as every strategy's.
+    """
+    if not fold_positions:
+        raise BacktestError("no test folds to chain")
+    tests: list[tuple[BacktestResult, float]] = []
+    level = 1.0
+    for positions in fold_positions:
+        span = candles.loc[positions.index[0]: positions.index[-1]]
+        if not span.index.equals(positions.index):
+            raise BacktestError(f"fold positions from {positions.index[0]} are not on the candles' bars")
+        signal = positions.astype(np.float64).copy()
+        signal.iloc[-1] = 0.0
+        res = run_backtest(span, signal, fee, slippage, timeframe=timeframe)
+        tests.append((res, level))
+        level *= float(res.equity.iloc[-1])
+    ppy = infer_periods_per_year(candles.index, timeframe)
+    oos_returns, oos_equity, metrics = _chained_metrics(tests, ppy)
+    r = oos_returns.to_numpy()
+    metrics.update({"psr": stats.psr_from_returns(r), "n_folds": len(fold_positions), "oos_bars": int(r.size)})
+    return oos_returns, oos_equity, metrics

@@ -6,6 +6,7 @@ and a label must not claim more than the rows say.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -46,11 +47,12 @@ def score_window(ctx: RunContext) -> tuple[pd.Timestamp, pd.Timestamp]:
     return ctx.data_end - pd.Timedelta(days=ctx.config.score_window_days), ctx.data_end
 
 
-def load_window(ctx: RunContext, store: Store) -> dict[str, pd.DataFrame]:
-    """Candles of every configured symbol in the scoring window; clear error when missing."""
+def load_window(ctx: RunContext, store: Store, symbols: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
+    """Candles of every configured symbol (or of ``symbols``) in the scoring window; clear
+    error when missing."""
     start, end = score_window(ctx)
     out = {}
-    for symbol in ctx.config.symbols:
+    for symbol in ctx.config.symbols if symbols is None else symbols:
         candles = load_candles(store, symbol, ctx.config.timeframe, start, end)
         if len(candles) < MIN_SCORE_BARS:
             raise DataValidationError(

@@ -1,8 +1,10 @@
-"""ML pipeline: causal features, banded direction labels, purged walk-forward validation,
-four model types, soft-voting and stacking ensembles, versioned artefacts.
+"""ML pipeline: causal features with a shared market panel, banded direction labels,
+walk-forward evaluation on the strategies' folds with every choice made on an inner
+validation slice of a fold's training part (``ml.foldwise``), four model types,
+soft-voting and stacking ensembles, versioned artefacts.
 
-Pure functions over candles; the DAG task ``train_ml_models`` calls
-:func:`train_and_evaluate` and persists its rows. scikit-learn and LightGBM are imported
+Pure functions over candles; the mapped DAG task ``train_ml_group`` calls
+:func:`train_and_evaluate` for its symbols and persists their rows. scikit-learn and LightGBM are imported
 lazily, so importing this package stays cheap.
 """
 from __future__ import annotations
@@ -17,10 +19,9 @@ from blofin_pipeline.ml.pipeline import (
     MLResult,
     train_and_evaluate,
 )
-from blofin_pipeline.ml.validation import purged_walk_forward_splits
 
 __all__ = [
     "ENSEMBLE_ROW_KEYS", "MODEL_ROW_KEYS", "MODEL_TYPES", "MLConfig", "MLResult",
-    "build_features", "make_labels", "purged_walk_forward_splits",
+    "build_features", "make_labels",
     "signals_from_artefact", "train_and_evaluate",
 ]

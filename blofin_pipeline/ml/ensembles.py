@@ -2,8 +2,8 @@
 
 Soft voting averages the members' P(up). Stacking feeds the members' log-odds to a
 logistic regression (the meta-model); the meta-model is fitted only on the members'
-*out-of-sample* walk-forward predictions, never on in-sample ones, and out of sample
-the meta-model of fold k is fitted only on earlier folds (purged like the members).
+predictions of members that did not train on those rows (a fold's inner validation
+slice, ``ml.foldwise``), never on in-sample ones.
 """
 from __future__ import annotations
 
@@ -16,14 +16,12 @@ from blofin_pipeline.exceptions import ModelError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from blofin_pipeline.ml.validation import Fold
-
 PROBA_CLIP = 1e-6
 META_C = 1.0
 MIN_META_ROWS = 30
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
+def logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, PROBA_CLIP, 1.0 - PROBA_CLIP)
     return np.log(p / (1.0 - p))
 
@@ -61,38 +59,16 @@ class StackingEnsemble(SoftVotingEnsemble):
         self.meta = meta
 
     def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        return _two_columns(self.meta.predict_proba(_logit(self.member_probas(X)))[:, 1])
+        return _two_columns(self.meta.predict_proba(logit(self.member_probas(X)))[:, 1])
 
 
 def fit_meta(member_probas: np.ndarray, y: np.ndarray) -> Any:
     """Fit the stacking meta-model on out-of-sample member probabilities."""
     if len(np.unique(y)) < 2 or len(y) < MIN_META_ROWS:
         raise ModelError(f"stacking meta-model needs >= {MIN_META_ROWS} rows of both classes, got {len(y)}")
-    return _make_meta().fit(_logit(member_probas), y)
+    return _make_meta().fit(logit(member_probas), y)
 
 
 def soft_voting_oos(member_oos: np.ndarray) -> np.ndarray:
     """Out-of-sample ensemble P(up): the mean of the members' out-of-sample P(up)."""
     return member_oos.mean(axis=1)
-
-
-def stacking_oos(member_oos: np.ndarray, y: np.ndarray, folds: list[Fold], horizon: int) -> np.ndarray:
-    """Out-of-sample stacking P(up) per row; NaN where no earlier fold could train it.
-
-    ``member_oos`` (rows x members) holds out-of-sample member predictions (NaN outside
-    the test blocks), ``y`` the labels (NaN = no label). The meta-model of fold k trains
-    on the labelled rows of folds < k that end more than ``horizon`` bars before fold k.
-    """
-    out = np.full(len(member_oos), np.nan)
-    for k, fold in enumerate(folds):
-        if k == 0:
-            continue
-        test_start = int(fold.test[0])
-        earlier = np.concatenate([f.test for f in folds[:k]])
-        earlier = earlier[earlier + horizon < test_start]
-        earlier = earlier[~np.isnan(y[earlier])]
-        if len(earlier) < MIN_META_ROWS or len(np.unique(y[earlier])) < 2:
-            continue
-        meta = fit_meta(member_oos[earlier], y[earlier])
-        out[fold.test] = meta.predict_proba(_logit(member_oos[fold.test]))[:, 1]
-    return out

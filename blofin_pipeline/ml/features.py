@@ -12,6 +12,7 @@ Warm-up rows (where a window is not yet full) are NaN; callers drop them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -93,45 +94,59 @@ def _own_features(candles: pd.DataFrame) -> dict[str, pd.Series]:
     return out
 
 
-def _cross_features(
-    candles_by_symbol: dict[str, pd.DataFrame], symbol: str, index: pd.DatetimeIndex, own_ret: pd.Series
-) -> dict[str, pd.Series]:
-    """Returns of the other symbols and of the market average, aligned on this symbol's bars."""
-    others = sorted(s for s in candles_by_symbol if s != symbol)
-    if not others:
+def market_panel(candles_by_symbol: Mapping[str, pd.DataFrame]) -> pd.Series | None:
+    """The market panel shared by every symbol's features, computed once: the mean over
+    symbols of the log close, each symbol forward-filled (its last known close) on the union
+    of all bars; NaN until every symbol has a close. None for a single symbol (no market).
+
+    Its difference on a symbol's own bars is exactly the mean over symbols of their returns
+    over that bar, so a symbol's features need only this one series, not every other
+    symbol's candles: features cost the same per symbol whatever the number of symbols.
+    """
+    if len(candles_by_symbol) < 2:
+        return None
+    index = pd.DatetimeIndex([])
+    for symbol, frame in candles_by_symbol.items():
+        _check_candles(frame, symbol)
+        index = index.union(frame.index)
+    total = np.zeros(len(index))
+    for frame in candles_by_symbol.values():
+        close = frame["close"].reindex(index).ffill().to_numpy(dtype=np.float64)
+        total += np.log(close)
+    return pd.Series(total / len(candles_by_symbol), index=index, name="mkt_log_level")
+
+
+def _cross_features(panel: pd.Series | None, index: pd.DatetimeIndex, own_ret: pd.Series) -> dict[str, pd.Series]:
+    """The market's return on this symbol's bars, its 6-bar sum and this symbol's excess return."""
+    if panel is None:
         return {}
-    out: dict[str, pd.Series] = {}
-    rets = [own_ret]
-    for other in others:
-        frame = candles_by_symbol[other]
-        _check_candles(frame, other)
-        # Forward fill: the other symbol's last close known at or before bar t.
-        close = frame["close"].reindex(index.union(frame.index)).ffill().reindex(index)
-        ret = pd.Series(np.log(close.to_numpy()), index=index).diff()
-        rets.append(ret)
-        out[f"xret_{other}"] = ret
-    # Plain arrays: the candles may carry allows_duplicate_labels=False, which concat
-    # of same-named series would trip over.
-    market = pd.Series(np.vstack([r.to_numpy() for r in rets]).mean(axis=0), index=index)
-    out["mkt_ret"] = market
-    out["mkt_mom_6"] = market.rolling(CROSS_MOMENTUM_WINDOW).sum()
-    out["excess_ret"] = own_ret - market
-    return out
+    missing = index.difference(panel.index)
+    if len(missing):
+        raise ModelError(f"market panel lacks {len(missing)} of the symbol's bars (first {missing[0]}): "
+                         "it was built from other candles")
+    level = panel.reindex(index).to_numpy()
+    market = pd.Series(np.concatenate([[np.nan], np.diff(level)]), index=index)
+    return {"mkt_ret": market, "mkt_mom_6": market.rolling(CROSS_MOMENTUM_WINDOW).sum(),
+            "excess_ret": own_ret - market}
 
 
-def build_features(candles_by_symbol: dict[str, pd.DataFrame], symbol: str) -> pd.DataFrame:
-    """Feature frame of ``symbol`` on its own bars; column order is stable for a symbol set.
+def symbol_features(candles: pd.DataFrame, symbol: str, panel: pd.Series | None) -> pd.DataFrame:
+    """Feature frame of one symbol on its own bars, with the shared market ``panel``.
 
     Own features (returns, momentum, realised volatility, RSI, MACD, Bollinger %B, ATR,
-    volume z-scores, time of day/week) come first, then cross-symbol features (each
-    other symbol's latest return, the market average return and its 6-bar sum, and this
-    symbol's return in excess of the market). Warm-up rows hold NaN.
+    volume z-scores, time of day/week) come first, then the cross-symbol ones (the market
+    average return, its 6-bar sum, and this symbol's return in excess of the market).
+    Warm-up rows hold NaN.
     """
-    if symbol not in candles_by_symbol:
-        raise ModelError(f"no candles for symbol {symbol!r}; have {sorted(candles_by_symbol)}")
-    candles = candles_by_symbol[symbol]
     _check_candles(candles, symbol)
     own = _own_features(candles)
-    cross = _cross_features(candles_by_symbol, symbol, candles.index, own["ret_lag1"])
+    cross = _cross_features(panel, candles.index, own["ret_lag1"])
     features = pd.DataFrame({**own, **cross}, index=candles.index)
     return features.replace([np.inf, -np.inf], np.nan).astype(np.float64)
+
+
+def build_features(candles_by_symbol: Mapping[str, pd.DataFrame], symbol: str) -> pd.DataFrame:
+    """:func:`symbol_features` of ``symbol`` with the panel of every symbol given."""
+    if symbol not in candles_by_symbol:
+        raise ModelError(f"no candles for symbol {symbol!r}; have {sorted(candles_by_symbol)}")
+    return symbol_features(candles_by_symbol[symbol], symbol, market_panel(candles_by_symbol))

@@ -3,8 +3,9 @@
 The specification's ``ranker.py`` API as functions over the data database:
 
 - :func:`keep_top_strategies` ranks the strategy versions active on the run date,
-- :func:`keep_top_models` ranks the run date's ML models (by F1 by default),
-- :func:`keep_top_ensembles` ranks the run date's ensembles (by accuracy by default),
+- :func:`keep_top_models` ranks the run date's ML model types (by F1 by default),
+- :func:`keep_top_ensembles` ranks the run date's ensemble methods (by accuracy by default),
+  both on the mean over symbols of their per-symbol test-fold rows,
 - :func:`archive_bottom` archives named items with a reason (a manual decision),
 - :func:`rank` runs the three with the run's configuration,
 - `ranking.leaderboard` reads a date's ranking back for the CLI.
@@ -265,37 +266,46 @@ def keep_top_strategies(store: Store, run_date: str, count: int = 20, metric: st
 
 
 # -- models and ensembles --------------------------------------------------------------
-# item type -> (its name column, the run date's rows, the status update)
+# item type -> (its name column, its kind column, the run date's rows, the status update)
 _ML_ITEMS = {
-    "model": ("model_name", model_results_on, set_model_status),
-    "ensemble": ("ensemble_name", ensemble_results_on, set_ensemble_status),
+    "model": ("model_name", "model_type", model_results_on, set_model_status),
+    "ensemble": ("ensemble_name", "method", ensemble_results_on, set_ensemble_status),
 }
 
 
 def _keep_top_ml(store: Store, run_date: str, item_type: str, count: int, metric: str) -> RankingOutcome:
+    """Rank the date's model types (or ensemble methods) on the MEAN over symbols of the
+    metric of their per-symbol rows, as strategies are ranked; a decision applies to every
+    symbol's row of the kind. No kind is judged on its best symbol."""
     _check_metric(metric, ML_METRICS, f"{item_type}s")
-    name_column, rows_on, set_item_status = _ML_ITEMS[item_type]
+    name_column, kind_column, rows_on, set_item_status = _ML_ITEMS[item_type]
     withdraw_ranking(store, run_date, item_type)
-    rows = rows_on(store, run_date)
-    decisions = rank_items({r[name_column]: r[metric] for r in rows}, metric=metric, count=count)
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for r in rows_on(store, run_date):
+        by_kind.setdefault(r[kind_column], []).append(r)
+    values = {kind: mean_of_finite(r[metric] for r in rows) for kind, rows in by_kind.items()}
+    decisions = rank_items(values, metric=metric, count=count,
+                           notes={k: f"mean over {len(rows)} symbol(s)" for k, rows in by_kind.items()})
     with store.transaction():
         _record(store, run_date, item_type, decisions)
         for d in decisions:
-            set_item_status(store, run_date, d.item, "active" if d.kept else "archived", None if d.kept else d.reason)
+            for r in by_kind[d.item]:
+                set_item_status(store, run_date, r[name_column], "active" if d.kept else "archived",
+                                None if d.kept else d.reason)
     outcome = RankingOutcome(item_type, run_date, metric, count, tuple(decisions))
-    logger.info("ranked %d %ss by %s on %s: kept %d, archived %d",
+    logger.info("ranked %d %s kinds by mean %s over symbols on %s: kept %d, archived %d",
                 len(decisions), item_type, metric, run_date, len(outcome.kept), len(outcome.archived))
     _log_archived(item_type, run_date, decisions)
     return outcome
 
 
 def keep_top_models(store: Store, run_date: str, count: int = 5, metric: str = "f1") -> RankingOutcome:
-    """Rank the run date's ML models; keep the top ``count`` active, archive the rest."""
+    """Rank the run date's ML model types (mean over symbols); keep the top ``count``, archive the rest."""
     return _keep_top_ml(store, run_date, "model", count, metric)
 
 
 def keep_top_ensembles(store: Store, run_date: str, count: int = 3, metric: str = "accuracy") -> RankingOutcome:
-    """Rank the run date's ML ensembles; keep the top ``count`` active, archive the rest."""
+    """Rank the run date's ensemble methods (mean over symbols); keep the top ``count``, archive the rest."""
     return _keep_top_ml(store, run_date, "ensemble", count, metric)
 
 
@@ -326,7 +336,7 @@ def archive_bottom(store: Store, run_date: str, item_type: str, names: Iterable[
                     set_status(store, key[0], key[1], "archived", reason, run_date=run_date, step="manual")
                     add_knowledge(store, run_date, "archived", item, {"reason": reason, "manual": True, "step": "manual"})
                 else:
-                    _ML_ITEMS[item_type][2](store, run_date, item, "archived", reason)
+                    _ML_ITEMS[item_type][3](store, run_date, item, "archived", reason)
                 before = existing.get(item)
                 decisions.append(RankDecision(
                     item,
@@ -350,7 +360,7 @@ def _archive_targets(store: Store, run_date: str, item_type: str, raw: str) -> l
         else:  # every version not archived yet, oldest first
             rows = [r for r in reversed(strategy_versions(store, name)) if r["status"] != "archived"]
         return [(strategy_item(r["name"], r["version"]), (r["name"], int(r["version"]))) for r in rows]
-    name_column, rows_on, _ = _ML_ITEMS[item_type]
+    name_column, _, rows_on, _ = _ML_ITEMS[item_type]
     return [(r[name_column], (r[name_column],)) for r in rows_on(store, run_date) if r[name_column] == raw]
 
 

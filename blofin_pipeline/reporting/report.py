@@ -23,7 +23,7 @@ import pandas as pd
 
 from blofin_pipeline.backtest import stats
 from blofin_pipeline.market.window import DataLabel
-from blofin_pipeline.ml.pipeline import no_skill_baselines
+from blofin_pipeline.ml.metrics import no_skill_baselines
 from blofin_pipeline.numeric import mean_of_finite
 from blofin_pipeline.reporting import day
 from blofin_pipeline.reporting import strategies as strategies_module

@@ -13,18 +13,16 @@ from blofin_pipeline.steps.llm_day import run_batched
 from blofin_pipeline.steps.market import ingest_candles
 from blofin_pipeline.steps.ranking import rank_and_update
 from blofin_pipeline.steps.reporting import ai_review, check_run, generate_report
-from blofin_pipeline.steps.research import (
-    design_strategies,
-    train_ml_models,
-    tune_strategies,
-)
+from blofin_pipeline.steps.ml import ml_market_panel, train_ml_group, train_ml_models
+from blofin_pipeline.steps.research import design_strategies, tune_strategies
 from blofin_pipeline.steps.scoring import backtest_candidates, score_strategies
 
 if TYPE_CHECKING:
     from blofin_pipeline.llm.caller import LLMConnection
 
 __all__ = ["ai_review", "backtest_candidates", "check_run", "design_strategies", "generate_report", "ingest_candles",
-           "rank_and_update", "run_all", "score_strategies", "train_ml_models", "tune_strategies"]
+           "ml_market_panel", "rank_and_update", "run_all", "score_strategies", "train_ml_group", "train_ml_models",
+           "tune_strategies"]
 
 
 def run_all(ctx: RunContext, *, llm: LLMConnection | None = None, n_chunks: int = 1) -> dict[str, Any]:
@@ -38,7 +36,7 @@ def run_all(ctx: RunContext, *, llm: LLMConnection | None = None, n_chunks: int 
     out["score_strategies"] = [score_strategies(ctx, chunk=i, n_chunks=n_chunks) for i in range(n_chunks)]
     research = (("design_strategies", lambda: run_batched(design_strategies, ctx, llm=llm)),
                 ("tune_strategies", lambda: run_batched(tune_strategies, ctx, llm=llm)),
-                ("train_ml_models", lambda: train_ml_models(ctx)))
+                ("train_ml_models", lambda: run_ml(ctx)))
     for name, fn in research:
         out[name] = _recorded(fn)
     out["backtest_candidates"] = backtest_candidates(ctx)
@@ -47,6 +45,13 @@ def run_all(ctx: RunContext, *, llm: LLMConnection | None = None, n_chunks: int 
     out["ai_review"] = ai_review(ctx, llm=llm)
     out["check_run"] = _recorded(lambda: check_run(ctx))
     return out
+
+
+def run_ml(ctx: RunContext) -> dict[str, Any]:
+    """The ML steps in this process: the panel, each symbol group in turn, the reduce."""
+    prepared = ml_market_panel(ctx)
+    groups = [train_ml_group(ctx, **work) for work in prepared["groups"]]
+    return train_ml_models(ctx, groups=groups)
 
 
 def _recorded(fn: Any) -> dict[str, Any]:

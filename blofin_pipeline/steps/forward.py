@@ -86,12 +86,23 @@ def _literal(code: str, name: str) -> Any:
     raise StrategyError(f"ML strategy code defines no {name}")
 
 
+def _ml_artefact(code: str, symbol: str) -> str:
+    """The artefact of an ML strategy for a symbol: ARTEFACTS[symbol] (one per symbol), or
+    the ARTEFACT of a version written before, which traded one symbol only."""
+    if "ARTEFACTS" in code:
+        artefacts = _literal(code, "ARTEFACTS")
+        if symbol not in artefacts:
+            raise StrategyError(f"ML strategy has no artefact for {symbol!r}")
+        return artefacts[symbol]
+    return _literal(code, "ARTEFACT")
+
+
 def signal_of(version: Deployed, symbol: str, frames: Mapping[str, pd.DataFrame]) -> SignalFn:
     """fn(candles) -> positions of a deployed version on one symbol."""
-    if version.record.origin == "ml":   # an ensemble-as-strategy: its code names its artefact
+    if version.record.origin == "ml":   # an ensemble-as-strategy: its code names its artefacts
         from blofin_pipeline.ml.inference import bar_by_bar_signal
 
-        return bar_by_bar_signal(_literal(version.record.code, "ARTEFACT"), frames, symbol)
+        return bar_by_bar_signal(_ml_artefact(version.record.code, symbol), frames, symbol)
     params = version.symbols[symbol][0]
     return lambda candles: positions_for(version.record, candles, params)
 

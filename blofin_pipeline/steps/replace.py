@@ -10,7 +10,7 @@ rows the new run does not make (another symbol, another portfolio, fewer designs
 |---|---|
 | score_strategies (chunk k) | `score` results, trials and scoring-failure archivals of its chunk; chunk 0 also the `score` results of versions no longer in the portfolio |
 | design_strategies / tune_strategies | the versions it registered that no other date used, its status entries, the `designed` / `tuned` notes |
-| train_ml_models | the date's models and ensembles, its ensemble-as-strategy (results, version, status entries) |
+| ml_market_panel (for the ML chain) | the date's models and ensembles, its ensemble-as-strategy (results, version, status entries), its `ml:` trials |
 | backtest_candidates | `candidate` results, the candidates' trials, its status entries, the `accepted` / `rejected` notes |
 | rank_and_update | (ranking.ranker.withdraw_ranking) its decisions, status entries and archival notes |
 | generate_report / ai_review | the report row and files, rewritten whole |
@@ -36,6 +36,7 @@ from blofin_pipeline.strategies.status import withdraw_registrations, withdraw_s
 logger = logging.getLogger(__name__)
 
 SCORE_PHASE, CANDIDATE_PHASE, ML_PHASE = "score", "candidate", "ml"
+ML_TRIAL_PREFIX = "ml:"  # research_trials items of the ML models and ensembles (`steps.ml.ml_trials`)
 
 
 def withdraw_scores(store: Store, run_date: str, mine: Collection[str], portfolio: Collection[str] | None) -> None:
@@ -58,7 +59,8 @@ def withdraw_scores(store: Store, run_date: str, mine: Collection[str], portfoli
 def withdraw_candidates(store: Store, run_date: str, portfolio: Collection[str]) -> None:
     """Before backtest_candidates checks the date's candidates again."""
     delete_strategy_results(store, run_date, CANDIDATE_PHASE, strategies_with_phase(store, run_date, CANDIDATE_PHASE))
-    delete_trials(store, run_date, items_with_trials_on(store, run_date) - set(portfolio))
+    delete_trials(store, run_date, {i for i in items_with_trials_on(store, run_date) - set(portfolio)
+                                    if not i.startswith(ML_TRIAL_PREFIX)})
     withdraw_statuses(store, run_date, "backtest_candidates")
     for kind in ("accepted", "rejected"):
         withdraw_knowledge_of_kind(store, run_date, kind)
@@ -71,7 +73,8 @@ def withdraw_research(store: Store, run_date: str, origin: str) -> None:
 
 
 def withdraw_ml(store: Store, run_date: str) -> None:
-    """Before train_ml_models trains the date's models again."""
+    """Before the ML steps train the date's models again."""
     delete_ml_results(store, run_date)
+    delete_trials(store, run_date, {i for i in items_with_trials_on(store, run_date) if i.startswith(ML_TRIAL_PREFIX)})
     delete_strategy_results(store, run_date, ML_PHASE, strategies_with_phase(store, run_date, ML_PHASE))
     withdraw_registrations(store, run_date, "ml")

@@ -1,4 +1,4 @@
-"""The research steps: `design_strategies`, `tune_strategies`, `train_ml_models`.
+"""The research steps `design_strategies` and `tune_strategies` (the ML steps: `steps.ml`).
 
 Each takes the run's context and an open Store, calls the domain code (designer,
 tuner, ml) and persists what it produced, keyed by the run date. `llm` is the LLM
@@ -17,16 +17,11 @@ from blofin_pipeline.config import RunContext
 from blofin_pipeline.exceptions import LLMBudgetExceeded, PipelineError, StrategyError
 from blofin_pipeline.market.window import load_window
 from blofin_pipeline.steps.llm_day import day_prefix, llm_caller, tune_targets
-from blofin_pipeline.steps.replace import ML_PHASE, withdraw_ml, withdraw_research
+from blofin_pipeline.steps.replace import withdraw_research
 from blofin_pipeline.steps.runner import step
 from blofin_pipeline.store import Store
 from blofin_pipeline.store.knowledge import add_knowledge, rejections_since
-from blofin_pipeline.store.results import (
-    day_scores,
-    upsert_ensemble_results,
-    upsert_model_results,
-    upsert_strategy_results,
-)
+from blofin_pipeline.store.results import day_scores
 from blofin_pipeline.strategies import registry, status
 
 if TYPE_CHECKING:
@@ -37,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 REJECTED_FEEDBACK_DAYS = 30
 DAY_METRICS = ("sharpe", "deflated_sharpe", "total_return", "max_drawdown", "win_rate", "n_trades", "turnover")
-ML_TREES = 100  # trees and boosting rounds per model in the daily run (bench/ml.py measures more)
 
 
 def _mode(llm: LLMConnection | None) -> str:
@@ -191,83 +185,3 @@ def _fmt(value: Any) -> str:
         return f"{float(value):+.3f}"
     except (TypeError, ValueError):
         return "n/a"
-
-
-@step
-def train_ml_models(ctx: RunContext, store: Store) -> dict[str, Any]:
-    """Train and evaluate the ML models and ensembles; upsert their rows."""
-    from blofin_pipeline.ml.config import MLConfig
-    from blofin_pipeline.ml.pipeline import train_and_evaluate
-
-    cfg = ctx.config
-    withdraw_ml(store, ctx.run_date)
-    if not cfg.ml_enabled:
-        return {"note": "ml_enabled=false: skipped"}
-    candles = load_window(ctx, store)
-    result = train_and_evaluate(candles, run_date=ctx.run_date, artefact_dir=ctx.artefacts_dir,
-                                config=MLConfig(fee=cfg.fee, slippage=cfg.slippage, seed=cfg.sample_seed,
-                                                tree_estimators=ML_TREES, boost_rounds=ML_TREES))
-    models = [dict(m, run_date=ctx.run_date, status="active", archive_reason=None) for m in result.models]
-    ensembles = [dict(e, run_date=ctx.run_date, status="active", archive_reason=None) for e in result.ensembles]
-    upsert_model_results(store, models)
-    upsert_ensemble_results(store, ensembles)
-    as_strategy = score_best_ensemble(ctx, store, result, candles) if result.ensembles else None
-    best = sorted(result.models, key=lambda m: -(m["f1"] or 0))[:3]
-    return {"models": len(models), "ensembles": len(ensembles), "ensemble_as_strategy": as_strategy,
-            "best_models": [{"model": m["model_name"], "f1": round(m["f1"], 4), "accuracy": round(m["accuracy"], 4)}
-                            for m in best]}
-
-
-ML_STRATEGY_CODE = '''"""ML ensemble {ensemble} ({method}) on {symbol}, trained on {run_date}.
-
-Not a rule file: its positions come from the saved artefact below. Over the scoring
-window it is judged on its walk-forward out-of-sample positions; from here on:
-    signals_from_artefact(ARTEFACT, candles_by_symbol, SYMBOL)
-"""
-from blofin_pipeline.ml.inference import signals_from_artefact
-
-ARTEFACT = {artefact!r}
-SYMBOL = {symbol!r}
-'''
-
-
-def score_best_ensemble(ctx: RunContext, store: Store, result: Any, candles: dict[str, pd.DataFrame]) -> str:
-    """The day's most accurate ensemble, scored as a strategy beside the others.
-
-    Its positions are the walk-forward out-of-sample ones (no bar judged by a model that
-    saw it), backtested with the run's fee and slippage; the DSR counts it as one more
-    trial. It joins the ranking as origin 'ml', category 'ml', named for its ensemble and
-    the date (`ml_<ensemble>_<yyyymmdd>`), and supersedes the ML strategies active when
-    the date started: today's models saw newer data, and yesterday's cannot be scored
-    honestly on a window their training overlaps.
-    """
-    from blofin_pipeline.backtest import run_backtest
-    from blofin_pipeline.backtest.scoring import result_row, with_deflated_sharpe
-    from blofin_pipeline.steps.scoring import trials_for_day
-
-    cfg = ctx.config
-    best = max(result.ensembles, key=lambda e: (e["accuracy"] or 0.0, e["ensemble_name"]))
-    symbol = best["symbol"]
-    positions = result.oos_positions[best["ensemble_name"]]
-    window = candles[symbol].loc[positions.index]
-    bt = run_backtest(window, positions, cfg.fee, cfg.slippage, timeframe=cfg.timeframe)
-    name = ("ml_" + "".join(ch if ch.isalnum() else "_" for ch in best["ensemble_name"].lower())
-            + "_" + ctx.run_date.replace("-", ""))
-    code = ML_STRATEGY_CODE.format(ensemble=best["ensemble_name"], method=best["method"], symbol=symbol,
-                                   run_date=ctx.run_date, artefact=best["artefact_path"])
-    record = registry.register(store, name=name, category="ml", params={"ensemble": best["ensemble_name"]},
-                               param_space={}, code=code, origin="ml", run_date=ctx.run_date, status="active",
-                               rationale=f"most accurate ensemble of {ctx.run_date} ({best['accuracy']:.3f})")
-    for old in status.statuses_at(store, ctx.run_date):
-        if old.origin == "ml" and old.status == "active" and old.ref != record.ref:
-            status.set_status(store, old.name, old.version, "archived", f"superseded by {record.ref}",
-                              run_date=ctx.run_date, step="train_ml_models")
-            logger.info("ML strategy %s superseded by %s", old.ref, record.ref)
-    n_trials = trials_for_day(ctx, store, status.portfolio_at_start(store, ctx.run_date)) + 1
-    metrics = with_deflated_sharpe(bt.metrics, bt.returns.to_numpy(), n_trials)
-    row = result_row(ctx, (record.name, record.version, symbol, ML_PHASE), (positions.index[0], ctx.data_end),
-                     metrics, {"ensemble": best["ensemble_name"], "members": best["members"]}, bt.equity)
-    upsert_strategy_results(store, [row])
-    logger.info("ML ensemble %s scored as strategy %s on %s: sharpe %.2f, DSR %.2f", best["ensemble_name"],
-                record.ref, symbol, metrics["sharpe"], metrics["dsr"])
-    return record.ref

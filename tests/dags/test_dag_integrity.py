@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
 EXPECTED_TASKS = {
     "ingest_candles", "score_strategies", "research.design_strategies", "research.tune_strategies",
-    "research.train_ml_models", "backtest_candidates", "rank_and_update", "generate_report", "ai_review",
+    "research.ml_market_panel", "research.train_ml_group", "research.train_ml_models", "backtest_candidates", "rank_and_update", "generate_report", "ai_review",
     "check_run",
 }
 
@@ -51,7 +51,9 @@ def test_task_ids_and_order(dag):
     down = {t: set(dag.task_dict[t].downstream_task_ids) for t in dag.task_dict}
     assert down["ingest_candles"] == {"score_strategies"}
     assert down["score_strategies"] == {"research.design_strategies", "research.tune_strategies",
-                                        "research.train_ml_models"}
+                                        "research.ml_market_panel"}
+    assert down["research.ml_market_panel"] == {"research.train_ml_group"}
+    assert down["research.train_ml_group"] == {"research.train_ml_models"}
     for t in ("research.design_strategies", "research.tune_strategies", "research.train_ml_models"):
         assert down[t] == {"backtest_candidates"}
     assert down["backtest_candidates"] == {"rank_and_update"}
@@ -76,6 +78,17 @@ def test_llm_tasks_use_the_anthropic_pool(dag):
     for t in ("research.design_strategies", "research.tune_strategies", "ai_review"):
         assert dag.task_dict[t].pool == "anthropic_api", t
     assert dag.task_dict["research.train_ml_models"].pool != "anthropic_api"
+
+
+def test_ml_is_mapped_over_symbol_groups_and_reduced_under_its_fixed_id(dag):
+    """The ML training is one mapped task per symbol group (the work list comes from the
+    panel task at run time), reduced by `research.train_ml_models`, which also runs when ML is
+    disabled (no group: skipped upstream) but not when a group failed."""
+    group = dag.task_dict["research.train_ml_group"]
+    assert group.is_mapped
+    assert not dag.task_dict["research.train_ml_models"].is_mapped and not dag.task_dict["research.ml_market_panel"].is_mapped
+    assert dag.task_dict["research.train_ml_models"].trigger_rule == "none_failed"
+    assert group.pool != "anthropic_api"
 
 
 def test_the_llm_research_tasks_can_wait_for_their_batch_deferred(dag):

@@ -78,7 +78,9 @@ def test_dag_offline_end_to_end_and_same_date_twice(airflow_env):
         designed = con.execute("SELECT COUNT(*) FROM strategies WHERE origin = 'designer'").fetchone()[0]
         review = json.loads(con.execute("SELECT ai_review FROM daily_reports WHERE run_date = '2026-03-02'")
                             .fetchone()[0])
-    assert set(steps.values()) == {"success"} and len(steps) == 11, steps  # 10 tasks, scoring in 2 chunks
+    # 11 tasks, scoring in 2 chunks, ML disabled: the panel task finds no group to map over
+    assert set(steps.values()) == {"success"} and len(steps) == 12, steps
+    assert "train_ml_group" not in " ".join(steps)
     assert designed == 2
     assert review["mode"] == "rule-based"
     assert first["llm_usage"] == 0
@@ -199,3 +201,24 @@ def test_dag_with_the_api_down_reviews_by_rule_reports_and_fails_the_run(airflow
     assert statuses["rank_and_update"] == statuses["generate_report"] == statuses["ai_review"] == "success"
     assert report["ai_review"]["fallback_reason"].startswith("LLM API unavailable")
     assert report["leaderboard"] and (workspace / "data" / "reports" / "2026-03-06.html").exists()
+
+
+def test_dag_trains_ml_as_mapped_symbol_groups_and_reduces(airflow_env):
+    """Five symbols: the panel task's work list gives two groups (4 + 1), each a mapped task;
+    the reduce scores the best ensemble on all five symbols."""
+    env, workspace = airflow_env
+    symbols = ["BTC-USDT", "ETH-USDT", "SOL-USDT", "S03-USDT", "S04-USDT"]
+    conf = json.dumps({**SMALL, "symbols": symbols, "n_designs": 0, "n_tunes": 0, "ml_enabled": True})
+    r = airflow(env, "dags", "test", "blofin_daily", "2026-03-09", "-c", conf)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    with db(workspace) as con:
+        steps = dict(con.execute("SELECT step, status FROM pipeline_runs WHERE run_date = '2026-03-09'").fetchall())
+        ml_rows = con.execute("SELECT symbol FROM strategy_backtest_results WHERE run_date = '2026-03-09'"
+                              " AND phase = 'ml'").fetchall()
+        model_symbols = {row[0] for row in con.execute(
+            "SELECT DISTINCT symbol FROM ml_model_results WHERE run_date = '2026-03-09'")}
+    assert {k: v for k, v in steps.items() if "ml" in k} == {
+        "ml_market_panel": "success", "train_ml_group[0]": "success", "train_ml_group[1]": "success",
+        "train_ml_models": "success"}
+    assert model_symbols == set(symbols)
+    assert sorted(row[0] for row in ml_rows) == sorted(symbols)

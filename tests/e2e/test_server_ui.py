@@ -23,7 +23,8 @@ TOP_LEVEL_TASKS = ["ingest_candles", "score_strategies", "research", "backtest_c
 REPORT_SECTIONS = ["Summary", "Leaderboard", "Portfolio health", "Activity", "Data quality", "Steps", "LLM usage",
                    "AI review"]
 ALL_TASKS = {"ingest_candles", "score_strategies", "research.design_strategies", "research.tune_strategies",
-             "research.train_ml_models", "backtest_candidates", "rank_and_update", "generate_report", "ai_review",
+             "research.ml_market_panel", "research.train_ml_group", "research.train_ml_models", "backtest_candidates",
+             "rank_and_update", "generate_report", "ai_review",
              "check_run"}
 
 

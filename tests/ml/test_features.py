@@ -51,7 +51,7 @@ def test_feature_set_is_rich_and_finite_after_warmup(small_market):
     assert features.shape[1] >= 20
     assert features.index.equals(small_market[SYMBOL].index)
     for needed in ("ret_lag1", "rvol_24", "rsi_14", "macd_hist", "bb_pctb_20", "atr_14",
-                   "volume_z_24", "hour_sin", "dow_cos", "xret_ETH-USDT", "mkt_ret"):
+                   "volume_z_24", "hour_sin", "dow_cos", "mkt_ret", "excess_ret"):
         assert needed in features.columns
     after = features.iloc[WARMUP_BARS:]
     assert np.isfinite(after.to_numpy()).all()
@@ -65,14 +65,15 @@ def test_rsi_and_bollinger_stay_in_their_ranges(small_market):
     assert 0.8 < features["bb_pctb_20"].between(0, 1).mean() < 1.0
 
 
-def test_cross_features_follow_the_other_symbol(small_market):
+def test_cross_features_follow_the_market(small_market):
     features = build_features(small_market, SYMBOL)
-    eth = np.log(small_market["ETH-USDT"]["close"]).diff()
-    np.testing.assert_allclose(features["xret_ETH-USDT"].to_numpy(), eth.to_numpy(), rtol=1e-12)
     # The market return is the mean of all three symbols' returns.
     rets = [np.log(small_market[s]["close"]).diff() for s in sorted(small_market)]
     expected = sum(rets) / 3
-    np.testing.assert_allclose(features["mkt_ret"].iloc[1:], expected.iloc[1:], rtol=1e-12)
+    np.testing.assert_allclose(features["mkt_ret"].iloc[1:], expected.iloc[1:], rtol=1e-9)
+    own = np.log(small_market[SYMBOL]["close"]).diff()
+    np.testing.assert_allclose(features["excess_ret"].iloc[1:], (own - expected).iloc[1:], rtol=1e-9, atol=1e-15)
+    assert not any(c.startswith("xret_") for c in features.columns)  # no column per other symbol
 
 
 def test_cross_features_forward_fill_a_missing_bar(small_market):
@@ -80,9 +81,20 @@ def test_cross_features_forward_fill_a_missing_bar(small_market):
     gappy["ETH-USDT"] = small_market["ETH-USDT"].drop(small_market["ETH-USDT"].index[100])
     features = build_features(gappy, SYMBOL)
     # ETH has no bar 100: its last close carries over (zero return), then catches up.
-    assert features["xret_ETH-USDT"].iloc[100] == 0.0
-    eth = small_market["ETH-USDT"]["close"]
-    assert features["xret_ETH-USDT"].iloc[101] == pytest.approx(np.log(eth.iloc[101] / eth.iloc[99]))
+    log = {s: np.log(small_market[s]["close"]) for s in small_market}
+    at = {i: sum(log[s].iloc[i] - log[s].iloc[i - 1] for s in log if s != "ETH-USDT") for i in (100, 101)}
+    assert features["mkt_ret"].iloc[100] == pytest.approx(at[100] / 3)
+    eth = log["ETH-USDT"]
+    assert features["mkt_ret"].iloc[101] == pytest.approx((at[101] + eth.iloc[101] - eth.iloc[99]) / 3)
+
+
+def test_market_panel_refuses_foreign_bars(small_market):
+    from blofin_pipeline.exceptions import ModelError
+    from blofin_pipeline.ml.features import market_panel, symbol_features
+
+    panel = market_panel({s: f.iloc[:500] for s, f in small_market.items()})
+    with pytest.raises(ModelError, match="market panel lacks"):
+        symbol_features(small_market[SYMBOL], SYMBOL, panel)
 
 
 def test_single_symbol_has_no_cross_features(small_market):

@@ -189,7 +189,7 @@ def test_models_ranked_by_f1_and_ensembles_by_accuracy(store):
     assert models.kept == ["m2", "m4"] and models.archived == ["m1", "m3"]
     rows = {r["model_name"]: r for r in store.query("SELECT model_name, status, archive_reason FROM ml_model_results")}
     assert rows["m2"]["status"] == "active" and rows["m2"]["archive_reason"] is None
-    assert rows["m3"]["status"] == "archived" and rows["m3"]["archive_reason"] == "rank 4 of 4 by f1 (no value) below top 2"
+    assert rows["m3"]["status"] == "archived" and rows["m3"]["archive_reason"] == "rank 4 of 4 by f1 (no value: mean over 1 symbol(s)) below top 2"
     by_accuracy = keep_top_models(store, DAY, count=1, metric="accuracy")
     assert by_accuracy.kept == ["m3"]
     by_loss = keep_top_models(store, DAY, count=1, metric="log_loss")
@@ -203,6 +203,20 @@ def test_models_ranked_by_f1_and_ensembles_by_accuracy(store):
     assert [(r["item"], r["rank"], r["decision"]) for r in hist][-1] == ("e3", 5, "archived")
     status = {r["ensemble_name"]: r["status"] for r in store.query("SELECT ensemble_name, status FROM ml_ensembles")}
     assert status == {"e1": "active", "e2": "active", "e3": "archived", "e4": "active", "e5": "archived"}
+
+
+def test_ml_kinds_ranked_on_their_mean_over_symbols_not_their_best_symbol(store):
+    # lgbm is best on one symbol but worse on average: the mean decides, for every symbol's row.
+    for symbol, lgbm, logreg in [("BTC-USDT", 0.90, 0.60), ("ETH-USDT", 0.30, 0.62), ("SOL-USDT", 0.30, 0.58)]:
+        add_model(store, DAY, f"lgbm_{symbol}", f1=lgbm, model_type="lgbm", symbol=symbol)
+        add_model(store, DAY, f"logreg_{symbol}", f1=logreg, model_type="logreg", symbol=symbol)
+    models = keep_top_models(store, DAY, count=1)
+    assert models.kept == ["logreg"] and models.archived == ["lgbm"]
+    assert models.decisions[0].value == pytest.approx(0.60)
+    status = {r["model_name"]: r["status"] for r in store.query("SELECT model_name, status FROM ml_model_results")}
+    assert {n: st for n, st in status.items() if n.startswith("lgbm")} == {
+        "lgbm_BTC-USDT": "archived", "lgbm_ETH-USDT": "archived", "lgbm_SOL-USDT": "archived"}
+    assert all(st == "active" for n, st in status.items() if n.startswith("logreg"))
 
 
 def test_models_of_other_dates_are_not_touched(store):

@@ -48,17 +48,18 @@ def add_scored(store: Store, run_date: str, name: str, scores: Sequence[float | 
 
 
 def add_model(store: Store, run_date: str, name: str, *, f1: float | None, accuracy: float | None = 0.5,
-              log_loss: float | None = 0.69) -> None:
+              log_loss: float | None = 0.69, model_type: str | None = None, symbol: str = "BTC-USDT") -> None:
     store.upsert("ml_model_results", [{
-        "run_date": run_date, "model_name": name, "model_type": "lightgbm", "symbol": "BTC-USDT", "version": "1",
+        "run_date": run_date, "model_name": name, "model_type": model_type or name, "symbol": symbol, "version": "1",
         "features": "[]", "params": "{}", "data_hash": "x", "f1": f1, "accuracy": accuracy, "precision": 0.5,
         "recall": 0.5, "roc_auc": 0.5, "log_loss": log_loss, "status": "active", "archive_reason": None,
     }], key=("run_date", "model_name"))
 
 
-def add_ensemble(store: Store, run_date: str, name: str, *, accuracy: float | None, f1: float | None = 0.5) -> None:
+def add_ensemble(store: Store, run_date: str, name: str, *, accuracy: float | None, f1: float | None = 0.5,
+                 method: str | None = None, symbol: str = "BTC-USDT") -> None:
     store.upsert("ml_ensembles", [{
-        "run_date": run_date, "ensemble_name": name, "method": "soft_voting", "symbol": "BTC-USDT",
+        "run_date": run_date, "ensemble_name": name, "method": method or name, "symbol": symbol,
         "version": "1", "members": '["a", "b"]', "f1": f1, "accuracy": accuracy, "status": "active",
         "archive_reason": None,
     }], key=("run_date", "ensemble_name"))

@@ -188,7 +188,7 @@ def test_an_ensemble_as_strategy_trades_its_artefact_on_data_up_to_each_bar(tmp_
     from blofin_pipeline.ml.features import build_features
     from blofin_pipeline.ml.inference import signals_from_artefact
     from blofin_pipeline.steps.forward import Deployed, signal_of
-    from blofin_pipeline.steps.research import ML_STRATEGY_CODE
+    from blofin_pipeline.steps.ml import ML_STRATEGY_CODE
     from blofin_pipeline.strategies.registry import StrategyRecord
 
     start, end = pd.Timestamp("2026-01-01", tz="UTC"), pd.Timestamp("2026-01-21", tz="UTC")
@@ -199,8 +199,7 @@ def test_an_ensemble_as_strategy_trades_its_artefact_on_data_up_to_each_bar(tmp_
     artefact = save_artefact(tmp_path, "2026-01-10", "ens", "v1", {
         "symbol": "BTC-USDT", "feature_symbols": list(SMALL["symbols"]), "features": list(features.columns),
         "estimator": model, "threshold": 0.5, "train_end": features.index[199].isoformat(), "horizon": 3}, {})
-    code = ML_STRATEGY_CODE.format(ensemble="ens", method="soft_voting", symbol="BTC-USDT", run_date="2026-01-10",
-                                   artefact=str(artefact))
+    code = ML_STRATEGY_CODE.format(run_date="2026-01-10", artefacts={"BTC-USDT": str(artefact)})
     record = StrategyRecord(name="ml_ens", version=1, category="ml", params={}, param_space={}, code=code,
                             code_hash="h", status="active", origin="ml", parent=None, rationale=None)
     signal = signal_of(Deployed(record, "2026-01-10", {"BTC-USDT": ({}, 1.0)}), "BTC-USDT", frames)

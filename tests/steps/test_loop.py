@@ -99,15 +99,16 @@ def test_ranking_refuses_stale_scores(tmp_path):
 
 @pytest.mark.slow
 def test_ml_models_and_ensembles_are_trained_ranked_and_reported(tmp_path):
-    ctx = make_ctx(tmp_path, "2026-04-10", n_designs=0, n_tunes=0, top_models=5, top_ensembles=3)
+    ctx = make_ctx(tmp_path, "2026-04-10", n_designs=0, n_tunes=0, top_models=2, top_ensembles=1)
     out = steps.run_all(ctx)
-    assert out["train_ml_models"]["models"] >= 8
+    assert out["train_ml_models"]["models"] == 8   # 4 model types x 2 symbols
     with open_store(ctx.db_url) as store:
         models = store.query("SELECT status FROM ml_model_results")
         ens = store.query("SELECT status FROM ml_ensembles")
         report = json.loads(store.scalar("SELECT report FROM daily_reports"))
-    assert sum(m["status"] == "active" for m in models) == 5
-    assert sum(e["status"] == "active" for e in ens) == 3
+    # Kept by kind on the mean over symbols: every symbol's row of a kept kind stays active.
+    assert sum(m["status"] == "active" for m in models) == 2 * 2
+    assert sum(e["status"] == "active" for e in ens) == 1 * 2
     assert report["models"] and report["ensembles"]
     # The best ensemble is scored and ranked as a strategy beside the rule files.
     ref = out["train_ml_models"]["ensemble_as_strategy"]
@@ -116,6 +117,13 @@ def test_ml_models_and_ensembles_are_trained_ranked_and_reported(tmp_path):
         ranked = store.query("SELECT item, decision FROM ranking_history WHERE item_type = 'strategy' AND item = :i",
                              {"i": ref})
     assert len(ranked) == 1
+    with open_store(ctx.db_url) as store:
+        rows = store.query("SELECT symbol, metrics FROM strategy_backtest_results WHERE phase = 'ml'")
+        trials = store.query("SELECT item, n_trials FROM research_trials WHERE item LIKE 'ml:%'")
+    assert sorted(r["symbol"] for r in rows) == ["BTC-USDT", "ETH-USDT"]   # every symbol, no best one
+    assert {t["item"]: t["n_trials"] for t in trials} == {
+        f"ml:{k}": 2 for k in ("logreg", "extra_trees", "hist_gb", "lgbm", "soft_voting", "stacking",
+                               "best_ensemble")}
 
 
 def test_the_loop_runs_on_postgresql_too(pg_url, tmp_path):
