@@ -101,7 +101,8 @@ def infer_periods_per_year(index: pd.DatetimeIndex, timeframe: str | None = None
     return 365 * 1440 / minutes
 
 
-def _positions_array(candles: pd.DataFrame, positions: pd.Series | np.ndarray) -> np.ndarray:
+def positions_array(candles: pd.DataFrame, positions: pd.Series | np.ndarray) -> np.ndarray:
+    """Positions as validated float64 on the candles' bars (what `run_backtest` simulates)."""
     n = len(candles)
     if isinstance(positions, pd.DataFrame):
         raise BacktestError("positions must be a Series or a 1-D array, not a DataFrame")
@@ -147,7 +148,7 @@ def run_backtest(
         raise BacktestError(f"initial_equity must be positive, got {initial_equity!r}")
     close = candles["close"].to_numpy(dtype=np.float64)
     validate_close(close, "candles close")
-    pos = _positions_array(candles, positions)
+    pos = positions_array(candles, positions)
     rate_buy, rate_sell = cost_rates(fee, slippage, fee_model)
     ppy = infer_periods_per_year(candles.index, timeframe) if len(candles) > 1 or timeframe \
         else float("nan")

@@ -4,12 +4,18 @@ The bars after an initial training span are cut into ``n_folds`` consecutive tes
 For each fold, the defaults and ``n_candidates`` parameter sets sampled from the parameter
 space are backtested on the fold's TRAIN window only (the bars just before the test window:
 a rolling window of the initial training length, or everything before it when
-``anchored=True``); the best by ``objective`` is then run on the unseen TEST window. Signals
-for the test window are computed on the train window plus the test window, so indicators are
-warmed up; a causal strategy (checked elsewhere for lookahead) uses no bar after the one it
-decides on. Each fold's test backtest starts flat (the position held into the first test bar
-was decided on a training bar and is not counted) and ends flat (the position is closed at
-the last test bar, paying its exit cost), so the chained folds are a real sequence of trades.
+``anchored=True``); the best by ``objective`` is then run on the unseen TEST window. Each
+fold's test backtest starts flat (the position held into the first test bar was decided on
+a training bar and is not counted) and ends flat (the position is closed at the last test
+bar, paying its exit cost), so the chained folds are a real sequence of trades.
+
+Signals are computed ONCE per parameter set over the whole window and sliced for every
+fold's training and test backtests (the training backtests of a fold run together on the
+engine's grid path). A causal strategy's signal at bar t is the same whether the series
+ends at t or later (the lookahead check gates every strategy on exactly that), so the
+slices are what the strategy would have said at each bar, with indicators warmed on every
+bar before the window's start rather than from each fold's own first bar. Choosing on the
+training window never uses a test bar's return.
 
 The out-of-sample returns of all folds, chained, give the reported metrics. Parameters are
 never judged on the data they were chosen on. The number of distinct parameter sets tried
@@ -36,7 +42,9 @@ from blofin_pipeline.backtest.engine import (
     DEFAULT_FEE,
     BacktestResult,
     infer_periods_per_year,
+    positions_array,
     run_backtest,
+    run_backtest_grid,
 )
 from blofin_pipeline.exceptions import BacktestError, PipelineError
 
@@ -135,17 +143,40 @@ def fold_bounds(n_bars: int, n_folds: int, train_frac: float, anchored: bool) ->
     return bounds
 
 
-def _objective_value(result: BacktestResult, objective: str) -> float:
-    value = result.metrics.get(objective, math.nan)
+def _objective_value(value: float) -> float:
     return float(value) if value is not None and math.isfinite(value) else math.nan
 
 
-def _signals(signal_fn: SignalFn, candles: pd.DataFrame, params: dict[str, Any]) -> pd.Series:
+def candidate_signals(candles: pd.DataFrame, signal_fn: SignalFn, candidates: list[dict[str, Any]]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Each candidate's positions over the whole window, computed once: (signals, ok).
+
+    ``signals`` is (n_candidates x n_bars) float64, validated as `run_backtest` validates
+    positions; ``ok[i]`` is False where candidate i failed (logged, its row NaN). The
+    defaults (candidate 0) failing is an error.
+    """
+    signals = np.full((len(candidates), len(candles)), np.nan)
+    ok = np.zeros(len(candidates), dtype=bool)
+    for i, params in enumerate(candidates):
+        try:
+            signals[i] = _signal_row(candles, signal_fn, params)
+        except (PipelineError, ValueError) as err:
+            if i == 0:
+                raise BacktestError(f"default parameters {params!r} failed: {err}") from err
+            log.warning("walk-forward: candidate %r skipped: %s", params, err)
+            continue
+        ok[i] = True
+    return signals, ok
+
+
+def _signal_row(candles: pd.DataFrame, signal_fn: SignalFn, params: dict[str, Any]) -> np.ndarray:
     signal = signal_fn(candles, dict(params))
     if not isinstance(signal, pd.Series):
         raise BacktestError(f"signal function returned {type(signal).__name__} for params {params!r}, "
                             "expected a pandas Series")
-    return signal
+    if len(signal) != len(candles) or not signal.index.equals(candles.index):
+        raise BacktestError(f"signal for params {params!r} is not on the candles' index")
+    return positions_array(candles, signal)
 
 
 def walk_forward(
@@ -166,36 +197,32 @@ def walk_forward(
 ) -> WalkForwardResult:
     """Choose parameters on each fold's training window, score them on the next unseen window.
 
-    ``signal_fn(candles, params) -> Series`` of positions in [-1, 1] on the candles' index.
-    Returns chained out-of-sample returns and metrics (``run_backtest``'s plus psr, dsr,
-    n_trials, trial_sharpe_std, n_folds, oos_bars). A failing candidate is logged and
-    skipped; the defaults failing is an error.
+    ``signal_fn(candles, params) -> Series`` of positions in [-1, 1] on the candles' index,
+    called once per parameter set over the whole window. Returns chained out-of-sample
+    returns and metrics (``run_backtest``'s plus psr, dsr, n_trials, trial_sharpe_std,
+    n_folds, oos_bars). A failing candidate is logged and skipped; the defaults failing is
+    an error.
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     costs = (fee, slippage, timeframe)
     candidates = sample_candidates(defaults, param_space, n_candidates, seed)
     bounds = fold_bounds(len(candles), n_folds, train_frac, anchored)
+    signals, ok = candidate_signals(candles, signal_fn, candidates)
     trial_sharpes = np.full((n_folds, len(candidates)), np.nan)
     folds: list[FoldResult] = []
     tests: list[tuple[BacktestResult, float]] = []  # each fold's test backtest, equity level before it
     equity_level = 1.0
-    for k, (tr0, tr1, te0, te1) in enumerate(bounds):
-        train = candles.iloc[tr0:tr1]
-        scores = _train_scores(train, signal_fn, candidates, costs, objective, trial_sharpes[k], k)
-        best = int(np.nanargmax(scores)) if np.isfinite(scores).any() else 0
-        chosen = candidates[best]
-        test_res = _test_fold(candles, signal_fn, chosen, (tr0, te0, te1), costs)
+    for k, span in enumerate(bounds):
+        # The rows a fold chooses from: every candidate that ran (one place to narrow it per fold).
+        rows = np.flatnonzero(ok)
+        best, train_objective = _choose(candles, signals, rows, span, costs, objective, trial_sharpes[k])
+        test_res = _test_fold(candles, signals[best], span, costs)
         tests.append((test_res, equity_level))
         equity_level *= float(test_res.equity.iloc[-1])
-        test = candles.iloc[te0:te1]
-        folds.append(FoldResult(
-            fold=k, train_start=train.index[0], train_end=train.index[-1],
-            test_start=test.index[0], test_end=test.index[-1], params=dict(chosen),
-            train_objective=float(scores[best]), test_metrics=dict(test_res.metrics),
-        ))
+        folds.append(_fold_result(k, candles.index, span, candidates[best], train_objective, test_res))
         log.info("walk-forward fold %d: chose %r (train %s %.4g), test sharpe %.4g",
-                 k, chosen, objective, scores[best], test_res.metrics["sharpe"])
+                 k, candidates[best], objective, train_objective, test_res.metrics["sharpe"])
     ppy = infer_periods_per_year(candles.index, timeframe)
     oos_returns, oos_equity, metrics = _chained_metrics(tests, ppy)
     trial_sharpe_std = _trial_sharpe_std(trial_sharpes, ppy)
@@ -210,6 +237,16 @@ def walk_forward(
     )
 
 
+def _fold_result(k: int, index: pd.DatetimeIndex, span: tuple[int, int, int, int], params: dict[str, Any],
+                 train_objective: float, test_res: BacktestResult) -> FoldResult:
+    tr0, tr1, te0, te1 = span
+    return FoldResult(
+        fold=k, train_start=index[tr0], train_end=index[tr1 - 1], test_start=index[te0],
+        test_end=index[te1 - 1], params=dict(params), train_objective=train_objective,
+        test_metrics=dict(test_res.metrics),
+    )
+
+
 def _trial_sharpe_std(trial_sharpes: np.ndarray, ppy: float) -> float:
     """Per-period Sharpe dispersion across a fold's trials, averaged over folds."""
     per_period = trial_sharpes / math.sqrt(ppy)
@@ -217,36 +254,34 @@ def _trial_sharpe_std(trial_sharpes: np.ndarray, ppy: float) -> float:
     return float(math.sqrt(np.mean(fold_vars))) if fold_vars else 0.0
 
 
-def _train_scores(train: pd.DataFrame, signal_fn: SignalFn, candidates: list[dict[str, Any]],
-                  costs: tuple[float, float, str | None], objective: str, sharpes_out: np.ndarray,
-                  fold: int) -> np.ndarray:
-    """Objective of every candidate on a fold's training window (NaN when it failed)."""
+def _choose(candles: pd.DataFrame, signals: np.ndarray, rows: np.ndarray, span: tuple[int, int, int, int],
+            costs: tuple[float, float, str | None], objective: str, sharpes_out: np.ndarray) -> tuple[int, float]:
+    """The candidate row with the best objective on the fold's training window, and that value.
+
+    Every row is backtested at once on the training bars (the engine's grid path); each
+    row's Sharpe goes into ``sharpes_out``. No finite objective: the defaults (row 0).
+    """
+    tr0, tr1, _, _ = span
     fee, slippage, timeframe = costs
-    scores = np.full(len(candidates), np.nan)
-    for i, params in enumerate(candidates):
-        try:
-            res = run_backtest(train, _signals(signal_fn, train, params), fee, slippage, timeframe=timeframe)
-        except (PipelineError, ValueError) as err:
-            if i == 0:
-                raise BacktestError(f"default parameters {params!r} failed on fold {fold}: {err}") from err
-            log.warning("walk-forward fold %d: candidate %r skipped: %s", fold, params, err)
-            continue
-        scores[i] = _objective_value(res, objective)
-        sharpes_out[i] = res.metrics["sharpe"]
-    return scores
+    train = candles.iloc[tr0:tr1]
+    ppy = infer_periods_per_year(train.index, timeframe)
+    grid = run_backtest_grid(train["close"].to_numpy(dtype=np.float64), signals[rows, tr0:tr1].T, fee, slippage,
+                             periods_per_year=ppy)
+    scores = np.full(len(sharpes_out), np.nan)
+    for j, row in enumerate(rows):
+        scores[row] = _objective_value(grid[objective][j])
+        sharpes_out[row] = grid["sharpe"][j]
+    best = int(np.nanargmax(scores)) if np.isfinite(scores).any() else 0
+    return best, float(scores[best])
 
 
-def _test_fold(candles: pd.DataFrame, signal_fn: SignalFn, chosen: dict[str, Any], span: tuple[int, int, int],
+def _test_fold(candles: pd.DataFrame, signal: np.ndarray, span: tuple[int, int, int, int],
                costs: tuple[float, float, str | None]) -> BacktestResult:
-    """Backtest the chosen parameters on the unseen test window, the train window as warm-up."""
-    tr0, te0, te1 = span
+    """Backtest the chosen row on the unseen test window (its signal warmed on every bar before)."""
+    _, _, te0, te1 = span
     fee, slippage, timeframe = costs
-    history = candles.iloc[tr0:te1]
-    full_signal = _signals(signal_fn, history, chosen)
-    if len(full_signal) != len(history) or not full_signal.index.equals(history.index):
-        raise BacktestError(f"signal for params {chosen!r} is not on the candles' index")
-    test_signal = full_signal.iloc[te0 - tr0:].copy()
-    test_signal.iloc[-1] = 0.0  # close at the window's end: each fold pays its own exit
+    test_signal = signal[te0:te1].copy()
+    test_signal[-1] = 0.0  # close at the window's end: each fold pays its own exit
     return run_backtest(candles.iloc[te0:te1], test_signal, fee, slippage, timeframe=timeframe)
 
 
