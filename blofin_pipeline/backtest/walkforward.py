@@ -40,12 +40,13 @@ from blofin_pipeline.backtest import metrics as m
 from blofin_pipeline.backtest import stats
 from blofin_pipeline.backtest.engine import (
     DEFAULT_FEE,
-    BacktestResult,
+    cost_rates,
     infer_periods_per_year,
     positions_array,
-    run_backtest,
     run_backtest_grid,
+    simulate_one,
 )
+from blofin_pipeline.backtest.simulate import validate_close
 from blofin_pipeline.exceptions import BacktestError, PipelineError
 
 log = logging.getLogger(__name__)
@@ -211,7 +212,7 @@ def walk_forward(
     signals, ok = candidate_signals(candles, signal_fn, candidates)
     trial_sharpes = np.full((n_folds, len(candidates)), np.nan)
     folds: list[FoldResult] = []
-    tests: list[tuple[BacktestResult, float]] = []  # each fold's test backtest, equity level before it
+    tests: list[tuple[_TestRun, float]] = []  # each fold's test backtest, equity level before it
     equity_level = 1.0
     for k, span in enumerate(bounds):
         # The rows a fold chooses from: every candidate that ran (one place to narrow it per fold).
@@ -219,12 +220,13 @@ def walk_forward(
         best, train_objective = _choose(candles, signals, rows, span, costs, objective, trial_sharpes[k])
         test_res = _test_fold(candles, signals[best], span, costs)
         tests.append((test_res, equity_level))
-        equity_level *= float(test_res.equity.iloc[-1])
+        equity_level *= test_res.final_equity
         folds.append(_fold_result(k, candles.index, span, candidates[best], train_objective, test_res))
         log.info("walk-forward fold %d: chose %r (train %s %.4g), test sharpe %.4g",
                  k, candidates[best], objective, train_objective, test_res.metrics["sharpe"])
     ppy = infer_periods_per_year(candles.index, timeframe)
-    oos_returns, oos_equity, metrics = _chained_metrics(tests, ppy)
+    oos_index = candles.index[bounds[0][2]:bounds[-1][3]]
+    oos_returns, oos_equity, metrics = _chained_metrics(tests, oos_index, ppy)
     trial_sharpe_std = _trial_sharpe_std(trial_sharpes, ppy)
     n_trials, r = len(candidates), oos_returns.to_numpy()
     metrics.update({"psr": stats.psr_from_returns(r), "dsr": stats.deflated_sharpe_ratio(r, n_trials, trial_sharpe_std),
@@ -238,7 +240,7 @@ def walk_forward(
 
 
 def _fold_result(k: int, index: pd.DatetimeIndex, span: tuple[int, int, int, int], params: dict[str, Any],
-                 train_objective: float, test_res: BacktestResult) -> FoldResult:
+                 train_objective: float, test_res: _TestRun) -> FoldResult:
     tr0, tr1, te0, te1 = span
     return FoldResult(
         fold=k, train_start=index[tr0], train_end=index[tr1 - 1], test_start=index[te0],
@@ -275,26 +277,45 @@ def _choose(candles: pd.DataFrame, signals: np.ndarray, rows: np.ndarray, span: 
     return best, float(scores[best])
 
 
+@dataclass(frozen=True)
+class _TestRun:
+    """What the chained out-of-sample figures need of one fold's test backtest."""
+
+    returns: np.ndarray
+    positions: np.ndarray
+    trade_returns: np.ndarray
+    trade_pnl: np.ndarray        # per unit of the equity at the fold's start
+    final_equity: float
+    metrics: dict[str, float]
+
+
 def _test_fold(candles: pd.DataFrame, signal: np.ndarray, span: tuple[int, int, int, int],
-               costs: tuple[float, float, str | None]) -> BacktestResult:
-    """Backtest the chosen row on the unseen test window (its signal warmed on every bar before)."""
+               costs: tuple[float, float, str | None]) -> _TestRun:
+    """Backtest the chosen row on the unseen test window (its signal warmed on every bar
+    before): `run_backtest` of the test bars, without building its pandas objects."""
     _, _, te0, te1 = span
     fee, slippage, timeframe = costs
     test_signal = signal[te0:te1].copy()
     test_signal[-1] = 0.0  # close at the window's end: each fold pays its own exit
-    return run_backtest(candles.iloc[te0:te1], test_signal, fee, slippage, timeframe=timeframe)
+    close = candles["close"].to_numpy(dtype=np.float64)[te0:te1]
+    validate_close(close, "candles close")
+    ppy = infer_periods_per_year(candles.index[te0:te1], timeframe)
+    core, metrics = simulate_one(close, test_signal, *cost_rates(fee, slippage), ppy)
+    return _TestRun(returns=core.returns[0], positions=test_signal, trade_returns=core.trade_return,
+                    trade_pnl=core.trade_end_equity - core.trade_start_equity,
+                    final_equity=float(core.equity[0, -1]), metrics=metrics)
 
 
-def _chained_metrics(tests: list[tuple[BacktestResult, float]], ppy: float
+def _chained_metrics(tests: list[tuple[_TestRun, float]], index: pd.DatetimeIndex, ppy: float
                      ) -> tuple[pd.Series, pd.Series, dict[str, float]]:
-    """Chain the folds' test results: out-of-sample returns, equity and their metrics."""
-    oos_returns = pd.concat([t.returns for t, _ in tests]).rename("oos_returns")
-    r = oos_returns.to_numpy()
-    oos_equity = pd.Series(np.cumprod(1.0 + r), index=oos_returns.index, name="oos_equity")
-    positions = np.concatenate([t.positions.to_numpy() for t, _ in tests])
-    trades = [(t.trades, level) for t, level in tests if len(t.trades)]
-    trade_returns = np.concatenate([t["return"].to_numpy() for t, _ in trades]) if trades else np.empty(0)
-    trade_pnl = np.concatenate([t["pnl"].to_numpy() * lvl for t, lvl in trades]) if trades else np.empty(0)
+    """Chain the folds' test results (on their consecutive bars ``index``): out-of-sample
+    returns, equity and their metrics."""
+    r = np.concatenate([t.returns for t, _ in tests])
+    oos_returns = pd.Series(r, index=index, name="oos_returns")
+    oos_equity = pd.Series(np.cumprod(1.0 + r), index=index, name="oos_equity")
+    positions = np.concatenate([t.positions for t, _ in tests])
+    trade_returns = np.concatenate([t.trade_returns for t, _ in tests])
+    trade_pnl = np.concatenate([t.trade_pnl * level for t, level in tests])
     fees_paid = sum(t.metrics["fees_paid"] * level for t, level in tests)
     metrics: dict[str, float] = {
         "total_return": float(oos_equity.iloc[-1] - 1.0),

@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from blofin_pipeline.backtest import metrics as m
 from blofin_pipeline.backtest import stats
 from blofin_pipeline.backtest.engine import BacktestResult, infer_periods_per_year, run_backtest
 from blofin_pipeline.backtest.walkforward import (
     FoldResult,
     SignalFn,
     WalkForwardResult,
-    _chained_metrics,
     _objective_value,
     _trial_sharpe_std,
     fold_bounds,
@@ -85,3 +85,33 @@ def reference_walk_forward(candles: pd.DataFrame, signal_fn: SignalFn, defaults:
                     "oos_bars": int(r.size)})
     return WalkForwardResult(oos_returns, oos_equity, metrics, folds, len(candidates), trial_sharpes, std,
                              candidates)
+
+
+def _chained_metrics(tests: list[tuple[BacktestResult, float]], ppy: float
+                     ) -> tuple[pd.Series, pd.Series, dict[str, float]]:
+    """Chain the folds' test results: out-of-sample returns, equity and their metrics."""
+    oos_returns = pd.concat([t.returns for t, _ in tests]).rename("oos_returns")
+    r = oos_returns.to_numpy()
+    oos_equity = pd.Series(np.cumprod(1.0 + r), index=oos_returns.index, name="oos_equity")
+    positions = np.concatenate([t.positions.to_numpy() for t, _ in tests])
+    trades = [(t.trades, level) for t, level in tests if len(t.trades)]
+    trade_returns = np.concatenate([t["return"].to_numpy() for t, _ in trades]) if trades else np.empty(0)
+    trade_pnl = np.concatenate([t["pnl"].to_numpy() * lvl for t, lvl in trades]) if trades else np.empty(0)
+    fees_paid = sum(t.metrics["fees_paid"] * level for t, level in tests)
+    metrics: dict[str, float] = {
+        "total_return": float(oos_equity.iloc[-1] - 1.0),
+        "cagr": m.cagr(r, ppy),
+        "sharpe": m.sharpe_ratio(r, ppy),
+        "sortino": m.sortino_ratio(r, ppy),
+        "volatility": m.annual_volatility(r, ppy),
+        "max_drawdown": m.max_drawdown(r),
+        "calmar": m.calmar_ratio(r, ppy),
+        "win_rate": m.win_rate(trade_returns),
+        "profit_factor": m.profit_factor(trade_pnl),
+        "n_trades": int(trade_returns.size),
+        "exposure": m.exposure(positions),
+        "turnover": m.turnover(positions, ppy),
+        "fees_paid": float(fees_paid),
+    }
+    return oos_returns, oos_equity, metrics
+
