@@ -52,7 +52,7 @@ def run_one(n_symbols: int) -> dict:
 
     timed("ingest_candles", lambda: steps.ingest_candles(ctx))
     plan = getattr(steps, "plan_scoring", None)
-    chunks = timed("plan_scoring", lambda: plan(ctx)) if plan else \
+    chunks = timed("plan_scoring", lambda: plan(ctx))["chunks"] if plan else \
         [{"chunk": i, "n_chunks": OLD_FIXED_CHUNKS} for i in range(OLD_FIXED_CHUNKS)]
     for kwargs in chunks:
         timed("score_strategies", lambda kw=kwargs: steps.score_strategies(ctx, **kw))
@@ -66,8 +66,9 @@ def run_one(n_symbols: int) -> dict:
 def measure(root: Path, n_symbols: int) -> dict:
     code = (f"import sys, json; sys.path.insert(0, {str(root)!r}); sys.path.insert(1, {str(REPO / 'bench')!r}); "
             f"import scoring_scale; print(json.dumps(scoring_scale.run_one({n_symbols})))")
-    out = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                         check=True, cwd=root)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
+    if out.returncode:
+        raise SystemExit(f"{root} at {n_symbols} symbols failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
