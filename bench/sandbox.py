@@ -1,8 +1,9 @@
 """Benchmark: scoring in the kernel sandbox against the same scoring in-process.
 
 What the daily `score_strategies` step does for every active strategy on every symbol:
-a walk-forward evaluation (the run's default folds and parameter sets: 4 folds x 7 sets
-+ 4 out-of-sample runs = 32 signal calls each) on the scoring window (180 days of 1H
+a walk-forward evaluation (the run's default folds and parameter sets: 7 sets, each
+signal computed once over the window and sliced for the 4 folds = 7 signal calls each;
+32 before signals were shared across folds) on the scoring window (180 days of 1H
 candles of the built-in sample market). Each built-in strategy is scored twice:
 
 * in-process, as the shipped class (how built-ins run in the pipeline);

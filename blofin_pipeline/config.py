@@ -37,6 +37,7 @@ class PipelineConfig:
     slippage: float = DEFAULT_SLIPPAGE
     wf_folds: int = 4                    # walk-forward folds
     wf_candidates: int = 6               # parameter sets tried per fold
+    score_chunk_work: int = 1_000_000    # strategy x symbol x bar evaluations per mapped scoring task
     top_strategies: int = 20
     top_models: int = 5
     top_ensembles: int = 3
@@ -69,7 +70,7 @@ class PipelineConfig:
         if self.llm_mode not in LLM_MODES:
             raise ConfigError(f"llm_mode {self.llm_mode!r}: expected one of {LLM_MODES}")
         for name in ("history_days", "score_window_days", "wf_folds", "top_strategies", "top_models",
-                     "top_ensembles", "wf_candidates", "tune_trials"):
+                     "top_ensembles", "wf_candidates", "tune_trials", "score_chunk_work"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         for name in ("n_designs", "n_tunes"):

@@ -5,8 +5,9 @@ Every day at 00:00 UTC:
 
 1. **ingest_candles**: fetch closed candles from the last stored one up to the end of the
    run's data interval, validate them (duplicates, order, OHLC, gaps) and upsert them;
-2. **score_strategies**: walk-forward, out-of-sample backtest of every active strategy on
-   every symbol (mapped in chunks so a Celery deployment spreads the work);
+2. **plan_scoring** sizes the work (active strategies x symbols x window bars) into chunks;
+   **score_strategies**, mapped over them (a Celery deployment spreads the chunks), runs the
+   walk-forward, out-of-sample backtest of every active strategy on every symbol;
 3. **research**: in parallel, *design_strategies* (Claude, or the offline composer),
    *tune_strategies* (Claude, or Optuna offline) and the ML chain: *ml_market_panel* (the
    cross-symbol panel, once, and the symbol groups), *train_ml_group* (mapped, one task per
@@ -36,8 +37,6 @@ import pendulum
 from airflow.sdk import DAG, Param, TaskGroup, TriggerRule, task
 from blofin_llm_operator import LLMStepOperator
 
-SCORE_CHUNKS = 2  # mapped scoring tasks; each scores every second strategy
-
 default_args = {
     "owner": "research",
     "retries": 2,
@@ -62,6 +61,9 @@ params = {
                           description="How far back the first ingest of a symbol starts."),
     "score_window_days": Param(180, type="integer", minimum=14, maximum=3650,
                                description="Window scored out of sample (walk-forward) each run."),
+    "score_chunk_work": Param(1_000_000, type="integer", minimum=1,
+                              description="Strategy x symbol x bar evaluations per mapped score_strategies task "
+                                          "(the day's work / this = the number of chunks, at most one per strategy)."),
     "sample_seed": Param(0, type="integer", description="Seed of the synthetic market."),
     # Nullable: the Trigger form treats an empty required string as missing.
     "sample_edge": Param(None, type=["null", "string"],
@@ -123,13 +125,21 @@ with DAG(
 
         return run(step)
 
+    @task(task_id="plan_scoring")
+    def plan_scoring():
+        from blofin_airflow import run
+
+        from blofin_pipeline.steps import plan_scoring as step
+
+        return run(step)["chunks"]
+
     @task(task_id="score_strategies")
-    def score_strategies(chunk: int):
+    def score_strategies(chunk: int, n_chunks: int):
         from blofin_airflow import run
 
         from blofin_pipeline.steps import score_strategies as step
 
-        return run(step, chunk=chunk, n_chunks=SCORE_CHUNKS)
+        return run(step, chunk=chunk, n_chunks=n_chunks)
 
     with TaskGroup("research", tooltip="design, tune and ML in parallel") as research:
 
@@ -204,6 +214,8 @@ with DAG(
 
         return run(step)
 
-    scored = score_strategies.expand(chunk=list(range(SCORE_CHUNKS)))
-    (ingest_candles() >> scored >> research >> backtest_candidates() >> rank_and_update() >> generate_report()
+    chunks = plan_scoring()
+    scored = score_strategies.expand_kwargs(chunks)
+    ingest_candles() >> chunks
+    (scored >> research >> backtest_candidates() >> rank_and_update() >> generate_report()
      >> ai_review() >> check_run())

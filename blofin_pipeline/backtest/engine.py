@@ -101,7 +101,8 @@ def infer_periods_per_year(index: pd.DatetimeIndex, timeframe: str | None = None
     return 365 * 1440 / minutes
 
 
-def _positions_array(candles: pd.DataFrame, positions: pd.Series | np.ndarray) -> np.ndarray:
+def positions_array(candles: pd.DataFrame, positions: pd.Series | np.ndarray) -> np.ndarray:
+    """Positions as validated float64 on the candles' bars (what `run_backtest` simulates)."""
     n = len(candles)
     if isinstance(positions, pd.DataFrame):
         raise BacktestError("positions must be a Series or a 1-D array, not a DataFrame")
@@ -147,29 +148,17 @@ def run_backtest(
         raise BacktestError(f"initial_equity must be positive, got {initial_equity!r}")
     close = candles["close"].to_numpy(dtype=np.float64)
     validate_close(close, "candles close")
-    pos = _positions_array(candles, positions)
+    pos = positions_array(candles, positions)
     rate_buy, rate_sell = cost_rates(fee, slippage, fee_model)
     ppy = infer_periods_per_year(candles.index, timeframe) if len(candles) > 1 or timeframe \
         else float("nan")
 
-    buffers = Buffers.allocate(1, close.size)
-    # The bar returns are only needed by the simulation: they borrow the metrics' scratch row.
-    r = bar_returns(close, out=buffers.scratch[0])
-    core = simulate_block(r, pos[None, :], rate_buy, rate_sell, buffers)
+    core, metrics = simulate_one(close, pos, rate_buy, rate_sell, ppy)
     index = candles.index
     ret = core.returns[0]
     equity = core.equity[0] * initial_equity if initial_equity != 1 else core.equity[0]
-
     trades = _trades_frame(core, index, close, initial_equity)
-
-    if math.isnan(ppy):
-        metrics = _degenerate_metrics(ret, pos, core)
-    else:
-        out = {name: np.full(1, np.nan) for name in GRID_METRICS}
-        metrics_into(core, pos[None, :], ppy, out, 0, buffers.scratch)
-        metrics = {name: float(values[0]) for name, values in out.items()}
-        metrics["n_trades"] = int(core.entry_bar.size)
-        metrics["fees_paid"] = float(core.fees[0] * initial_equity)
+    metrics["fees_paid"] = float(core.fees[0] * initial_equity)
     return BacktestResult(
         equity=pd.Series(equity, index=index, name="equity", copy=False),
         returns=pd.Series(ret, index=index, name="returns", copy=False),
@@ -178,6 +167,24 @@ def run_backtest(
         metrics=metrics,
         periods_per_year=ppy,
     )
+
+
+def simulate_one(close: np.ndarray, pos: np.ndarray, rate_buy: float, rate_sell: float, ppy: float
+                 ) -> tuple[Core, dict[str, float]]:
+    """`run_backtest` without pandas: one row of validated positions on validated closes,
+    simulated (equity starting at 1), with its metrics (``ppy`` NaN: those of a single bar)."""
+    buffers = Buffers.allocate(1, close.size)
+    # The bar returns are only needed by the simulation: they borrow the metrics' scratch row.
+    r = bar_returns(close, out=buffers.scratch[0])
+    core = simulate_block(r, pos[None, :], rate_buy, rate_sell, buffers)
+    if math.isnan(ppy):
+        return core, _degenerate_metrics(core.returns[0], pos, core)
+    out = {name: np.full(1, np.nan) for name in GRID_METRICS}
+    metrics_into(core, pos[None, :], ppy, out, 0, buffers.scratch)
+    metrics = {name: float(values[0]) for name, values in out.items()}
+    metrics["n_trades"] = int(core.entry_bar.size)
+    metrics["fees_paid"] = float(core.fees[0])
+    return core, metrics
 
 
 def _trades_frame(core: Core, index: pd.DatetimeIndex, close: np.ndarray, initial_equity: float) -> pd.DataFrame:

@@ -4,12 +4,18 @@ The bars after an initial training span are cut into ``n_folds`` consecutive tes
 For each fold, the defaults and ``n_candidates`` parameter sets sampled from the parameter
 space are backtested on the fold's TRAIN window only (the bars just before the test window:
 a rolling window of the initial training length, or everything before it when
-``anchored=True``); the best by ``objective`` is then run on the unseen TEST window. Signals
-for the test window are computed on the train window plus the test window, so indicators are
-warmed up; a causal strategy (checked elsewhere for lookahead) uses no bar after the one it
-decides on. Each fold's test backtest starts flat (the position held into the first test bar
-was decided on a training bar and is not counted) and ends flat (the position is closed at
-the last test bar, paying its exit cost), so the chained folds are a real sequence of trades.
+``anchored=True``); the best by ``objective`` is then run on the unseen TEST window. Each
+fold's test backtest starts flat (the position held into the first test bar was decided on
+a training bar and is not counted) and ends flat (the position is closed at the last test
+bar, paying its exit cost), so the chained folds are a real sequence of trades.
+
+Signals are computed ONCE per parameter set over the whole window and sliced for every
+fold's training and test backtests (the training backtests of a fold run together on the
+engine's grid path). A causal strategy's signal at bar t is the same whether the series
+ends at t or later (the lookahead check gates every strategy on exactly that), so the
+slices are what the strategy would have said at each bar, with indicators warmed on every
+bar before the window's start rather than from each fold's own first bar. Choosing on the
+training window never uses a test bar's return.
 
 The out-of-sample returns of all folds, chained, give the reported metrics. Parameters are
 never judged on the data they were chosen on. The number of distinct parameter sets tried
@@ -34,10 +40,13 @@ from blofin_pipeline.backtest import metrics as m
 from blofin_pipeline.backtest import stats
 from blofin_pipeline.backtest.engine import (
     DEFAULT_FEE,
-    BacktestResult,
+    cost_rates,
     infer_periods_per_year,
-    run_backtest,
+    positions_array,
+    run_backtest_grid,
+    simulate_one,
 )
+from blofin_pipeline.backtest.simulate import validate_close
 from blofin_pipeline.exceptions import BacktestError, PipelineError
 
 log = logging.getLogger(__name__)
@@ -135,17 +144,40 @@ def fold_bounds(n_bars: int, n_folds: int, train_frac: float, anchored: bool) ->
     return bounds
 
 
-def _objective_value(result: BacktestResult, objective: str) -> float:
-    value = result.metrics.get(objective, math.nan)
+def _objective_value(value: float) -> float:
     return float(value) if value is not None and math.isfinite(value) else math.nan
 
 
-def _signals(signal_fn: SignalFn, candles: pd.DataFrame, params: dict[str, Any]) -> pd.Series:
+def candidate_signals(candles: pd.DataFrame, signal_fn: SignalFn, candidates: list[dict[str, Any]]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Each candidate's positions over the whole window, computed once: (signals, ok).
+
+    ``signals`` is (n_candidates x n_bars) float64, validated as `run_backtest` validates
+    positions; ``ok[i]`` is False where candidate i failed (logged, its row NaN). The
+    defaults (candidate 0) failing is an error.
+    """
+    signals = np.full((len(candidates), len(candles)), np.nan)
+    ok = np.zeros(len(candidates), dtype=bool)
+    for i, params in enumerate(candidates):
+        try:
+            signals[i] = _signal_row(candles, signal_fn, params)
+        except (PipelineError, ValueError) as err:
+            if i == 0:
+                raise BacktestError(f"default parameters {params!r} failed: {err}") from err
+            log.warning("walk-forward: candidate %r skipped: %s", params, err)
+            continue
+        ok[i] = True
+    return signals, ok
+
+
+def _signal_row(candles: pd.DataFrame, signal_fn: SignalFn, params: dict[str, Any]) -> np.ndarray:
     signal = signal_fn(candles, dict(params))
     if not isinstance(signal, pd.Series):
         raise BacktestError(f"signal function returned {type(signal).__name__} for params {params!r}, "
                             "expected a pandas Series")
-    return signal
+    if len(signal) != len(candles) or not signal.index.equals(candles.index):
+        raise BacktestError(f"signal for params {params!r} is not on the candles' index")
+    return positions_array(candles, signal)
 
 
 def walk_forward(
@@ -166,40 +198,42 @@ def walk_forward(
 ) -> WalkForwardResult:
     """Choose parameters on each fold's training window, score them on the next unseen window.
 
-    ``signal_fn(candles, params) -> Series`` of positions in [-1, 1] on the candles' index.
-    Returns chained out-of-sample returns and metrics (``run_backtest``'s plus psr, dsr,
-    n_trials, trial_sharpe_std, n_folds, oos_bars). A failing candidate is logged and
-    skipped; the defaults failing is an error. ``earlier_candidates`` ((until, candidates),
-    until ascending): a fold whose test starts at or before an until chooses among the first
-    such pair's candidates, not its own (a tuned version scored as its parent up to its fit).
+    ``signal_fn(candles, params) -> Series`` of positions in [-1, 1] on the candles' index,
+    called once per parameter set over the whole window. Returns chained out-of-sample
+    returns and metrics (``run_backtest``'s plus psr, dsr, n_trials, trial_sharpe_std,
+    n_folds, oos_bars). A failing candidate is logged and skipped; the defaults failing is
+    an error. ``earlier_candidates`` ((until, candidates), until ascending): a fold whose test
+    starts at or before an until chooses among the first such pair's candidates, not its own
+    (a tuned version scored as its parent up to its fit).
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     costs = (fee, slippage, timeframe)
     candidates = sample_candidates(defaults, param_space, n_candidates, seed)
     bounds = fold_bounds(len(candles), n_folds, train_frac, anchored)
-    trial_sharpes = np.full((n_folds, max([len(candidates)] + [len(c) for _, c in earlier_candidates])), np.nan)
+    groups = [candidates] + [list(c) for _, c in earlier_candidates]
+    offsets = np.cumsum([0] + [len(g) for g in groups])
+    signals, ok = candidate_signals(candles, signal_fn, [p for g in groups for p in g])
+    trial_sharpes = np.full((n_folds, max(len(g) for g in groups)), np.nan)
     folds: list[FoldResult] = []
-    tests: list[tuple[BacktestResult, float]] = []  # each fold's test backtest, equity level before it
+    tests: list[tuple[_TestRun, float]] = []  # each fold's test backtest, equity level before it
     equity_level = 1.0
-    for k, (tr0, tr1, te0, te1) in enumerate(bounds):
-        train = candles.iloc[tr0:tr1]
-        fold_cands = next((c for until, c in earlier_candidates if candles.index[te0] <= until), candidates)
-        scores = _train_scores(train, signal_fn, fold_cands, costs, objective, trial_sharpes[k], k)
-        best = int(np.nanargmax(scores)) if np.isfinite(scores).any() else 0
-        chosen = fold_cands[best]
-        test_res = _test_fold(candles, signal_fn, chosen, (tr0, te0, te1), costs)
+    for k, span in enumerate(bounds):
+        # The group a fold chooses from: its own candidates, or a parent's up to a fit.
+        g = next((i + 1 for i, (until, _) in enumerate(earlier_candidates) if candles.index[span[2]] <= until), 0)
+        first = int(offsets[g])
+        rows = first + np.flatnonzero(ok[first:offsets[g + 1]])
+        best, train_objective = _choose(candles, signals, rows, span, costs, objective, trial_sharpes[k], first)
+        chosen = groups[g][best - first]
+        test_res = _test_fold(candles, signals[best], span, costs)
         tests.append((test_res, equity_level))
-        equity_level *= float(test_res.equity.iloc[-1])
-        folds.append(FoldResult(
-            fold=k, train_start=train.index[0], train_end=train.index[-1],
-            test_start=candles.index[te0], test_end=candles.index[te1 - 1], params=dict(chosen),
-            train_objective=float(scores[best]), test_metrics=dict(test_res.metrics),
-        ))
+        equity_level *= test_res.final_equity
+        folds.append(_fold_result(k, candles.index, span, chosen, train_objective, test_res))
         log.info("walk-forward fold %d: chose %r (train %s %.4g), test sharpe %.4g",
-                 k, chosen, objective, scores[best], test_res.metrics["sharpe"])
+                 k, chosen, objective, train_objective, test_res.metrics["sharpe"])
     ppy = infer_periods_per_year(candles.index, timeframe)
-    oos_returns, oos_equity, metrics = _chained_metrics(tests, ppy)
+    oos_index = candles.index[bounds[0][2]:bounds[-1][3]]
+    oos_returns, oos_equity, metrics = _chained_metrics(tests, oos_index, ppy)
     trial_sharpe_std = _trial_sharpe_std(trial_sharpes, ppy)
     n_trials, r = len(candidates), oos_returns.to_numpy()
     metrics.update({"psr": stats.psr_from_returns(r), "dsr": stats.deflated_sharpe_ratio(r, n_trials, trial_sharpe_std),
@@ -209,6 +243,16 @@ def walk_forward(
                              candidates)
 
 
+def _fold_result(k: int, index: pd.DatetimeIndex, span: tuple[int, int, int, int], params: dict[str, Any],
+                 train_objective: float, test_res: _TestRun) -> FoldResult:
+    tr0, tr1, te0, te1 = span
+    return FoldResult(
+        fold=k, train_start=index[tr0], train_end=index[tr1 - 1], test_start=index[te0],
+        test_end=index[te1 - 1], params=dict(params), train_objective=train_objective,
+        test_metrics=dict(test_res.metrics),
+    )
+
+
 def _trial_sharpe_std(trial_sharpes: np.ndarray, ppy: float) -> float:
     """Per-period Sharpe dispersion across a fold's trials, averaged over folds."""
     per_period = trial_sharpes / math.sqrt(ppy)
@@ -216,49 +260,68 @@ def _trial_sharpe_std(trial_sharpes: np.ndarray, ppy: float) -> float:
     return float(math.sqrt(np.mean(fold_vars))) if fold_vars else 0.0
 
 
-def _train_scores(train: pd.DataFrame, signal_fn: SignalFn, candidates: list[dict[str, Any]],
-                  costs: tuple[float, float, str | None], objective: str, sharpes_out: np.ndarray,
-                  fold: int) -> np.ndarray:
-    """Objective of every candidate on a fold's training window (NaN when it failed)."""
+def _choose(candles: pd.DataFrame, signals: np.ndarray, rows: np.ndarray, span: tuple[int, int, int, int],
+            costs: tuple[float, float, str | None], objective: str, sharpes_out: np.ndarray,
+            first: int = 0) -> tuple[int, float]:
+    """The candidate row with the best objective on the fold's training window, and that value.
+
+    Every row is backtested at once on the training bars (the engine's grid path); row
+    ``first + j``'s Sharpe goes into ``sharpes_out[j]``. No finite objective: the group's
+    defaults (row ``first``).
+    """
+    tr0, tr1, _, _ = span
     fee, slippage, timeframe = costs
-    scores = np.full(len(candidates), np.nan)
-    for i, params in enumerate(candidates):
-        try:
-            res = run_backtest(train, _signals(signal_fn, train, params), fee, slippage, timeframe=timeframe)
-        except (PipelineError, ValueError) as err:
-            if i == 0:
-                raise BacktestError(f"default parameters {params!r} failed on fold {fold}: {err}") from err
-            log.warning("walk-forward fold %d: candidate %r skipped: %s", fold, params, err)
-            continue
-        scores[i] = _objective_value(res, objective)
-        sharpes_out[i] = res.metrics["sharpe"]
-    return scores
+    train = candles.iloc[tr0:tr1]
+    ppy = infer_periods_per_year(train.index, timeframe)
+    grid = run_backtest_grid(train["close"].to_numpy(dtype=np.float64), signals[rows, tr0:tr1].T, fee, slippage,
+                             periods_per_year=ppy)
+    scores = np.full(len(sharpes_out), np.nan)
+    for j, row in enumerate(rows):
+        scores[row - first] = _objective_value(grid[objective][j])
+        sharpes_out[row - first] = grid["sharpe"][j]
+    best = int(np.nanargmax(scores)) if np.isfinite(scores).any() else 0
+    return first + best, float(scores[best])
 
 
-def _test_fold(candles: pd.DataFrame, signal_fn: SignalFn, chosen: dict[str, Any], span: tuple[int, int, int],
-               costs: tuple[float, float, str | None]) -> BacktestResult:
-    """Backtest the chosen parameters on the unseen test window, the train window as warm-up."""
-    tr0, te0, te1 = span
+@dataclass(frozen=True)
+class _TestRun:
+    """What the chained out-of-sample figures need of one fold's test backtest."""
+
+    returns: np.ndarray
+    positions: np.ndarray
+    trade_returns: np.ndarray
+    trade_pnl: np.ndarray        # per unit of the equity at the fold's start
+    final_equity: float
+    metrics: dict[str, float]
+
+
+def _test_fold(candles: pd.DataFrame, signal: np.ndarray, span: tuple[int, int, int, int],
+               costs: tuple[float, float, str | None]) -> _TestRun:
+    """Backtest the chosen row on the unseen test window (its signal warmed on every bar
+    before): `run_backtest` of the test bars, without building its pandas objects."""
+    _, _, te0, te1 = span
     fee, slippage, timeframe = costs
-    history = candles.iloc[tr0:te1]
-    full_signal = _signals(signal_fn, history, chosen)
-    if len(full_signal) != len(history) or not full_signal.index.equals(history.index):
-        raise BacktestError(f"signal for params {chosen!r} is not on the candles' index")
-    test_signal = full_signal.iloc[te0 - tr0:].copy()
-    test_signal.iloc[-1] = 0.0  # close at the window's end: each fold pays its own exit
-    return run_backtest(candles.iloc[te0:te1], test_signal, fee, slippage, timeframe=timeframe)
+    test_signal = signal[te0:te1].copy()
+    test_signal[-1] = 0.0  # close at the window's end: each fold pays its own exit
+    close = candles["close"].to_numpy(dtype=np.float64)[te0:te1]
+    validate_close(close, "candles close")
+    ppy = infer_periods_per_year(candles.index[te0:te1], timeframe)
+    core, metrics = simulate_one(close, test_signal, *cost_rates(fee, slippage), ppy)
+    return _TestRun(returns=core.returns[0], positions=test_signal, trade_returns=core.trade_return,
+                    trade_pnl=core.trade_end_equity - core.trade_start_equity,
+                    final_equity=float(core.equity[0, -1]), metrics=metrics)
 
 
-def _chained_metrics(tests: list[tuple[BacktestResult, float]], ppy: float
+def _chained_metrics(tests: list[tuple[_TestRun, float]], index: pd.DatetimeIndex, ppy: float
                      ) -> tuple[pd.Series, pd.Series, dict[str, float]]:
-    """Chain the folds' test results: out-of-sample returns, equity and their metrics."""
-    oos_returns = pd.concat([t.returns for t, _ in tests]).rename("oos_returns")
-    r = oos_returns.to_numpy()
-    oos_equity = pd.Series(np.cumprod(1.0 + r), index=oos_returns.index, name="oos_equity")
-    positions = np.concatenate([t.positions.to_numpy() for t, _ in tests])
-    trades = [(t.trades, level) for t, level in tests if len(t.trades)]
-    trade_returns = np.concatenate([t["return"].to_numpy() for t, _ in trades]) if trades else np.empty(0)
-    trade_pnl = np.concatenate([t["pnl"].to_numpy() * lvl for t, lvl in trades]) if trades else np.empty(0)
+    """Chain the folds' test results (on their consecutive bars ``index``): out-of-sample
+    returns, equity and their metrics."""
+    r = np.concatenate([t.returns for t, _ in tests])
+    oos_returns = pd.Series(r, index=index, name="oos_returns")
+    oos_equity = pd.Series(np.cumprod(1.0 + r), index=index, name="oos_equity")
+    positions = np.concatenate([t.positions for t, _ in tests])
+    trade_returns = np.concatenate([t.trade_returns for t, _ in tests])
+    trade_pnl = np.concatenate([t.trade_pnl * level for t, level in tests])
     fees_paid = sum(t.metrics["fees_paid"] * level for t, level in tests)
     metrics: dict[str, float] = {
         "total_return": float(oos_equity.iloc[-1] - 1.0),

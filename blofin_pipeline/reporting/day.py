@@ -34,9 +34,12 @@ def _names(rows: Sequence[str]) -> dict[str, Any]:
     return {"count": len(names), "names": names}
 
 
-def activity(store: Store, run_date: str, decisions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def activity(store: Store, run_date: str, decisions: Sequence[Mapping[str, Any]],
+             statuses: Mapping[str, Any]) -> dict[str, Any]:
     """What the date's research did: designed, tuned, rejected, archived (by the ranking,
-    or for a failed scoring), and the versions it registered."""
+    or for a failed scoring), and the versions it registered with their status at the end
+    of the date (``statuses``: `strategies.status.statuses_on`, not the latest status, which
+    a later date may have changed)."""
     new = registered_on(store, run_date)
     knowledge = knowledge_on(store, run_date)
     notes = {kind: [(k["subject"], loads_or(k["detail"], default={})) for k in knowledge if k["kind"] == kind]
@@ -48,14 +51,16 @@ def activity(store: Store, run_date: str, decisions: Sequence[Mapping[str, Any]]
     failed = sorted(name for name, d in notes["archived"] if d.get("step") == "score_strategies")
     return {
         "designed": _names([name for name, _ in notes["designed"]]),
-        "tuned": _names([name for name, _ in notes["tuned"]]),
+        # a tune that kept the parameters or did not improve registers nothing: not "tuned"
+        "tuned": _names([name for name, d in notes["tuned"] if "result" not in d]),
         "rejected": {"count": len(rejected), "items": rejected},
         "archived": {"count": sum(len(v) for v in by_type.values()), "strategies": by_type["strategy"],
                      "models": by_type["model"], "ensembles": by_type["ensemble"]},
         "failed_scoring": failed,
         "new_by_origin": dict(Counter(s["origin"] for s in new)),
         "new_strategies": [{"strategy": strategy_item(s["name"], s["version"]), "category": s["category"],
-                            "origin": s["origin"], "status": s["status"], "parent": s["parent"]} for s in new],
+                            "origin": s["origin"], "status": statuses[strategy_item(s["name"], s["version"])].status,
+                            "parent": s["parent"]} for s in new],
     }
 
 

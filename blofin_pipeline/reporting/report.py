@@ -73,7 +73,7 @@ def build_report(store: Store, run_date: str, *, synthetic: bool, config_dict: M
     strategies = strategy_rows(results, [d for d in decisions if d["item_type"] == "strategy"], statuses)
     kept = [s for s in strategies if s["kept"]]
     models, ensembles = _ml_rows(store, run_date, decisions)
-    activity = day.activity(store, run_date, decisions)
+    activity = day.activity(store, run_date, decisions, statuses)
     health = portfolio_health(_registry_counts(statuses.values()), strategies, kept)
     data_quality = day.data_quality(store, run_date, _window_ms(run.get("data_end"), config_dict),
                                     list(config_dict.get("symbols") or []), str(config_dict.get("timeframe")))

@@ -8,6 +8,7 @@ rows the new run does not make (another symbol, another portfolio, fewer designs
 
 | step | owns on its date |
 |---|---|
+| plan_scoring | the step-log rows of the date's `score_strategies` chunks (a plan with fewer chunks leaves none behind) |
 | score_strategies (chunk k) | `score` results, trials and scoring-failure archivals of its chunk; chunk 0 also the `score` results of versions no longer in the portfolio |
 | design_strategies / tune_strategies | the versions it registered that no other date used, its status entries, the `designed` / `tuned` notes |
 | ml_market_panel (for the ML chain) | the date's models and ensembles, its ensemble-as-strategy (results, version, status entries), its `ml:` trials |

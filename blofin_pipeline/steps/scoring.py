@@ -1,8 +1,12 @@
-"""`score_strategies` and `backtest_candidates`: out-of-sample scores into the database.
+"""`plan_scoring`, `score_strategies` and `backtest_candidates`: out-of-sample scores into
+the database.
 
 How one strategy is scored on one symbol (walk-forward, deflated Sharpe, composite
 score) is `backtest.scoring`; these steps choose what to score, record the trials and
-write the rows.
+write the rows. `plan_scoring` sizes the mapped `score_strategies` tasks from the work
+(strategies x symbols x bars), so a Celery deployment spreads a large day over its
+workers and a small day pays for one task only. A chunk scores whole strategies (every
+symbol of them), so its rows do not depend on how the strategies were split.
 """
 from __future__ import annotations
 
@@ -31,11 +35,15 @@ from blofin_pipeline.store.registry import (
     total_trials,
 )
 from blofin_pipeline.store.results import upsert_strategy_results
+from blofin_pipeline.store.runs import delete_scoring_steps
 from blofin_pipeline.strategies import registry, status
 from blofin_pipeline.strategies.registry import StrategyRecord
 from blofin_pipeline.strategies.sanitize import safe_reason
+from blofin_pipeline.timeframes import timeframe_minutes
 
 logger = logging.getLogger(__name__)
+
+MAX_SCORE_CHUNKS = 64  # bound on the mapped scoring tasks of a day, whatever its work
 
 
 def trials_for_day(ctx: RunContext, store: Store, universe: list[StrategyRecord]) -> int:
@@ -89,6 +97,34 @@ def fitted_lineage(store: Store, record: StrategyRecord) -> list[Fitted]:
         seen.add(parent.ref)
         record = parent
     return out
+
+
+def scoring_chunks(n_strategies: int, n_symbols: int, n_bars: int, work_per_chunk: int) -> int:
+    """Mapped scoring tasks for a day: one per ``work_per_chunk`` strategy x symbol x bar
+    evaluations (rounded up), at least one, at most one per strategy (a chunk scores whole
+    strategies) and MAX_SCORE_CHUNKS."""
+    if work_per_chunk < 1:
+        raise ValueError(f"work_per_chunk must be >= 1, got {work_per_chunk!r}")
+    work = n_strategies * n_symbols * n_bars
+    return max(1, min(-(-work // work_per_chunk), n_strategies, MAX_SCORE_CHUNKS))
+
+
+@step
+def plan_scoring(ctx: RunContext, store: Store) -> dict[str, Any]:
+    """The day's scoring work list, one entry per mapped `score_strategies` task (its
+    kwargs), sized from the portfolio at the start of the day, the symbols and the window's
+    bars. The step-log rows of an earlier plan's chunks are withdrawn."""
+    new = registry.sync_builtins(store)
+    active = status.portfolio_at_start(store, ctx.run_date)
+    cfg = ctx.config
+    bars = cfg.score_window_days * 1440 // timeframe_minutes(cfg.timeframe)
+    n_chunks = scoring_chunks(len(active), len(cfg.symbols), bars, cfg.score_chunk_work)
+    delete_scoring_steps(store, ctx.run_date)
+    logger.info("scoring plan: %d strategies x %d symbols x %d bars in %d chunk(s) of about %d evaluations",
+                len(active), len(cfg.symbols), bars, n_chunks, cfg.score_chunk_work)
+    return {"chunks": [{"chunk": i, "n_chunks": n_chunks} for i in range(n_chunks)], "n_chunks": n_chunks,
+            "strategies": len(active), "symbols": len(cfg.symbols), "bars": bars,
+            "work": len(active) * len(cfg.symbols) * bars, "builtins_added": new}
 
 
 @step

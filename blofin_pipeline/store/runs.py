@@ -21,3 +21,8 @@ def scoring_step_rows(store: Store, run_date: str) -> list[dict[str, Any]]:
 def step_rows_on(store: Store, run_date: str) -> list[dict[str, Any]]:
     """The run date's step log (step, status, started_at, ended_at, duration_s, error, run_id)."""
     return store.query_named("runs_on_date", {"run_date": run_date})
+
+
+def delete_scoring_steps(store: Store, run_date: str) -> int:
+    """Withdraw the run date's ``score_strategies`` rows (a new plan may have fewer chunks)."""
+    return store.execute_named("runs_delete_scoring_steps", {"run_date": run_date})

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from blofin_pipeline.backtest.engine import run_backtest
 from blofin_pipeline.backtest.walkforward import (
     fold_bounds,
     sample_candidates,
@@ -71,29 +72,42 @@ def test_parameters_are_chosen_on_train_and_judged_on_unseen_data():
     assert res.folds[0].train_end < res.folds[0].test_start
 
 
-def test_selection_never_sees_test_bars_and_test_uses_only_the_chosen_params():
+def test_each_parameter_set_is_computed_once_over_the_whole_window():
     candles = noise_candles(1200, seed=3)
-    calls: list[tuple[dict, pd.Timestamp]] = []
+    calls: list[tuple[dict, pd.Index]] = []
 
     def recording(c: pd.DataFrame, params: dict) -> pd.Series:
-        calls.append((dict(params), c.index[-1]))
+        calls.append((dict(params), c.index))
         return momentum(c, params)
 
     res = walk_forward(candles, recording, {"lookback": 10}, {"lookback": (2, 60)}, n_folds=3,
                        n_candidates=5, seed=4, fee=0.0006)
     assert len(res.folds) == 3
-    per_fold = res.n_trials + 1            # every candidate on train, then the chosen on test
-    assert len(calls) == 3 * per_fold
-    for k, fold in enumerate(res.folds):
-        block = calls[k * per_fold:(k + 1) * per_fold]
-        train_calls, (test_params, test_last) = block[:-1], block[-1]
-        assert fold.train_end < fold.test_start
-        assert [p for p, _ in train_calls] == res.candidates
-        assert all(last == fold.train_end for _, last in train_calls)
-        assert test_params == fold.params and test_last == fold.test_end
+    assert [p for p, _ in calls] == res.candidates  # once each, in order, whatever the folds
+    assert all(index.equals(candles.index) for _, index in calls)
     # OOS returns cover the test windows exactly, in order, without overlap
-    expected_index = candles.index[600:]
-    assert res.oos_returns.index.equals(expected_index)
+    assert res.oos_returns.index.equals(candles.index[600:])
+
+
+def test_selection_never_sees_test_bars_and_test_uses_only_the_chosen_params():
+    candles = noise_candles(1200, seed=3)
+    kwargs = dict(n_folds=3, n_candidates=6, seed=4, fee=0.0006)
+    res = walk_forward(candles, momentum, {"lookback": 10}, {"lookback": (2, 60)}, **kwargs)
+    for k, fold in enumerate(res.folds):
+        # Other prices from fold k's first test bar on: folds up to k choose exactly as before.
+        changed = candles.copy()
+        later = changed.index >= fold.test_start
+        changed.loc[later, "close"] *= np.exp(np.random.default_rng(k).normal(0, 0.02, later.sum()))
+        other = walk_forward(changed, momentum, {"lookback": 10}, {"lookback": (2, 60)}, **kwargs)
+        assert [f.params for f in other.folds[:k + 1]] == [f.params for f in res.folds[:k + 1]]
+        assert [f.train_objective for f in other.folds[:k + 1]] == [f.train_objective for f in res.folds[:k + 1]]
+        np.testing.assert_array_equal(other.trial_sharpes[:k + 1], res.trial_sharpes[:k + 1])
+        # ... and its test window is the chosen parameters' own backtest on the test bars.
+        test = candles.loc[fold.test_start:fold.test_end]
+        signal = momentum(candles, fold.params).loc[test.index].to_numpy().copy()
+        signal[-1] = 0.0
+        expected = run_backtest(test, signal, 0.0006)
+        assert fold.test_metrics == pytest.approx(expected.metrics, rel=1e-12, nan_ok=True)
 
 
 def test_oos_metrics_and_trial_bookkeeping():

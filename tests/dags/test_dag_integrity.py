@@ -12,8 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
 EXPECTED_TASKS = {
-    "ingest_candles", "score_strategies", "research.design_strategies", "research.tune_strategies",
-    "research.ml_market_panel", "research.train_ml_group", "research.train_ml_models", "backtest_candidates", "rank_and_update", "generate_report", "ai_review",
+    "ingest_candles", "plan_scoring", "score_strategies", "research.design_strategies", "research.tune_strategies",
+    "research.ml_market_panel", "research.train_ml_group", "research.train_ml_models", "backtest_candidates",
+    "rank_and_update", "generate_report", "ai_review",
     "check_run",
 }
 
@@ -49,7 +50,8 @@ def test_schedule_and_run_settings(dag):
 def test_task_ids_and_order(dag):
     assert set(dag.task_dict) == EXPECTED_TASKS
     down = {t: set(dag.task_dict[t].downstream_task_ids) for t in dag.task_dict}
-    assert down["ingest_candles"] == {"score_strategies"}
+    assert down["ingest_candles"] == {"plan_scoring"}
+    assert down["plan_scoring"] == {"score_strategies"}
     assert down["score_strategies"] == {"research.design_strategies", "research.tune_strategies",
                                         "research.ml_market_panel"}
     assert down["research.ml_market_panel"] == {"research.train_ml_group"}
@@ -102,10 +104,13 @@ def test_the_llm_research_tasks_can_wait_for_their_batch_deferred(dag):
     assert dag.params["llm_batch"] is False
 
 
-def test_scoring_is_mapped(dag):
+def test_scoring_is_mapped_over_the_plan(dag):
     from airflow.sdk.definitions.mappedoperator import MappedOperator
 
-    assert isinstance(dag.task_dict["score_strategies"], MappedOperator)
+    scoring = dag.task_dict["score_strategies"]
+    assert isinstance(scoring, MappedOperator)
+    assert scoring.upstream_task_ids == {"plan_scoring"}  # the chunk list comes from the plan, not a constant
+    assert dag.params["score_chunk_work"] >= 1
 
 
 def test_params_are_typed_and_described(dag):

@@ -78,8 +78,10 @@ def test_dag_offline_end_to_end_and_same_date_twice(airflow_env):
         designed = con.execute("SELECT COUNT(*) FROM strategies WHERE origin = 'designer'").fetchone()[0]
         review = json.loads(con.execute("SELECT ai_review FROM daily_reports WHERE run_date = '2026-03-02'")
                             .fetchone()[0])
-    # 11 tasks, scoring in 2 chunks, ML disabled: the panel task finds no group to map over
+    # 12 step-log rows: scoring in 1 chunk (14 x 2 symbols x 1,440 bars < score_chunk_work), ML disabled:
+    # the panel task finds no group to map over
     assert set(steps.values()) == {"success"} and len(steps) == 12, steps
+    assert {"plan_scoring", "score_strategies"} <= set(steps)
     assert "train_ml_group" not in " ".join(steps)
     assert designed == 2
     assert review["mode"] == "rule-based"

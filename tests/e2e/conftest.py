@@ -36,6 +36,8 @@ E2E_CONF: dict[str, Any] = {
     "n_designs": 1,
     "n_tunes": 1,
     "llm_mode": "offline",
+    # 14 built-ins x 2 symbols x 1,080 bars = 30,240 evaluations: two mapped scoring chunks.
+    "score_chunk_work": 20_000,
 }
 START_TIMEOUT_S = 300
 RUN_TIMEOUT_S = 900

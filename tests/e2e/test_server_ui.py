@@ -18,13 +18,13 @@ from tests.e2e.conftest import DAG_ID, E2E_CONF, ROOT, AirflowServer, read_json,
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e_server_ui")]
 
-TOP_LEVEL_TASKS = ["ingest_candles", "score_strategies", "research", "backtest_candidates", "rank_and_update",
-                   "generate_report", "ai_review", "check_run"]
+TOP_LEVEL_TASKS = ["ingest_candles", "plan_scoring", "score_strategies", "research", "backtest_candidates",
+                   "rank_and_update", "generate_report", "ai_review", "check_run"]
 REPORT_SECTIONS = ["Summary", "Leaderboard", "Portfolio health", "Activity", "Data quality", "Steps", "LLM usage",
                    "AI review"]
-ALL_TASKS = {"ingest_candles", "score_strategies", "research.design_strategies", "research.tune_strategies",
-             "research.ml_market_panel", "research.train_ml_group", "research.train_ml_models", "backtest_candidates",
-             "rank_and_update", "generate_report", "ai_review",
+ALL_TASKS = {"ingest_candles", "plan_scoring", "score_strategies", "research.design_strategies",
+             "research.tune_strategies", "research.ml_market_panel", "research.train_ml_group",
+             "research.train_ml_models", "backtest_candidates", "rank_and_update", "generate_report", "ai_review",
              "check_run"}
 
 

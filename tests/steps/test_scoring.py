@@ -6,7 +6,9 @@ import pytest
 from blofin_pipeline import steps
 from blofin_pipeline.config import PipelineConfig, RunContext
 from blofin_pipeline.exceptions import DataValidationError
+from blofin_pipeline.steps.scoring import MAX_SCORE_CHUNKS, scoring_chunks
 from blofin_pipeline.store import open_store
+from blofin_pipeline.store.runs import scoring_step_rows, upsert_step_row
 
 DAY = "2026-06-01"
 
@@ -60,3 +62,56 @@ def test_scoring_without_candles_says_to_ingest_first(tmp_path):
                             db_url=f"sqlite:///{tmp_path / 'db.sqlite'}", workspace=tmp_path)
     with pytest.raises(DataValidationError, match="run ingest_candles for 2026-06-01 first"):
         steps.score_strategies(ctx)
+
+
+def small_ctx(tmp_path, name: str, **cfg) -> RunContext:
+    config = PipelineConfig(symbols=("BTC-USDT", "ETH-USDT"), history_days=60, score_window_days=30, **cfg)
+    return RunContext.create(logical_date=DAY, data_end=DAY, config=config,
+                             db_url=f"sqlite:///{tmp_path / name}", workspace=tmp_path)
+
+
+def test_the_number_of_chunks_follows_the_work():
+    one_day = 180 * 24
+    assert scoring_chunks(14, 3, one_day, 1_000_000) == 1
+    assert scoring_chunks(14, 30, one_day, 1_000_000) == 2
+    assert scoring_chunks(14, 50, one_day, 1_000_000) == 4
+    assert scoring_chunks(14, 60, one_day, 1_000_000) == scoring_chunks(14, 30, one_day, 500_000) == 4
+    assert scoring_chunks(3, 50, one_day, 1) == 3          # a chunk scores whole strategies
+    assert scoring_chunks(1000, 50, one_day, 1) == MAX_SCORE_CHUNKS
+    assert scoring_chunks(0, 3, one_day, 1_000_000) == 1   # an empty portfolio is still one (empty) task
+    with pytest.raises(ValueError, match="work_per_chunk"):
+        scoring_chunks(14, 3, one_day, 0)
+
+
+def test_plan_lists_the_chunks_and_withdraws_an_earlier_plans_chunk_rows(tmp_path):
+    ctx = small_ctx(tmp_path, "db.sqlite", score_chunk_work=5_000)
+    steps.ingest_candles(ctx)
+    with open_store(ctx.db_url) as store:  # a chunk of an earlier, larger plan that failed
+        upsert_step_row(store, {"run_date": DAY, "step": "score_strategies[9]", "status": "failed",
+                                "started_at": "2026-06-01T00:00:00+00:00", "run_id": "earlier"})
+    plan = steps.plan_scoring(ctx)
+    work = plan["strategies"] * 2 * 30 * 24
+    assert plan["work"] == work and plan["n_chunks"] == -(-work // 5_000) > 1
+    assert plan["chunks"] == [{"chunk": i, "n_chunks": plan["n_chunks"]} for i in range(plan["n_chunks"])]
+    with open_store(ctx.db_url) as store:
+        assert scoring_step_rows(store, DAY) == []
+    for kwargs in plan["chunks"]:
+        steps.score_strategies(ctx, **kwargs)
+    with open_store(ctx.db_url) as store:
+        rows = scoring_step_rows(store, DAY)
+    assert len(rows) == plan["n_chunks"] and all(r["status"] == "success" for r in rows)
+
+
+def test_scores_do_not_depend_on_the_chunking(tmp_path):
+    tables = {}
+    for name, n_chunks in (("one.sqlite", 1), ("three.sqlite", 3), ("five.sqlite", 5)):
+        ctx = small_ctx(tmp_path, name)
+        steps.ingest_candles(ctx)
+        for chunk in range(n_chunks):
+            steps.score_strategies(ctx, chunk=chunk, n_chunks=n_chunks)
+        with open_store(ctx.db_url) as store:
+            tables[n_chunks] = (
+                store.query("SELECT * FROM strategy_backtest_results ORDER BY strategy, version, symbol"),
+                store.query("SELECT run_date, item, n_trials FROM research_trials ORDER BY item"))
+    assert len(tables[1][0]) >= 2 * 12 and len(tables[1][1]) >= 12
+    assert tables[3] == tables[1] and tables[5] == tables[1]
