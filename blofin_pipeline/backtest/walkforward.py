@@ -115,17 +115,20 @@ def _key(params: Mapping[str, Any]) -> tuple:
     return tuple(sorted((k, repr(v)) for k, v in params.items()))
 
 
-def fold_bounds(n_bars: int, n_folds: int, train_frac: float, anchored: bool) -> list[tuple[int, int, int, int]]:
-    """(train_start, train_stop, test_start, test_stop) bar positions, stops exclusive."""
+def fold_bounds(n_bars: int, n_folds: int, train_len: int, anchored: bool) -> list[tuple[int, int, int, int]]:
+    """(train_start, train_stop, test_start, test_stop) bar positions, stops exclusive: the
+    first ``train_len`` bars train only, the rest is cut into ``n_folds`` equal test folds,
+    each trained on the ``train_len`` bars before it (rolling) or on every bar before it
+    (anchored)."""
     if n_folds < 1:
         raise ValueError(f"n_folds must be >= 1, got {n_folds!r}")
-    if not 0 < train_frac < 1:
-        raise ValueError(f"train_frac must be in (0, 1), got {train_frac!r}")
-    train_len = int(n_bars * train_frac)
+    if not 0 < train_len < n_bars:
+        raise BacktestError(f"{n_bars} candles are too few for an initial training span of {train_len} bars "
+                            "and test folds after it")
     edges = np.linspace(train_len, n_bars, n_folds + 1).round().astype(int)
     if train_len < MIN_WINDOW_BARS or np.diff(edges).min() < MIN_WINDOW_BARS:
         raise BacktestError(
-            f"{n_bars} candles are too few for {n_folds} folds with train_frac={train_frac}"
+            f"{n_bars} candles are too few for {n_folds} folds after {train_len} training bars"
         )
     bounds = []
     for k in range(n_folds):
@@ -133,6 +136,15 @@ def fold_bounds(n_bars: int, n_folds: int, train_frac: float, anchored: bool) ->
         train_start = 0 if anchored else test_start - train_len
         bounds.append((train_start, test_start, test_start, test_stop))
     return bounds
+
+
+def _train_len(n_bars: int, train_bars: int | None, train_frac: float) -> int:
+    """The initial training span in bars: ``train_bars``, or the ``train_frac`` share of the bars."""
+    if train_bars is not None:
+        return int(train_bars)
+    if not 0 < train_frac < 1:
+        raise ValueError(f"train_frac must be in (0, 1), got {train_frac!r}")
+    return int(n_bars * train_frac)
 
 
 def _objective_value(result: BacktestResult, objective: str) -> float:
@@ -155,8 +167,7 @@ def walk_forward(
     param_space: Mapping[str, tuple],
     *,
     n_folds: int = 4,
-    train_frac: float = 0.5,
-    anchored: bool = False,
+    train_frac: float = 0.5, train_bars: int | None = None, anchored: bool = False,
     n_candidates: int = 8,
     seed: int = 0,
     fee: float = DEFAULT_FEE,
@@ -168,14 +179,14 @@ def walk_forward(
 
     ``signal_fn(candles, params) -> Series`` of positions in [-1, 1] on the candles' index.
     Returns chained out-of-sample returns and metrics (``run_backtest``'s plus psr, dsr,
-    n_trials, trial_sharpe_std, n_folds, oos_bars). A failing candidate is logged and
-    skipped; the defaults failing is an error.
+    n_trials, trial_sharpe_std, n_folds, oos_bars). Initial training: ``train_bars`` bars, else
+    the ``train_frac`` share. A failing candidate is logged and skipped; failing defaults raise.
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     costs = (fee, slippage, timeframe)
     candidates = sample_candidates(defaults, param_space, n_candidates, seed)
-    bounds = fold_bounds(len(candles), n_folds, train_frac, anchored)
+    bounds = fold_bounds(len(candles), n_folds, _train_len(len(candles), train_bars, train_frac), anchored)
     trial_sharpes = np.full((n_folds, len(candidates)), np.nan)
     folds: list[FoldResult] = []
     tests: list[tuple[BacktestResult, float]] = []  # each fold's test backtest, equity level before it

@@ -31,7 +31,7 @@ from blofin_pipeline.store.results import (
     delete_strategy_results,
     strategies_with_phase,
 )
-from blofin_pipeline.strategies.status import withdraw_registrations, withdraw_statuses
+from blofin_pipeline.strategies.status import STATUS_STEPS, statuses_at, withdraw_registrations, withdraw_statuses
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,12 @@ def withdraw_scores(store: Store, run_date: str, mine: Collection[str], portfoli
 def withdraw_candidates(store: Store, run_date: str, portfolio: Collection[str]) -> None:
     """Before backtest_candidates checks the date's candidates again."""
     delete_strategy_results(store, run_date, CANDIDATE_PHASE, strategies_with_phase(store, run_date, CANDIDATE_PHASE))
-    delete_trials(store, run_date, items_with_trials_on(store, run_date) - set(portfolio))
+    # the series of the date's candidates (and of versions no longer registered); the
+    # portfolio's are score_strategies', ML items' (``model:``, ``ensemble:``, the ensemble
+    # as a strategy, active from the research) train_ml_models'
+    others = set(portfolio) | {r.ref for r in statuses_at(store, run_date, STATUS_STEPS["train_ml_models"])
+                               if r.status != "candidate"}
+    delete_trials(store, run_date, {i for i in items_with_trials_on(store, run_date) - others if ":" not in i})
     withdraw_statuses(store, run_date, "backtest_candidates")
     for kind in ("accepted", "rejected"):
         withdraw_knowledge_of_kind(store, run_date, kind)

@@ -243,7 +243,7 @@ def score_best_ensemble(ctx: RunContext, store: Store, result: Any, candles: dic
     """
     from blofin_pipeline.backtest import run_backtest
     from blofin_pipeline.backtest.scoring import result_row, with_deflated_sharpe
-    from blofin_pipeline.steps.scoring import trials_for_day
+    from blofin_pipeline.store.registry import record_trials, trial_count
 
     cfg = ctx.config
     best = max(result.ensembles, key=lambda e: (e["accuracy"] or 0.0, e["ensemble_name"]))
@@ -263,7 +263,9 @@ def score_best_ensemble(ctx: RunContext, store: Store, result: Any, candles: dic
             status.set_status(store, old.name, old.version, "archived", f"superseded by {record.ref}",
                               run_date=ctx.run_date, step="train_ml_models")
             logger.info("ML strategy %s superseded by %s", old.ref, record.ref)
-    n_trials = trials_for_day(ctx, store, status.portfolio_at_start(store, ctx.run_date)) + 1
+    record_trials(store, ctx.run_date, [(record.ref, 1)])
+    n_trials = trial_count(store, ctx.run_date, [*((r.ref, len(cfg.symbols)) for r in
+                                                  status.portfolio_at_start(store, ctx.run_date)), (record.ref, 1)])
     metrics = with_deflated_sharpe(bt.metrics, bt.returns.to_numpy(), n_trials)
     row = result_row(ctx, (record.name, record.version, symbol, ML_PHASE), (positions.index[0], ctx.data_end),
                      metrics, {"ensemble": best["ensemble_name"], "members": best["members"]}, bt.equity)

@@ -33,12 +33,14 @@ def momentum(candles: pd.DataFrame, params: dict) -> pd.Series:
 
 
 def test_fold_bounds_rolling_and_anchored():
-    assert fold_bounds(100, 2, 0.5, anchored=False) == [(0, 50, 50, 75), (25, 75, 75, 100)]
-    assert fold_bounds(100, 2, 0.5, anchored=True) == [(0, 50, 50, 75), (0, 75, 75, 100)]
+    assert fold_bounds(100, 2, 50, anchored=False) == [(0, 50, 50, 75), (25, 75, 75, 100)]
+    assert fold_bounds(100, 2, 50, anchored=True) == [(0, 50, 50, 75), (0, 75, 75, 100)]
+    assert fold_bounds(100, 4, 20, anchored=False) == [(0, 20, 20, 40), (20, 40, 40, 60), (40, 60, 60, 80),
+                                                        (60, 80, 80, 100)]
     with pytest.raises(BacktestError, match="too few"):
-        fold_bounds(10, 8, 0.5, anchored=False)
-    with pytest.raises(ValueError, match="train_frac"):
-        fold_bounds(100, 2, 1.0, anchored=False)
+        fold_bounds(10, 8, 5, anchored=False)
+    with pytest.raises(BacktestError, match="too few"):
+        fold_bounds(100, 2, 100, anchored=False)
 
 
 def test_sample_candidates_defaults_first_distinct_and_in_range():

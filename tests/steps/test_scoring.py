@@ -13,7 +13,7 @@ DAY = "2026-06-01"
 
 def scored(tmp_path, edge: str, **cfg) -> list[dict]:
     config = PipelineConfig(symbols=("BTC-USDT", "ETH-USDT"), sample_edge=edge, history_days=200,
-                            score_window_days=180, **cfg)
+                            score_window_days=180, wf_train_days=90, **cfg)
     ctx = RunContext.create(logical_date=DAY, data_end=DAY, config=config,
                             db_url=f"sqlite:///{tmp_path / 'db.sqlite'}", workspace=tmp_path)
     steps.ingest_candles(ctx)
@@ -39,7 +39,7 @@ def test_planted_mean_reversion_edge_is_found_by_mean_reversion_strategies(tmp_p
 
 
 def test_window_is_the_runs_own_and_rerun_is_idempotent(tmp_path):
-    config = PipelineConfig(symbols=("BTC-USDT",), history_days=60, score_window_days=30)
+    config = PipelineConfig(symbols=("BTC-USDT",), history_days=60, score_window_days=30, wf_train_days=15)
     ctx = RunContext.create(logical_date=DAY, data_end=DAY, config=config,
                             db_url=f"sqlite:///{tmp_path / 'db.sqlite'}", workspace=tmp_path)
     steps.ingest_candles(ctx)
