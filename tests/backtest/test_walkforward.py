@@ -98,6 +98,17 @@ def test_selection_never_sees_test_bars_and_test_uses_only_the_chosen_params():
     assert res.oos_returns.index.equals(expected_index)
 
 
+@pytest.mark.parametrize("anchored", [False, True])
+def test_train_bars_sets_the_initial_training_span(anchored):
+    candles = noise_candles(1000, seed=3)
+    res = walk_forward(candles, momentum, {"lookback": 10}, {"lookback": (2, 40)}, n_folds=5, train_bars=300,
+                       anchored=anchored, n_candidates=2, timeframe="1H")
+    assert res.oos_returns.index.equals(candles.index[300:])  # every bar after the training span, once
+    assert [f.test_start for f in res.folds] == list(candles.index[[300, 440, 580, 720, 860]])
+    starts = [f.train_start for f in res.folds]
+    assert starts == ([candles.index[0]] * 5 if anchored else list(candles.index[[0, 140, 280, 420, 560]]))
+
+
 def test_oos_metrics_and_trial_bookkeeping():
     candles = noise_candles(2000, seed=5)
     res = walk_forward(candles, momentum, {"lookback": 10}, {"lookback": (2, 80)}, n_folds=4,
