@@ -50,7 +50,8 @@ def test_check_strategy_on_a_missing_file_is_an_error_not_a_verdict(tmp_path):
 def test_backtest_and_leaderboard_on_stored_candles(tmp_path):
     db = f"sqlite:///{tmp_path / 'db.sqlite'}"
     ctx = RunContext.create(logical_date="2026-04-10", data_end="2026-04-10",
-                            config=PipelineConfig(symbols=("BTC-USDT",), history_days=60, score_window_days=40, wf_train_days=20),
+                            config=PipelineConfig(symbols=("BTC-USDT",), history_days=60, score_window_days=40,
+                                                  wf_train_days=20),
                             db_url=db, workspace=tmp_path)
     r = cli("leaderboard", db=db)
     assert r.returncode == 0 and "no scored strategies yet" in r.stdout
@@ -105,7 +106,8 @@ def test_add_strategy_registers_a_user_candidate_that_the_next_run_gates(tmp_pat
     monkeypatch.setenv("AIRFLOW_CONN_ANTHROPIC_DEFAULT", f"anthropic://:{canary}@")
     db = f"sqlite:///{tmp_path / 'db.sqlite'}"
     ctx = RunContext.create(logical_date="2026-04-10", data_end="2026-04-10",
-                            config=PipelineConfig(symbols=("BTC-USDT",), history_days=60, score_window_days=40, wf_train_days=20,
+                            config=PipelineConfig(symbols=("BTC-USDT",), history_days=60, score_window_days=40,
+                                                  wf_train_days=20,
                                                   n_designs=0, n_tunes=0, ml_enabled=False),
                             db_url=db, workspace=tmp_path)
     steps.ingest_candles(ctx)

@@ -78,8 +78,10 @@ def score_strategies(ctx: RunContext, store: Store, *, chunk: int = 0, n_chunks:
     active = status.portfolio_at_start(store, ctx.run_date)
     mine = [r for i, r in enumerate(active) if i % n_chunks == chunk]
     withdraw_scores(store, ctx.run_date, {r.ref for r in mine}, {r.ref for r in active} if chunk == 0 else None)
-    logger.info("scoring %d of %d strategies active at the start of the day (chunk %d/%d) on %s, window %d days%s",
-                len(mine), len(active), chunk + 1, n_chunks, ", ".join(candles), ctx.config.score_window_days,
+    logger.info("scoring %d of %d strategies active at the start of the day (chunk %d/%d) on %s, %s%s",
+                len(mine), len(active), chunk + 1, n_chunks, ", ".join(candles),
+                f"window {ctx.config.score_window_days} days" if ctx.config.score_window_days
+                else "whole stored history",
                 " [SYNTHETIC data]" if data.synthetic else f" [data: {', '.join(data.sources)}]")
     rows, failures = score_records(ctx, store, mine, candles, SCORE_PHASE, universe=active)
     for ref, error in failures.items():

@@ -153,7 +153,8 @@ def trial_count(store: Store, run_date: str, day_items: Iterable[tuple[str, int]
     shows it). Dates after ``run_date`` never count, so the figure does not depend on the
     order in which dates are run or backfilled.
     """
-    series = {r["item"]: int(r["n_series"]) for r in store.query_named("registry_trials_before", {"run_date": run_date})}
+    earlier = store.query_named("registry_trials_before", {"run_date": run_date})
+    series = {r["item"]: int(r["n_series"]) for r in earlier}
     today = trials_on(store, run_date) if day_items is None else dict(day_items)
     for item, n in today.items():
         series[item] = max(series.get(item, 0), int(n))

@@ -85,6 +85,7 @@ def test_other_errors_stay_retryable(task_context):
 
 
 def test_a_valid_context_reaches_the_step_with_its_parameters(task_context):
-    task_context["context"] = _context({"symbols": ["btc-usdt"], "history_days": 60, "score_window_days": 30, "wf_train_days": 15})
+    task_context["context"] = _context({"symbols": ["btc-usdt"], "history_days": 60, "score_window_days": 30,
+                                       "wf_train_days": 15})
     seen = blofin_airflow.run(lambda ctx: {"symbols": ctx.config.symbols, "date": ctx.run_date})
     assert seen == {"symbols": ("BTC-USDT",), "date": "2026-11-20"}
