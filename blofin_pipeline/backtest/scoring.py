@@ -59,7 +59,8 @@ def score_one(ctx: RunContext, name: str, version: int, signal_fn: Any, symbol: 
                       fee=cfg.fee, slippage=cfg.slippage, timeframe=cfg.timeframe)
     metrics = with_deflated_sharpe(wf.metrics, wf.oos_returns.to_numpy(), n_total_trials)
     folds = [{"fold": f.fold, "test_start": f.test_start.isoformat(), "params": f.params} for f in wf.folds]
-    return result_row(ctx, (name, version, symbol, phase), window, metrics, folds, wf.oos_equity)
+    span = (max(window[0], candles.index[0]), window[1])  # the whole history: from the symbol's first candle
+    return result_row(ctx, (name, version, symbol, phase), span, metrics, folds, wf.oos_equity)
 
 
 def with_deflated_sharpe(metrics: dict[str, Any], oos: np.ndarray, n_trials: int) -> dict[str, Any]:

@@ -10,8 +10,8 @@ rows the new run does not make (another symbol, another portfolio, fewer designs
 |---|---|
 | score_strategies (chunk k) | `score` results, trials and scoring-failure archivals of its chunk; chunk 0 also the `score` results of versions no longer in the portfolio |
 | design_strategies / tune_strategies | the versions it registered that no other date used, its status entries, the `designed` / `tuned` notes |
-| train_ml_models | the date's models and ensembles, its ensemble-as-strategy (results, version, status entries) |
-| backtest_candidates | `candidate` results, the candidates' trials, its status entries, the `accepted` / `rejected` notes |
+| train_ml_models | the date's models and ensembles, its ensemble-as-strategy (results, trials, version, status entries) |
+| backtest_candidates | `candidate` results, the candidates' trials (strategy versions not in the portfolio nor active from the research), its status entries, the `accepted` / `rejected` notes |
 | rank_and_update | (ranking.ranker.withdraw_ranking) its decisions, status entries and archival notes |
 | generate_report / ai_review | the report row and files, rewritten whole |
 """
@@ -78,5 +78,7 @@ def withdraw_research(store: Store, run_date: str, origin: str) -> None:
 def withdraw_ml(store: Store, run_date: str) -> None:
     """Before train_ml_models trains the date's models again."""
     delete_ml_results(store, run_date)
-    delete_strategy_results(store, run_date, ML_PHASE, strategies_with_phase(store, run_date, ML_PHASE))
+    mine = strategies_with_phase(store, run_date, ML_PHASE)
+    delete_trials(store, run_date, mine)
+    delete_strategy_results(store, run_date, ML_PHASE, mine)
     withdraw_registrations(store, run_date, "ml")

@@ -60,3 +60,35 @@ def test_scoring_without_candles_says_to_ingest_first(tmp_path):
                             db_url=f"sqlite:///{tmp_path / 'db.sqlite'}", workspace=tmp_path)
     with pytest.raises(DataValidationError, match="run ingest_candles for 2026-06-01 first"):
         steps.score_strategies(ctx)
+
+
+def test_whole_history_span_and_the_trial_count_of_a_day(tmp_path):
+    """score_window_days=0 scores every stored candle; each row's DSR counts one series per
+    (version, symbol) of the portfolio; a later date re-scoring the same versions adds none."""
+    import json
+
+    import pandas as pd
+
+    from blofin_pipeline.store.registry import trial_count, trials_on
+
+    config = PipelineConfig(symbols=("BTC-USDT", "ETH-USDT"), history_days=40, score_window_days=0, wf_train_days=20,
+                            wf_folds=3)
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    for day in ("2026-06-02", DAY):  # the later date first: a backfill
+        ctx = RunContext.create(logical_date=day, data_end=day, config=config, db_url=db, workspace=tmp_path)
+        steps.ingest_candles(ctx)
+        steps.score_strategies(ctx)
+    with open_store(db) as store:
+        rows = store.query("SELECT strategy, version, window_start, metrics FROM strategy_backtest_results "
+                           "WHERE run_date = :d", {"d": DAY})
+        first = store.query("SELECT MIN(ts) AS ts FROM candles WHERE symbol = 'BTC-USDT'")[0]["ts"]
+        bars = store.scalar("SELECT COUNT(*) AS n FROM candles WHERE symbol = 'BTC-USDT' AND ts < :end",
+                            {"end": 1780272000000})  # 2026-06-01T00:00Z
+        versions = {f"{r['strategy']}@{r['version']}" for r in rows}
+        assert trials_on(store, DAY) == dict.fromkeys(versions, 2)
+        assert trial_count(store, DAY) == trial_count(store, "2026-06-02") == 2 * len(versions)
+        metrics = [json.loads(r["metrics"]) for r in rows]
+    assert {m["dsr_n_trials"] for m in metrics} == {2 * len(versions)}
+    assert {m["oos_bars"] for m in metrics} == {bars - 20 * 24}
+    assert {m["dsr_trial_sharpe_std"] for m in metrics} == pytest.approx([(bars - 20 * 24) ** -0.5])
+    assert {r["window_start"] for r in rows} == {pd.Timestamp(first, unit="ms", tz="UTC").isoformat()}
