@@ -247,6 +247,22 @@ def cmd_where(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backtest_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file")
+    p.add_argument("--symbol", required=True)
+    p.add_argument("--timeframe", default="1H")
+    p.add_argument("--fee", type=float, default=DEFAULT_FEE)
+    p.add_argument("--slippage", type=float, default=DEFAULT_SLIPPAGE)
+    p.add_argument("--days", type=int, default=0,
+                   help="window length, ending at the last stored candle (default 0: every stored candle)")
+    p.add_argument("--train-days", type=int, help="walk-forward initial training days (default: the DAG's)")
+    p.add_argument("--folds", type=int, help="walk-forward test folds (default: the DAG's)")
+    p.add_argument("--anchored", action="store_const", const=True,
+                   help="train each fold on every bar before it (default: the DAG's rolling window)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_backtest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="blofin-pipeline", description=__doc__.split("\n")[0])
     parser.add_argument("--db", help="data database URL (default: $BLOFIN_WORKSPACE/data/blofin_monitor.db)")
@@ -265,20 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=cmd_import_candles)
 
-    p = sub.add_parser("backtest", help="walk-forward backtest of a strategy file on stored candles")
-    p.add_argument("file")
-    p.add_argument("--symbol", required=True)
-    p.add_argument("--timeframe", default="1H")
-    p.add_argument("--fee", type=float, default=DEFAULT_FEE)
-    p.add_argument("--slippage", type=float, default=DEFAULT_SLIPPAGE)
-    p.add_argument("--days", type=int, default=0,
-                   help="window length, ending at the last stored candle (default 0: every stored candle)")
-    p.add_argument("--train-days", type=int, help="walk-forward initial training days (default: the DAG's)")
-    p.add_argument("--folds", type=int, help="walk-forward test folds (default: the DAG's)")
-    p.add_argument("--anchored", action="store_const", const=True,
-                   help="train each fold on every bar before it (default: the DAG's rolling window)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_backtest)
+    _backtest_parser(sub.add_parser("backtest", help="walk-forward backtest of a strategy file on stored candles"))
 
     p = sub.add_parser("check-strategy", help="static check, sandboxed run, lookahead check")
     p.add_argument("file")
