@@ -8,10 +8,10 @@ rows the new run does not make (another symbol, another portfolio, fewer designs
 
 | step | owns on its date |
 |---|---|
-| score_strategies (chunk k) | `score` results, trials and scoring-failure archivals of its chunk; chunk 0 also the `score` results of versions no longer in the portfolio |
+| score_strategies (chunk k) | `score` results, trials and scoring-failure archivals of its chunk; chunk 0 also the `score` results and trials of versions no longer in the portfolio |
 | design_strategies / tune_strategies | the versions it registered that no other date used, its status entries, the `designed` / `tuned` notes |
 | train_ml_models | the date's models and ensembles, its ensemble-as-strategy (results, trials, version, status entries) |
-| backtest_candidates | `candidate` results, the candidates' trials (strategy versions not in the portfolio nor active from the research), its status entries, the `accepted` / `rejected` notes |
+| backtest_candidates | `candidate` results, the trials of strategy versions outside the portfolio and the ensemble-as-strategy, its status entries, the `accepted` / `rejected` notes |
 | rank_and_update | (ranking.ranker.withdraw_ranking) its decisions, status entries and archival notes |
 | generate_report / ai_review | the report row and files, rewritten whole |
 """
@@ -31,7 +31,7 @@ from blofin_pipeline.store.results import (
     delete_strategy_results,
     strategies_with_phase,
 )
-from blofin_pipeline.strategies.status import STATUS_STEPS, statuses_at, withdraw_registrations, withdraw_statuses
+from blofin_pipeline.strategies.status import withdraw_registrations, withdraw_statuses
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def withdraw_scores(store: Store, run_date: str, mine: Collection[str], portfoli
     stale = [] if portfolio is None else [ref for ref in strategies_with_phase(store, run_date, SCORE_PHASE)
                                           if ref not in portfolio]
     delete_strategy_results(store, run_date, SCORE_PHASE, [*mine, *stale])
-    delete_trials(store, run_date, mine)
+    delete_trials(store, run_date, [*mine, *stale])
     withdraw_statuses(store, run_date, "score_strategies", mine)
     withdraw_notes_of_step(store, run_date, "archived", "score_strategies", mine)
     if portfolio is not None:  # failures of versions no longer scored on the date
@@ -58,11 +58,10 @@ def withdraw_scores(store: Store, run_date: str, mine: Collection[str], portfoli
 def withdraw_candidates(store: Store, run_date: str, portfolio: Collection[str]) -> None:
     """Before backtest_candidates checks the date's candidates again."""
     delete_strategy_results(store, run_date, CANDIDATE_PHASE, strategies_with_phase(store, run_date, CANDIDATE_PHASE))
-    # the series of the date's candidates (and of versions no longer registered); the
-    # portfolio's are score_strategies', ML items' (``model:``, ``ensemble:``, the ensemble
-    # as a strategy, active from the research) train_ml_models'
-    others = set(portfolio) | {r.ref for r in statuses_at(store, run_date, STATUS_STEPS["train_ml_models"])
-                               if r.status != "candidate"}
+    # every strategy version's series but the portfolio's (score_strategies') and the
+    # ensemble-as-strategy's; ML models and ensembles (``model:``, ``ensemble:``) are
+    # train_ml_models'
+    others = set(portfolio) | set(strategies_with_phase(store, run_date, ML_PHASE))
     delete_trials(store, run_date, {i for i in items_with_trials_on(store, run_date) - others if ":" not in i})
     withdraw_statuses(store, run_date, "backtest_candidates")
     for kind in ("accepted", "rejected"):
