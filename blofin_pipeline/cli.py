@@ -60,10 +60,6 @@ def _iso(ms: int) -> str:
     return pd.Timestamp(ms, unit="ms", tz="UTC").isoformat()
 
 
-BACKTEST_METRICS = ("score", "sharpe", "deflated_sharpe", "sortino", "total_return", "cagr", "max_drawdown", "calmar",
-                    "win_rate", "profit_factor", "n_trades", "exposure", "turnover")
-
-
 def data_label(sources: list[str] | tuple[str, ...]) -> str:
     """``data: <what the candles are>`` (SYNTHETIC for the sample market), from their sources."""
     from blofin_pipeline.market.window import DataLabel
@@ -72,94 +68,29 @@ def data_label(sources: list[str] | tuple[str, ...]) -> str:
 
 
 def backtest_file(path: Path, *, symbol: str, timeframe: str, fee: float, slippage: float, db_url: str,
-                  days: int, as_json: bool) -> tuple[int, str]:
+                  days: int, as_json: bool, geometry: dict[str, Any] | None = None) -> tuple[int, str]:
     """Check the file (static, sandbox, lookahead), then score it out of sample on the last
-    `days` of stored candles. Exit code 0, or 1 when the checks reject it."""
+    `days` of stored candles (0: all of them) with the walk-forward ``geometry`` (config
+    fields wf_train_days, wf_folds, wf_anchored; the DAG's defaults otherwise). Exit code
+    0, or 1 when the checks reject it."""
+    from blofin_pipeline.reporting.backtest_file import backtest_code, backtest_text
+
     code = Path(path).read_text(encoding="utf-8")
-    result = _backtest(code, str(path), symbol=symbol, timeframe=timeframe, fee=fee, slippage=slippage,
-                       db_url=db_url, days=days)
+    result = backtest_code(code, str(path), symbol=symbol, timeframe=timeframe, fee=fee, slippage=slippage,
+                           db_url=db_url, days=days, geometry=geometry or {})
     if not result["accepted"]:
         out = {"accepted": False, "reasons": result["reasons"]} if as_json else result["text"]
         return 1, json.dumps(out, indent=2) if as_json else out
-    return 0, json.dumps(result["result"], indent=2, default=str) if as_json else _backtest_text(result["result"])
-
-
-def _backtest(code: str, origin: str, *, symbol: str, timeframe: str, fee: float, slippage: float, db_url: str,
-              days: int) -> dict:
-    import pandas as pd
-
-    from blofin_pipeline.backtest.scoring import score_one
-    from blofin_pipeline.config import PipelineConfig, RunContext
-    from blofin_pipeline.market.candles import last_candle_ts
-    from blofin_pipeline.market.window import load_window, score_window, window_label
-    from blofin_pipeline.store import open_store
-    from blofin_pipeline.strategies import check_strategy
-    from blofin_pipeline.strategies.gate import gate_frame
-    from blofin_pipeline.timeframes import timeframe_ms
-
-    with open_store(db_url) as store:
-        last = last_candle_ts(store, symbol, timeframe)
-        if last is None:
-            raise DataValidationError(f"no stored {symbol} {timeframe} candles: run the DAG or import-candles first")
-        end = pd.Timestamp(last, unit="ms", tz="UTC") + pd.Timedelta(milliseconds=timeframe_ms(timeframe))
-        config = PipelineConfig(symbols=(symbol,), timeframe=timeframe, fee=fee, slippage=slippage,
-                                history_days=max(days, 1), score_window_days=days)
-        ctx = RunContext.create(logical_date=end, data_end=end, config=config, db_url=db_url, workspace=Path("."))
-        candles = load_window(ctx, store)[symbol]
-        frame, _ = gate_frame(candles)  # the window, or the check frame if it is too short (logged)
-        report = check_strategy(code, frame, origin=origin, version=0, wf_candidates=config.wf_candidates)
-        if not report.accepted:
-            return {"accepted": False, "reasons": report.reasons, "text": report.to_text()}
-        from blofin_pipeline.strategies.runner import signal_function
-
-        with signal_function(code, origin="user", label=origin) as fn:  # in the sandbox
-            name = fn.name
-            row = score_one(ctx, name, 0, fn, symbol, candles, n_total_trials=1, phase="candidate",
-                            window=score_window(ctx))
-        data = window_label(ctx, store)
-    oos_start = pd.Timestamp(row["params"][0]["test_start"]) if row["params"] else candles.index[0]
-    close, oos_close = candles["close"], candles["close"][candles.index >= oos_start]
-    return {"accepted": True, "result": {
-        "strategy": name, "symbol": symbol, "timeframe": timeframe,
-        "data": {"sources": list(data.sources), "synthetic": data.synthetic},
-        "window": {"start": row["window_start"], "end": row["window_end"], "days": days, "bars": len(candles),
-                   "buy_and_hold_return": float(close.iloc[-1] / close.iloc[0] - 1.0)},
-        "out_of_sample": {"start": oos_start.isoformat(), "end": row["window_end"],
-                          "bars": len(oos_close), "folds": len(row["params"]), "fee": fee, "slippage": slippage,
-                          **{k: row[k] for k in BACKTEST_METRICS},
-                          "buy_and_hold_return": float(oos_close.iloc[-1] / oos_close.iloc[0] - 1.0)},
-        "folds": row["params"],
-    }}
-
-
-def _backtest_text(r: dict) -> str:
-    w, o = r["window"], r["out_of_sample"]
-    lines = [f"{r['strategy']} on {r['symbol']} {r['timeframe']}; {data_label(r['data']['sources'])}",
-             f"Window (the candles the walk-forward was given): {w['start']} .. {w['end']}, {w['days']} days, "
-             f"{w['bars']} bars",
-             f"  {'buy and hold':<16} {w['buy_and_hold_return']:+.2%} (first to last close, before costs)",
-             f"Out of sample (each fold's parameters chosen on the bars before it, judged on the next): "
-             f"{o['start']} .. {o['end']}, {o['bars']} bars in {o['folds']} folds; fee {o['fee']:g}, "
-             f"slippage {o['slippage']:g}"]
-    lines += [f"  {k:<16} {_fmt_metric(o[k])}" for k in BACKTEST_METRICS]
-    lines.append(f"  {'buy and hold':<16} {o['buy_and_hold_return']:+.2%} (same span, before costs)")
-    lines.append("Parameters per fold:")
-    lines += [f"  fold {f['fold']} from {f['test_start']}: "
-              + ", ".join(f"{k}={_fmt_metric(v)}" for k, v in f["params"].items()) for f in r["folds"]]
-    return "\n".join(lines)
-
-
-def _fmt_metric(value: object) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, int):
-        return str(value)
-    return f"{float(value):.4f}"
+    if as_json:
+        return 0, json.dumps(result["result"], indent=2, default=str)
+    return 0, backtest_text(result["result"], data_label(result["result"]["data"]["sources"]))
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     code, out = backtest_file(Path(args.file), symbol=args.symbol, timeframe=args.timeframe, fee=args.fee,
-                              slippage=args.slippage, db_url=_db_url(args), days=args.days, as_json=args.json)
+                              slippage=args.slippage, db_url=_db_url(args), days=args.days, as_json=args.json,
+                              geometry={k: v for k, v in (("wf_train_days", args.train_days), ("wf_folds", args.folds),
+                                                          ("wf_anchored", args.anchored)) if v is not None})
     print(out)
     return code
 
@@ -230,13 +161,18 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         return 0
     how = "the ranking of that date" if view["ranked"] else "not ranked yet: ordered by mean score"
     print(f"Leaderboard of {view['run_date']} ({how}); {data_label(view['data']['sources'])}")
+    if view["power"]:
+        print(f"Power: {view['power']['text']}")
     width = max(36, *(len(r["strategy"]) for r in view["rows"]))
-    print(f"{'rank':>4}  {'strategy':<{width}} {'category':<15} {'score':>8} {'sharpe':>7} {'dsr':>5} {'max_dd':>7}  "
-          "status that day")
+    print(f"{'rank':>4}  {'strategy':<{width}} {'category':<15} {'score':>8} {'sharpe':>7} {'dsr':>5} {'max_dd':>7} "
+          f"{'mintrl_d':>8} {'dsr95_d':>8}  status that day")
     for r in view["rows"]:
         print(f"{r['rank']:>4}  {r['strategy']:<{width}} {r['category']:<15} {_num(r['score'], '8.3f'):>8} "
               f"{_num(r['sharpe'], '7.2f'):>7} {_num(r['deflated_sharpe'], '5.2f'):>5} "
-              f"{_num(r['max_drawdown'], '7.1%'):>7}  {r['status']}")
+              f"{_num(r['max_drawdown'], '7.1%'):>7} {_num(r['min_trl_days'], '8.0f'):>8} "
+              f"{_num(r['dsr_trl_days'], '8.0f'):>8}  {r['status']}")
+    print("mintrl_d: days at the row's Sharpe for 95% confidence it is above 0 (MinTRL); dsr95_d: days for DSR 0.95 "
+          "at this N (n/a: a Sharpe <= 0 never gets there)")
     return 0
 
 
@@ -311,6 +247,22 @@ def cmd_where(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backtest_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file")
+    p.add_argument("--symbol", required=True)
+    p.add_argument("--timeframe", default="1H")
+    p.add_argument("--fee", type=float, default=DEFAULT_FEE)
+    p.add_argument("--slippage", type=float, default=DEFAULT_SLIPPAGE)
+    p.add_argument("--days", type=int, default=0,
+                   help="window length, ending at the last stored candle (default 0: every stored candle)")
+    p.add_argument("--train-days", type=int, help="walk-forward initial training days (default: the DAG's)")
+    p.add_argument("--folds", type=int, help="walk-forward test folds (default: the DAG's)")
+    p.add_argument("--anchored", action="store_const", const=True,
+                   help="train each fold on every bar before it (default: the DAG's rolling window)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_backtest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="blofin-pipeline", description=__doc__.split("\n")[0])
     parser.add_argument("--db", help="data database URL (default: $BLOFIN_WORKSPACE/data/blofin_monitor.db)")
@@ -329,15 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=cmd_import_candles)
 
-    p = sub.add_parser("backtest", help="walk-forward backtest of a strategy file on stored candles")
-    p.add_argument("file")
-    p.add_argument("--symbol", required=True)
-    p.add_argument("--timeframe", default="1H")
-    p.add_argument("--fee", type=float, default=DEFAULT_FEE)
-    p.add_argument("--slippage", type=float, default=DEFAULT_SLIPPAGE)
-    p.add_argument("--days", type=int, default=180, help="window length, ending at the last stored candle")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_backtest)
+    _backtest_parser(sub.add_parser("backtest", help="walk-forward backtest of a strategy file on stored candles"))
 
     p = sub.add_parser("check-strategy", help="static check, sandboxed run, lookahead check")
     p.add_argument("file")

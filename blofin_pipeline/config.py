@@ -30,12 +30,14 @@ class PipelineConfig:
     timeframe: str = "1H"
     data_source: str = "sample"          # sample (synthetic, offline) | blofin (exchange) | stored (as in the DB)
     history_days: int = 400              # first ingest of a symbol starts this far back
-    score_window_days: int = 180         # window scored out of sample each run
+    score_window_days: int = 0           # span scored each run, ending at the run's data end; 0: all stored history
+    wf_train_days: int = 60              # walk-forward: initial training span (the rolling training window)
     sample_seed: int = 0
     sample_edge: str = ""                # e.g. "momentum:0.1" plants a known edge
     fee: float = DEFAULT_FEE             # BloFin taker fee per unit of position change
     slippage: float = DEFAULT_SLIPPAGE
-    wf_folds: int = 4                    # walk-forward folds
+    wf_folds: int = 8                    # walk-forward: test folds after the initial training span
+    wf_anchored: bool = False            # walk-forward: train on everything before each fold (else rolling)
     wf_candidates: int = 6               # parameter sets tried per fold
     score_chunk_work: int = 1_000_000    # strategy x symbol x bar evaluations per mapped scoring task
     top_strategies: int = 20
@@ -69,11 +71,11 @@ class PipelineConfig:
             raise ConfigError(f"data_source {self.data_source!r}: expected one of {DATA_SOURCES}")
         if self.llm_mode not in LLM_MODES:
             raise ConfigError(f"llm_mode {self.llm_mode!r}: expected one of {LLM_MODES}")
-        for name in ("history_days", "score_window_days", "wf_folds", "top_strategies", "top_models",
+        for name in ("history_days", "wf_train_days", "wf_folds", "top_strategies", "top_models",
                      "top_ensembles", "wf_candidates", "tune_trials", "score_chunk_work"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        for name in ("n_designs", "n_tunes"):
+        for name in ("n_designs", "n_tunes", "score_window_days"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} cannot be negative, got {getattr(self, name)!r}")
         if not (0 <= self.fee < 0.05 and 0 <= self.slippage < 0.05):
@@ -88,9 +90,14 @@ class PipelineConfig:
     def _check_together(self) -> None:
         if len(set(self.symbols)) != len(self.symbols):
             raise ConfigError(f"symbols {list(self.symbols)}: each symbol once")
-        if self.score_window_days > self.history_days:
-            raise ConfigError(f"score_window_days ({self.score_window_days}) cannot exceed history_days "
-                              f"({self.history_days}): the window is scored on the candles ingested over history_days")
+        if not isinstance(self.wf_anchored, bool):
+            raise ConfigError(f"wf_anchored must be true or false, got {self.wf_anchored!r}")
+        if self.score_window_days == 0:  # the whole stored history: checked against the candles when loaded
+            return
+        if self.wf_train_days >= self.score_window_days:
+            raise ConfigError(f"wf_train_days ({self.wf_train_days}) must be shorter than score_window_days "
+                              f"({self.score_window_days}): the walk-forward tests on the span after its initial "
+                              "training days (score_window_days=0 scores the whole stored history)")
         bars = self.score_window_days * 1440 // timeframe_minutes(self.timeframe)
         if bars < MIN_SCORE_BARS:
             need = -(-MIN_SCORE_BARS * timeframe_minutes(self.timeframe) // 1440)
@@ -109,6 +116,11 @@ class PipelineConfig:
                 symbols = [s for s in symbols.replace(",", " ").split() if s]
             kwargs["symbols"] = tuple(str(s).strip().upper() for s in symbols)
         return cls(**kwargs)
+
+    @property
+    def wf_train_bars(self) -> int:
+        """The walk-forward's initial training span in bars (the same for every item)."""
+        return self.wf_train_days * 1440 // timeframe_minutes(self.timeframe)
 
     def with_(self, **changes: Any) -> PipelineConfig:
         return replace(self, **changes)

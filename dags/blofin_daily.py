@@ -59,8 +59,17 @@ params = {
                                      "the stored candles' own source."),
     "history_days": Param(400, type="integer", minimum=30, maximum=3650,
                           description="How far back the first ingest of a symbol starts."),
-    "score_window_days": Param(180, type="integer", minimum=14, maximum=3650,
-                               description="Window scored out of sample (walk-forward) each run."),
+    "score_window_days": Param(0, type="integer", minimum=0, maximum=3650,
+                               description="Span scored each run (walk-forward), ending at the run's data end; "
+                                           "0 = the whole stored history."),
+    "wf_train_days": Param(60, type="integer", minimum=1, maximum=3650,
+                           description="Walk-forward: initial training span in days (also the rolling training "
+                                       "window); the same for every strategy, model and ensemble."),
+    "wf_folds": Param(8, type="integer", minimum=1, maximum=100,
+                      description="Walk-forward: test folds the span after the initial training is cut into."),
+    "wf_anchored": Param(False, type="boolean",
+                         description="Walk-forward: train each fold on everything before it (else a rolling "
+                                     "window of wf_train_days)."),
     "score_chunk_work": Param(1_000_000, type="integer", minimum=1,
                               description="Strategy x symbol x bar evaluations per mapped score_strategies task "
                                           "(the day's work / this = the number of chunks, at most one per strategy)."),

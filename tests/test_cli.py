@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from blofin_pipeline import steps
+from blofin_pipeline.backtest import stats
 from blofin_pipeline.config import PipelineConfig, RunContext
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,12 +50,13 @@ def test_check_strategy_on_a_missing_file_is_an_error_not_a_verdict(tmp_path):
 def test_backtest_and_leaderboard_on_stored_candles(tmp_path):
     db = f"sqlite:///{tmp_path / 'db.sqlite'}"
     ctx = RunContext.create(logical_date="2026-04-10", data_end="2026-04-10",
-                            config=PipelineConfig(symbols=("BTC-USDT",), history_days=60, score_window_days=40),
+                            config=PipelineConfig(symbols=("BTC-USDT",), history_days=60, score_window_days=40,
+                                                  wf_train_days=20),
                             db_url=db, workspace=tmp_path)
     r = cli("leaderboard", db=db)
     assert r.returncode == 0 and "no scored strategies yet" in r.stdout
     steps.ingest_candles(ctx)
-    r = cli("backtest", str(BUILTIN / "rsi_reversion.py"), "--symbol", "BTC-USDT", "--days", "40", "--json", db=db)
+    r = cli("backtest", str(BUILTIN / "rsi_reversion.py"), "--symbol", "BTC-USDT", "--days", "40", "--train-days", "20", "--json", db=db)
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     assert result["strategy"] == "rsi_reversion" and result["out_of_sample"]["n_trades"] >= 0
@@ -62,10 +65,19 @@ def test_backtest_and_leaderboard_on_stored_candles(tmp_path):
     assert {"sharpe", "max_drawdown", "deflated_sharpe", "score", "buy_and_hold_return"} <= set(oos)
     assert window["start"] < oos["start"] < oos["end"] == window["end"]  # the folds' test parts only
     assert oos["bars"] < window["bars"] == 40 * 24 and oos["folds"] == len(result["folds"])
-    r = cli("backtest", str(BUILTIN / "rsi_reversion.py"), "--symbol", "BTC-USDT", "--days", "40", db=db)
+    # power: a fresh database has recorded no trial, the file is the only one (N = 1)
+    power = result["power"]
+    assert (power["n_trials"], power["oos_bars"]) == (1, oos["bars"])
+    assert power["required_sharpe_annual"] == pytest.approx(
+        stats.required_sharpe(1, oos["bars"]) * math.sqrt(8760))
+    assert result["walk_forward"] == {"train_days": 20, "folds": 8, "anchored": False}
+    r = cli("backtest", str(BUILTIN / "rsi_reversion.py"), "--symbol", "BTC-USDT", "--days", "40", "--train-days", "20",
+            db=db)
+    assert "Power: N = 1 trials" in r.stdout and "(MinTRL)" in r.stdout
     assert "data: SYNTHETIC sample market" in r.stdout.splitlines()[0]
     assert r.stdout.index("Window (") < r.stdout.index("Out of sample (") < r.stdout.index("  sharpe")
-    r = cli("backtest", str(CORPUS / "lookahead_shift.py"), "--symbol", "BTC-USDT", "--days", "40", db=db)
+    r = cli("backtest", str(CORPUS / "lookahead_shift.py"), "--symbol", "BTC-USDT", "--days", "40", "--train-days",
+            "20", db=db)
     assert r.returncode == 1 and "lookahead" in r.stdout
     r = cli("backtest", str(BUILTIN / "rsi_reversion.py"), "--symbol", "DOGE-USDT", db=db)
     assert r.returncode == 2 and "no stored DOGE-USDT 1H candles" in r.stderr
@@ -77,7 +89,14 @@ def test_backtest_and_leaderboard_on_stored_candles(tmp_path):
     board = view["rows"]
     assert len(board) >= 12 and board[0]["rank"] == 1
     assert board[0]["score"] >= board[-1]["score"]
+    # N: one series per version scored on its one symbol; each row's track records at that N
+    assert view["power"]["n_trials"] == len(board) and view["power"]["oos_bars"] == oos["bars"]
+    assert all(set(row) >= {"min_trl_days", "dsr_trl_days"} for row in board)
+    r = cli("backtest", str(BUILTIN / "rsi_reversion.py"), "--symbol", "BTC-USDT", "--days", "40", "--train-days", "20",
+            "--json", db=db)
+    assert json.loads(r.stdout)["power"]["n_trials"] == len(board) + 1  # every recorded series, and the file
     r = cli("leaderboard", db=db)
+    assert r.stdout.splitlines()[1].startswith(f"Power: N = {len(board)} trials")
     assert r.stdout.splitlines()[0].startswith("Leaderboard of 2026-04-10 (the ranking of that date); data: SYNTHETIC "
                                                "sample market")
 
@@ -88,6 +107,7 @@ def test_add_strategy_registers_a_user_candidate_that_the_next_run_gates(tmp_pat
     db = f"sqlite:///{tmp_path / 'db.sqlite'}"
     ctx = RunContext.create(logical_date="2026-04-10", data_end="2026-04-10",
                             config=PipelineConfig(symbols=("BTC-USDT",), history_days=60, score_window_days=40,
+                                                  wf_train_days=20,
                                                   n_designs=0, n_tunes=0, ml_enabled=False),
                             db_url=db, workspace=tmp_path)
     steps.ingest_candles(ctx)

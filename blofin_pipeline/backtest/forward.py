@@ -55,7 +55,10 @@ def forward_span(data_end: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 def anchor_of(data_end: pd.Timestamp, run_date: str, promoted_on: str, window_days: int) -> pd.Timestamp:
     """Where the candles every position of a version is decided from begin: the start of the
-    scoring window on its promotion date (``run_date``'s data end, moved back to that date)."""
+    scoring window on its promotion date (``run_date``'s data end, moved back to that date);
+    with ``window_days`` 0 (the whole stored history) the first stored candle."""
+    if window_days == 0:
+        return pd.Timestamp(0, tz="UTC")
     return data_end - (pd.Timestamp(run_date) - pd.Timestamp(promoted_on)) - pd.Timedelta(days=window_days)
 
 

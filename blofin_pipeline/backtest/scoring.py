@@ -1,16 +1,18 @@
 """`score_strategies` and `backtest_candidates`: out-of-sample scores into the database.
 
 Each strategy is scored per symbol on the run's own window (the `score_window_days`
-before the run's data end, so a backfilled date is scored on its own data) by
-walk-forward evaluation: parameters are chosen on each fold's training part and judged
-only on the next, unseen part (see `research.walkforward`).
+before the run's data end, 0: every stored candle before it, so a backfilled date is
+scored on its own data) by walk-forward evaluation with the run's fold geometry
+(`wf_train_days` of initial training, `wf_folds` test folds, rolling or `wf_anchored`),
+the same for every item: parameters are chosen on each fold's training part and judged
+only on the next, unseen part (see `backtest.walkforward`).
 
-Deflated Sharpe ratio: the number of trials is every parameter set of every strategy
-version ever tried (the `research_trials` table, kept across runs) up to and including
-the day's own strategies and candidates, so a lucky winner among many trials is not
-taken for skill. The dispersion of trial Sharpe ratios is the
-larger of the strategy's own walk-forward dispersion and the sampling error of a Sharpe
-ratio under no skill, 1/sqrt(T) per period, T being the out-of-sample bars.
+Deflated Sharpe ratio: the number of trials N is every (item, symbol) out-of-sample series
+evaluated for a decision on earlier dates and on the day (`store.registry.trial_count`,
+the `research_trials` table), so a lucky winner among many trials is not taken for
+skill. The dispersion of trial Sharpe ratios is the sampling error of a Sharpe ratio
+under no skill, 1/sqrt(T) per period, T being the out-of-sample bars
+(`backtest.stats.no_skill_sharpe_std`).
 
 The score is `research.stats.composite_score` of the out-of-sample metrics with that DSR.
 
@@ -70,13 +72,14 @@ def score_one(ctx: RunContext, name: str, version: int, signal_fn: Any, symbol: 
     """
     cfg = ctx.config
     wf = walk_forward(candles, signal_fn, dict(signal_fn.params), dict(signal_fn.param_space),
-                      n_folds=cfg.wf_folds, n_candidates=cfg.wf_candidates, seed=candidate_seed(name, version),
+                      n_folds=cfg.wf_folds, train_bars=cfg.wf_train_bars, anchored=cfg.wf_anchored,
+                      n_candidates=cfg.wf_candidates, seed=candidate_seed(name, version),
                       fee=cfg.fee, slippage=cfg.slippage, timeframe=cfg.timeframe,
                       earlier_candidates=fitted_candidates(fitted, cfg.wf_candidates, candles.index))
-    metrics = with_deflated_sharpe(wf.metrics, wf.oos_returns.to_numpy(), n_total_trials, wf.n_trials,
-                                   wf.trial_sharpe_std)
+    metrics = with_deflated_sharpe(wf.metrics, wf.oos_returns.to_numpy(), n_total_trials)
     folds = [{"fold": f.fold, "test_start": f.test_start.isoformat(), "params": f.params} for f in wf.folds]
-    return result_row(ctx, (name, version, symbol, phase), window, metrics, folds, wf.oos_equity)
+    span = (max(window[0], candles.index[0]), window[1])  # the whole history: from the symbol's first candle
+    return result_row(ctx, (name, version, symbol, phase), span, metrics, folds, wf.oos_equity)
 
 
 def fitted_candidates(fitted: Sequence[Fitted], n_candidates: int, index: pd.DatetimeIndex
@@ -103,18 +106,15 @@ def _on_index_tz(ts: pd.Timestamp, index: pd.DatetimeIndex) -> pd.Timestamp:
     return ts.tz_localize("UTC").tz_convert(index.tz) if ts.tzinfo is None else ts.tz_convert(index.tz)
 
 
-def with_deflated_sharpe(metrics: dict[str, Any], oos: np.ndarray, n_total_trials: int, n_own_trials: int = 1,
-                         own_trial_sharpe_std: float = 0.0) -> dict[str, Any]:
-    """The metrics plus the deflated Sharpe ratio over every trial of the day.
-
-    The trial count is the larger of the day's total and the item's own; the dispersion
-    of trial Sharpe ratios the larger of the item's own and the sampling error of a
-    Sharpe ratio under no skill, 1/sqrt(T) per period for T out-of-sample bars.
-    """
+def with_deflated_sharpe(metrics: dict[str, Any], oos: np.ndarray, n_trials: int) -> dict[str, Any]:
+    """The metrics plus the deflated Sharpe ratio at N = ``n_trials`` (`store.registry.trial_count`)
+    with the trial Sharpe dispersion `stats.no_skill_sharpe_std` of the T out-of-sample bars:
+    the same rule for strategies, models and ensembles."""
     out = dict(metrics)
-    trial_std = max(float(own_trial_sharpe_std), 1.0 / math.sqrt(max(len(oos), 1)))
-    n_trials = max(n_total_trials, n_own_trials)
+    trial_std = stats.no_skill_sharpe_std(max(len(oos), 1))
+    n_trials = max(int(n_trials), 1)
     out["dsr"] = stats.deflated_sharpe_ratio(oos, n_trials, trial_std)
+    out["oos_bars"] = int(len(oos))
     out["dsr_n_trials"] = n_trials
     out["dsr_trial_sharpe_std"] = trial_std
     return out

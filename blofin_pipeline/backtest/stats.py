@@ -14,6 +14,21 @@ kurtosis is the plain (Pearson) kurtosis, 3 for a normal distribution.
   with gamma the Euler-Mascheroni constant.
 * DSR = PSR(SR0): the probability that the strategy's Sharpe ratio is real after
   accounting for having picked the best of N trials. DSR > 0.95 is "significant".
+* Trial Sharpe dispersion (one definition for strategies, models and ensembles):
+  ``sqrt(V) = 1/sqrt(T)``, the sampling error of a per-period Sharpe estimated from T
+  returns when the true Sharpe is 0 (Lo 2002; with any skew and kurtosis, as the PSR
+  variance term is 1 at SR = 0). It is fixed before any item's result is seen, the same
+  for every item scored on the same span, and does not depend on what else the day scored.
+* Power: the per-period Sharpe an item needs for DSR = 0.95 at N trials and T bars is
+  the larger root of (SR - SR0)^2 (T - 1) = z^2 (1 - skew SR + (kurt - 1)/4 SR^2),
+  z = Phi^-1(0.95) (:func:`required_sharpe`).
+* Minimum track record length (Bailey & Lopez de Prado 2012), in bars, for an observed
+  per-period Sharpe SR against a benchmark SR* at confidence p::
+
+      MinTRL = 1 + (1 - skew SR + (kurt - 1)/4 SR^2) * (Phi^-1(p) / (SR - SR*))^2
+
+  and its deflated form (:func:`deflated_track_record_length`): the bars after which the
+  same SR would reach DSR = p at N trials, SR* = SR0(N, 1/T) shrinking as T grows.
 """
 from __future__ import annotations
 
@@ -25,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from blofin_pipeline.numeric import finite_or
+from blofin_pipeline.timeframes import DAYS_PER_YEAR
 
 EULER_GAMMA = 0.5772156649015329
 NORMAL = NormalDist()
@@ -106,6 +122,111 @@ def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
     quantile_n = NORMAL.inv_cdf(1.0 - 1.0 / n_trials)
     quantile_ne = NORMAL.inv_cdf(1.0 - 1.0 / (n_trials * math.e))
     return math.sqrt(sharpe_variance) * ((1.0 - EULER_GAMMA) * quantile_n + EULER_GAMMA * quantile_ne)
+
+
+def no_skill_sharpe_std(n_obs: int) -> float:
+    """Std of a per-period Sharpe estimated from n_obs returns whose true Sharpe is 0: 1/sqrt(n_obs).
+
+    The trial Sharpe dispersion of the DSR, for every item (strategy, model, ensemble).
+    """
+    if n_obs < 1:
+        raise ValueError(f"n_obs must be at least 1, got {n_obs!r}")
+    return 1.0 / math.sqrt(n_obs)
+
+
+def _moment_term(sharpe: float, skew: float, kurt: float) -> float:
+    return 1.0 - skew * sharpe + (kurt - 1.0) / 4.0 * sharpe ** 2
+
+
+def required_sharpe(n_trials: int, n_obs: int, prob: float = SIGNIFICANT_DSR, skew: float = 0.0,
+                    kurt: float = 3.0) -> float:
+    """Per-period Sharpe whose DSR is exactly ``prob`` at n_trials trials and n_obs returns
+    (trial dispersion 1/sqrt(n_obs)); normal returns unless skew and kurt are given.
+
+    Solves (SR - SR0)^2 (T - 1) = z^2 (1 - skew SR + (kurt - 1)/4 SR^2) for its root above
+    SR0 (the quadratic a SR^2 + b SR + c = 0 with a = (T-1) - z^2 (kurt-1)/4,
+    b = z^2 skew - 2 (T-1) SR0, c = (T-1) SR0^2 - z^2).
+    """
+    if n_obs < 2:
+        raise ValueError(f"n_obs must be at least 2, got {n_obs!r}")
+    if not 0.5 < prob < 1:
+        raise ValueError(f"prob must be in (0.5, 1), got {prob!r}")
+    sr0 = expected_max_sharpe(n_trials, no_skill_sharpe_std(n_obs) ** 2)
+    z, t1 = NORMAL.inv_cdf(prob), n_obs - 1.0
+    a = t1 - z * z * (kurt - 1.0) / 4.0
+    b = z * z * skew - 2.0 * t1 * sr0
+    c = t1 * sr0 ** 2 - z * z
+    disc = b * b - 4.0 * a * c
+    if not (a > 0 and disc >= 0):
+        return math.nan  # too few returns for this kurtosis: no Sharpe reaches prob
+    return (-b + math.sqrt(disc)) / (2.0 * a)
+
+
+def min_track_record_length(sharpe: float, benchmark: float = 0.0, prob: float = SIGNIFICANT_DSR,
+                            skew: float = 0.0, kurt: float = 3.0) -> float:
+    """MinTRL in bars (Bailey & Lopez de Prado 2012): the returns needed for PSR(benchmark)
+    = prob at this per-period Sharpe; infinite when the Sharpe does not exceed the benchmark."""
+    if not all(math.isfinite(x) for x in (sharpe, benchmark, skew, kurt)):
+        return math.nan
+    if sharpe <= benchmark:
+        return math.inf
+    z = NORMAL.inv_cdf(prob)
+    return 1.0 + _moment_term(sharpe, skew, kurt) * (z / (sharpe - benchmark)) ** 2
+
+
+def deflated_track_record_length(sharpe: float, n_trials: int, prob: float = SIGNIFICANT_DSR,
+                                 skew: float = 0.0, kurt: float = 3.0) -> float:
+    """Bars after which this per-period Sharpe reaches DSR = prob at n_trials trials with
+    the trial dispersion 1/sqrt(T): the smallest T with PSR(SR0(N, 1/T)) >= prob, found by
+    bisection (PSR grows with T for a positive Sharpe); infinite for a Sharpe <= 0."""
+    if not all(math.isfinite(x) for x in (sharpe, skew, kurt)):
+        return math.nan
+    if sharpe <= 0:
+        return math.inf
+
+    def reaches(t: float) -> bool:
+        sr0 = expected_max_sharpe(n_trials, 1.0 / t)
+        return probabilistic_sharpe_ratio(sharpe, int(t), skew, kurt, sr0) >= prob
+
+    low, high = 2.0, 4.0
+    while not reaches(high):
+        low, high = high, high * 2.0
+        if high > 1e15:
+            return math.inf
+    while high - low > 1.0:
+        mid = math.floor((low + high) / 2.0)
+        low, high = (low, mid) if reaches(mid) else (mid, high)
+    return high
+
+
+def power(n_trials: int, n_obs: int, periods_per_year: float, prob: float = SIGNIFICANT_DSR) -> dict[str, float]:
+    """What a DSR of ``prob`` demands at N trials and T out-of-sample bars: the trial
+    dispersion 1/sqrt(T), the expected best no-skill Sharpe SR0 and the Sharpe needed,
+    per period and annualised (times sqrt(periods_per_year))."""
+    std = no_skill_sharpe_std(n_obs)
+    need = required_sharpe(n_trials, n_obs, prob)
+    scale = math.sqrt(periods_per_year)
+    return {"n_trials": int(n_trials), "oos_bars": int(n_obs), "prob": prob, "trial_sharpe_std": std,
+            "expected_max_sharpe": expected_max_sharpe(n_trials, std ** 2),
+            "required_sharpe_per_period": need, "required_sharpe_annual": need * scale}
+
+
+def track_records(sharpe_annual: float | None, n_trials: int, periods_per_year: float,
+                  prob: float = SIGNIFICANT_DSR) -> dict[str, float | None]:
+    """An item's track record lengths for its own (annualised) Sharpe, normal returns
+    assumed (skew and kurtosis change them by a few percent at these Sharpes), in bars
+    and days: ``min_trl`` against a zero Sharpe, ``dsr_trl`` for DSR = prob at N trials.
+    None without a Sharpe; infinite (JSON null) when the Sharpe is not positive."""
+    if sharpe_annual is None or not math.isfinite(sharpe_annual):
+        return {"min_trl_bars": None, "min_trl_days": None, "dsr_trl_bars": None, "dsr_trl_days": None}
+    sr = sharpe_annual / math.sqrt(periods_per_year)
+    bars_per_day = periods_per_year / DAYS_PER_YEAR
+    out: dict[str, float | None] = {}
+    for key, bars in (("min_trl", min_track_record_length(sr, prob=prob)),
+                      ("dsr_trl", deflated_track_record_length(sr, n_trials, prob))):
+        out[f"{key}_bars"] = bars if math.isfinite(bars) else None
+        out[f"{key}_days"] = bars / bars_per_day if math.isfinite(bars) else None
+    return out
 
 
 def psr_from_returns(returns: npt.ArrayLike, benchmark: float = 0.0) -> float:

@@ -124,17 +124,20 @@ def _key(params: Mapping[str, Any]) -> tuple:
     return tuple(sorted((k, repr(v)) for k, v in params.items()))
 
 
-def fold_bounds(n_bars: int, n_folds: int, train_frac: float, anchored: bool) -> list[tuple[int, int, int, int]]:
-    """(train_start, train_stop, test_start, test_stop) bar positions, stops exclusive."""
+def fold_bounds(n_bars: int, n_folds: int, train_len: int, anchored: bool) -> list[tuple[int, int, int, int]]:
+    """(train_start, train_stop, test_start, test_stop) bar positions, stops exclusive: the
+    first ``train_len`` bars train only, the rest is cut into ``n_folds`` equal test folds,
+    each trained on the ``train_len`` bars before it (rolling) or on every bar before it
+    (anchored)."""
     if n_folds < 1:
         raise ValueError(f"n_folds must be >= 1, got {n_folds!r}")
-    if not 0 < train_frac < 1:
-        raise ValueError(f"train_frac must be in (0, 1), got {train_frac!r}")
-    train_len = int(n_bars * train_frac)
+    if not 0 < train_len < n_bars:
+        raise BacktestError(f"{n_bars} candles are too few for an initial training span of {train_len} bars "
+                            "and test folds after it")
     edges = np.linspace(train_len, n_bars, n_folds + 1).round().astype(int)
     if train_len < MIN_WINDOW_BARS or np.diff(edges).min() < MIN_WINDOW_BARS:
         raise BacktestError(
-            f"{n_bars} candles are too few for {n_folds} folds with train_frac={train_frac}"
+            f"{n_bars} candles are too few for {n_folds} folds after {train_len} training bars"
         )
     bounds = []
     for k in range(n_folds):
@@ -142,6 +145,15 @@ def fold_bounds(n_bars: int, n_folds: int, train_frac: float, anchored: bool) ->
         train_start = 0 if anchored else test_start - train_len
         bounds.append((train_start, test_start, test_start, test_stop))
     return bounds
+
+
+def _train_len(n_bars: int, train_bars: int | None, train_frac: float) -> int:
+    """The initial training span in bars: ``train_bars``, or the ``train_frac`` share of the bars."""
+    if train_bars is not None:
+        return int(train_bars)
+    if not 0 < train_frac < 1:
+        raise ValueError(f"train_frac must be in (0, 1), got {train_frac!r}")
+    return int(n_bars * train_frac)
 
 
 def _objective_value(value: float) -> float:
@@ -187,13 +199,9 @@ def walk_forward(
     param_space: Mapping[str, tuple],
     *,
     n_folds: int = 4,
-    train_frac: float = 0.5,
-    anchored: bool = False,
-    n_candidates: int = 8,
-    seed: int = 0,
-    fee: float = DEFAULT_FEE,
-    slippage: float = 0.0,
-    timeframe: str | None = None,
+    train_frac: float = 0.5, train_bars: int | None = None, anchored: bool = False,
+    n_candidates: int = 8, seed: int = 0,
+    fee: float = DEFAULT_FEE, slippage: float = 0.0, timeframe: str | None = None,
     objective: str = "sharpe", earlier_candidates: Sequence[tuple[pd.Timestamp, list[dict[str, Any]]]] = (),
 ) -> WalkForwardResult:
     """Choose parameters on each fold's training window, score them on the next unseen window.
@@ -201,16 +209,17 @@ def walk_forward(
     ``signal_fn(candles, params) -> Series`` of positions in [-1, 1] on the candles' index,
     called once per parameter set over the whole window. Returns chained out-of-sample
     returns and metrics (``run_backtest``'s plus psr, dsr, n_trials, trial_sharpe_std,
-    n_folds, oos_bars). A failing candidate is logged and skipped; the defaults failing is
-    an error. ``earlier_candidates`` ((until, candidates), until ascending): a fold whose test
-    starts at or before an until chooses among the first such pair's candidates, not its own
-    (a tuned version scored as its parent up to its fit).
+    n_folds, oos_bars). Initial training: ``train_bars`` bars, else the ``train_frac`` share.
+    A failing candidate is logged and skipped; failing defaults raise. ``earlier_candidates``
+    ((until, candidates), until ascending): a fold whose test starts at or before an until
+    chooses among the first such pair's candidates, not its own (a tuned version scored as
+    its parent up to its fit).
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     costs = (fee, slippage, timeframe)
     candidates = sample_candidates(defaults, param_space, n_candidates, seed)
-    bounds = fold_bounds(len(candles), n_folds, train_frac, anchored)
+    bounds = fold_bounds(len(candles), n_folds, _train_len(len(candles), train_bars, train_frac), anchored)
     groups = [candidates] + [list(c) for _, c in earlier_candidates]
     offsets = np.cumsum([0] + [len(g) for g in groups])
     signals, ok = candidate_signals(candles, signal_fn, [p for g in groups for p in g])
@@ -341,7 +350,6 @@ def _chained_metrics(tests: list[tuple[_TestRun, float]], index: pd.DatetimeInde
     return oos_returns, oos_equity, metrics
 
 
-
 def chain_test_positions(candles: pd.DataFrame, fold_positions: list[pd.Series], *, fee: float = DEFAULT_FEE,
                          slippage: float = 0.0, timeframe: str | None = None
                          ) -> tuple[pd.Series, pd.Series, dict[str, float]]:
@@ -354,19 +362,21 @@ def chain_test_positions(candles: pd.DataFrame, fold_positions: list[pd.Series],
     """
     if not fold_positions:
         raise BacktestError("no test folds to chain")
-    tests: list[tuple[BacktestResult, float]] = []
+    tests: list[tuple[_TestRun, float]] = []
     level = 1.0
     for positions in fold_positions:
-        span = candles.loc[positions.index[0]: positions.index[-1]]
-        if not span.index.equals(positions.index):
+        te0 = int(candles.index.get_indexer([positions.index[0]])[0])
+        te1 = te0 + len(positions)
+        if te0 < 0 or not candles.index[te0:te1].equals(positions.index):
             raise BacktestError(f"fold positions from {positions.index[0]} are not on the candles' bars")
-        signal = positions.astype(np.float64).copy()
-        signal.iloc[-1] = 0.0
-        res = run_backtest(span, signal, fee, slippage, timeframe=timeframe)
+        signal = np.zeros(len(candles))
+        signal[te0:te1] = positions_array(candles.iloc[te0:te1], positions.astype(np.float64))
+        res = _test_fold(candles, signal, (te0, te0, te0, te1), (fee, slippage, timeframe))
         tests.append((res, level))
-        level *= float(res.equity.iloc[-1])
+        level *= res.final_equity
     ppy = infer_periods_per_year(candles.index, timeframe)
-    oos_returns, oos_equity, metrics = _chained_metrics(tests, ppy)
+    index = fold_positions[0].index.append([p.index for p in fold_positions[1:]])
+    oos_returns, oos_equity, metrics = _chained_metrics(tests, index, ppy)
     r = oos_returns.to_numpy()
     metrics.update({"psr": stats.psr_from_returns(r), "n_folds": len(fold_positions), "oos_bars": int(r.size)})
     return oos_returns, oos_equity, metrics

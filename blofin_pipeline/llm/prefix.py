@@ -178,11 +178,15 @@ def judging_text(run: Mapping[str, Any]) -> str:
             "\n## This run\n"
             f"- bar size: {run.get('timeframe', '?')} candles; symbols: {', '.join(run.get('symbols') or [])}\n"
             + costs
-            + f"- history: {run.get('history_days', '?')} days stored; each strategy is scored on the last "
-            f"{run.get('score_window_days', '?')} days in {run.get('wf_folds', '?')} walk-forward folds\n"
+            + f"- history: {run.get('history_days', '?')} days stored; each strategy is scored on "
+            f"{_span(run.get('score_window_days'))} in {run.get('wf_folds', '?')} walk-forward folds\n"
             f"- data: {'SYNTHETIC sample market (no conclusion about real markets)' if run.get('synthetic') else 'BloFin exchange candles'}\n"
         )
     return text
+
+
+def _span(window_days: Any) -> str:
+    return "the whole stored history" if window_days == 0 else f"the last {window_days if window_days else '?'} days"
 
 
 def _performers(title: str, performers: list[Mapping[str, Any]]) -> str:

@@ -43,21 +43,31 @@ class DataLabel:
             or "candles of unrecorded source"
 
 
+EVERY_CANDLE_START = pd.Timestamp(0, tz="UTC")  # the window's start with score_window_days = 0
+
+
 def score_window(ctx: RunContext) -> tuple[pd.Timestamp, pd.Timestamp]:
-    return ctx.data_end - pd.Timedelta(days=ctx.config.score_window_days), ctx.data_end
+    """The scored span: the ``score_window_days`` before the run's data end, or with 0
+    every stored candle before it (a longer window than the stored history holds it all)."""
+    days = ctx.config.score_window_days
+    return (ctx.data_end - pd.Timedelta(days=days) if days else EVERY_CANDLE_START), ctx.data_end
 
 
 def load_window(ctx: RunContext, store: Store, symbols: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
-    """Candles of every configured symbol (or of ``symbols``) in the scoring window; clear
-    error when missing."""
+    """Candles of every configured symbol (or of ``symbols``) in the scoring window; a clear
+    error when they are missing or too few for the walk-forward's initial training span and folds."""
     start, end = score_window(ctx)
+    cfg = ctx.config
+    need = max(MIN_SCORE_BARS, cfg.wf_train_bars + 2 * cfg.wf_folds)
     out = {}
-    for symbol in ctx.config.symbols if symbols is None else symbols:
-        candles = load_candles(store, symbol, ctx.config.timeframe, start, end)
-        if len(candles) < MIN_SCORE_BARS:
+    for symbol in cfg.symbols if symbols is None else symbols:
+        candles = load_candles(store, symbol, cfg.timeframe, start, end)
+        if len(candles) < need:
             raise DataValidationError(
-                f"{symbol} {ctx.config.timeframe}: only {len(candles)} candles between {start} and {end} "
-                f"(need {MIN_SCORE_BARS}); run ingest_candles for {ctx.run_date} first")
+                f"{symbol} {cfg.timeframe}: only {len(candles)} candles between {start} and {end}; scoring needs "
+                f"{need} ({MIN_SCORE_BARS} at least, and wf_train_days={cfg.wf_train_days} of training plus "
+                f"wf_folds={cfg.wf_folds} test folds); run ingest_candles for {ctx.run_date} first, or shorten "
+                "wf_train_days")
         out[symbol] = candles
     return out
 

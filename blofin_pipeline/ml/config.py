@@ -17,9 +17,10 @@ class MLConfig:
     horizon: label horizon in bars (also the purge gap). band: no-trade band on the
     forward log move (default: round-trip fee). threshold: predicted P(up) at or above
     it goes long, at or below ``1 - threshold`` goes short, flat in between.
-    wf_folds / train_frac / anchored: the walk-forward fold geometry, the strategies'
-    (``backtest.walkforward.fold_bounds`` over the same candles): models are fitted on a
-    fold's training part and judged on its test part only.
+    wf_folds / train_bars / train_frac / anchored: the walk-forward fold geometry, the
+    strategies' (``backtest.walkforward.fold_bounds`` over the same candles; initial training
+    ``train_bars`` bars, else the ``train_frac`` share): models are fitted on a fold's
+    training part and judged on its test part only.
     ensemble_size: members of each ensemble, the best models by inner-validation F1.
     tree_estimators / boost_rounds: size of the forest and of the boosted models.
     """
@@ -28,6 +29,7 @@ class MLConfig:
     band: float = DEFAULT_BAND
     wf_folds: int = 4
     train_frac: float = 0.5
+    train_bars: int | None = None
     anchored: bool = False
     models: tuple[str, ...] = MODEL_TYPES
     threshold: float = 0.55
@@ -49,6 +51,8 @@ class MLConfig:
         if self.wf_folds < 1 or not 0 < self.train_frac < 1:
             raise ConfigError(f"ML wf_folds must be >= 1 and train_frac in (0, 1), got {self.wf_folds!r},"
                               f" {self.train_frac!r}")
+        if self.train_bars is not None and self.train_bars < 1:
+            raise ConfigError(f"ML train_bars must be >= 1, got {self.train_bars!r}")
         unknown = [m for m in self.models if m not in MODEL_TYPES]
         if unknown or not self.models:
             raise ConfigError(f"ML models {list(self.models)!r}: unknown {unknown}; choose from {MODEL_TYPES}")
@@ -60,3 +64,7 @@ class MLConfig:
             raise ConfigError(f"ML ensemble_size must be >= 2, got {self.ensemble_size!r}")
         if self.n_jobs < 1 or self.tree_estimators < 1 or self.boost_rounds < 1:
             raise ConfigError("ML n_jobs, tree_estimators and boost_rounds must be >= 1")
+
+    def train_len(self, n_bars: int) -> int:
+        """The initial training span in bars for a series of ``n_bars``."""
+        return self.train_bars if self.train_bars is not None else int(n_bars * self.train_frac)

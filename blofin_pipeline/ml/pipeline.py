@@ -112,7 +112,7 @@ def prepare_symbol(candles: pd.DataFrame, symbol: str, panel: pd.Series | None, 
     from blofin_pipeline.backtest.walkforward import fold_bounds
 
     try:
-        bounds = fold_bounds(len(candles), config.wf_folds, config.train_frac, config.anchored)
+        bounds = fold_bounds(len(candles), config.wf_folds, config.train_len(len(candles)), config.anchored)
     except BacktestError as err:
         raise ModelError(f"symbol {symbol!r}: {err}") from err
     return SymbolData(symbol=symbol, X=symbol_features(candles, symbol, panel),
@@ -164,7 +164,7 @@ def evaluate_folds(data: SymbolData, config: MLConfig) -> tuple[dict[str, list[n
         logger.info("ML %s fold %d: %d training rows, members %s, best ensemble %s", data.symbol, k, len(rows),
                     fit.members, fit.chosen)
     n = len(data.candles)
-    rows = data.training_rows(0 if config.anchored else n - int(n * config.train_frac), n, config.horizon)
+    rows = data.training_rows(0 if config.anchored else n - config.train_len(n), n, config.horizon)
     what = f"ML {data.symbol} final fit"
     final = fit_fold(data.X, data.y, rows, config, what, _validation(data, rows, previous, config, what))
     return per_kind, fits, final, rows

@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from blofin_pipeline.market.sample import SOURCE_NAME as SAMPLE_SOURCE
+from blofin_pipeline.ranking.power import day_power, track_record_days
 from blofin_pipeline.ranking.ranker import (
     UNRANKED,
     _history_items,
@@ -82,7 +83,9 @@ def data_of(store: Store, run_date: str | None) -> dict[str, Any]:
 
 
 def leaderboard_view(store: Store, run_date: str | None = None) -> dict[str, Any]:
-    """The leaderboard with its date, whether that date was ranked, and its data."""
+    """The leaderboard with its date, whether that date was ranked, its data and its power
+    (`ranking.power`: N, T, the Sharpe needed for DSR 0.95; each row's track record days)."""
     date, ranked = leaderboard_date(store, run_date)
-    return {"run_date": date, "ranked": ranked, "data": data_of(store, date),
-            "rows": leaderboard(store, date) if date else []}
+    power = day_power(store, date) if date else None
+    rows = [{**r, **track_record_days(r["sharpe"], power)} for r in (leaderboard(store, date) if date else [])]
+    return {"run_date": date, "ranked": ranked, "data": data_of(store, date), "power": power, "rows": rows}

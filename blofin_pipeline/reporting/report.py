@@ -25,6 +25,7 @@ from blofin_pipeline.backtest import stats
 from blofin_pipeline.market.window import DataLabel
 from blofin_pipeline.ml.metrics import no_skill_baselines
 from blofin_pipeline.numeric import mean_of_finite
+from blofin_pipeline.ranking.power import day_power, track_record_days
 from blofin_pipeline.reporting import day
 from blofin_pipeline.reporting import strategies as strategies_module
 from blofin_pipeline.reporting.forward import report_sections
@@ -37,7 +38,9 @@ from blofin_pipeline.reporting.strategies import (
     public_strategy,
     strategy_rows,
 )
+from blofin_pipeline.ranking import power as power_module
 from blofin_pipeline.store import to_json, utc_now
+from blofin_pipeline.store.registry import trial_count
 from blofin_pipeline.store.rankings import decisions_on
 from blofin_pipeline.store.results import (
     ensemble_results_on,
@@ -79,7 +82,8 @@ def build_report(store: Store, run_date: str, *, synthetic: bool, config_dict: M
                                     list(config_dict.get("symbols") or []), str(config_dict.get("timeframe")))
     steps = day.run_steps(store, run_date, run.get("run_id"))
     llm = day.llm_usage(store, run_date)
-    leaderboard = [public_strategy(s) for s in strategies]
+    power = day_power(store, run_date)
+    leaderboard = [{**public_strategy(s), **track_record_days(s["sharpe"], power)} for s in strategies]
     report = {
         "run_date": run_date,
         "generated_at": utc_now(),
@@ -90,6 +94,7 @@ def build_report(store: Store, run_date: str, *, synthetic: bool, config_dict: M
         "config": dict(config_dict),
         "summary": summary(strategies, kept, health, activity, data_quality, steps, llm,
                            n_models=len(models), n_ensembles=len(ensembles)),
+        "power": power,
         "leaderboard": leaderboard,
         "top_performers": {
             "strategies": leaderboard[:TOP_PERFORMERS],
@@ -111,6 +116,7 @@ def build_report(store: Store, run_date: str, *, synthetic: bool, config_dict: M
         **report_sections(store, run_date),
     }
     report["summary"]["flags"] += report["forward"]["flags"]
+    report["summary"]["power"] = power["text"] if power else None
     report["summary"]["text"] = summary_text(run_date, synthetic, report["summary"])
     return json.loads(to_json(report))
 
@@ -120,8 +126,9 @@ def _window_ms(data_end: str | None, config_dict: Mapping[str, Any]) -> tuple[in
     if not data_end:
         return 0, FAR_FUTURE_MS
     end = pd.Timestamp(data_end)
-    start = end - pd.Timedelta(days=int(config_dict.get("score_window_days") or 0))
-    return int(start.value // 1_000_000), int(end.value // 1_000_000)
+    days = int(config_dict.get("score_window_days") or 0)  # 0: every stored candle before the data end
+    start_ms = int((end - pd.Timedelta(days=days)).value // 1_000_000) if days else 0
+    return start_ms, int(end.value // 1_000_000)
 
 
 def _registry_counts(records: Any) -> list[dict[str, Any]]:
@@ -194,7 +201,8 @@ def summary_text(run_date: str, synthetic: bool, s: Mapping[str, Any]) -> str:
         score = s["best_score"]
         parts.append(f"Best {s['best_strategy']} (score {score:.3f})." if score is not None
                      else f"Best {s['best_strategy']}.")
-    parts.append(f"{len(s['significant'])} significant by deflated Sharpe.")
+    parts.append(f"{len(s['significant'])} significant by deflated Sharpe"
+                 + (f" ({s['power']})." if s.get("power") else "."))
     parts.append(f"{s['designed']} designed, {s['tuned']} tuned, {s['rejected']} rejected; "
                  f"{s['models']} models, {s['ensembles']} ensembles; LLM ${s['llm_usd']:.2f}.")
     if s["failed_steps"]:
@@ -216,6 +224,8 @@ def definitions() -> dict[str, str]:
     return {
         "score": inspect.getdoc(stats.composite_score) or "",
         "deflated_sharpe": inspect.getdoc(stats.deflated_sharpe_ratio) or "",
+        "trial_count": inspect.getdoc(trial_count) or "",
+        "power": inspect.getdoc(power_module) or "",
         "leaderboard": inspect.getdoc(strategies_module) or "",
         "no_skill": inspect.getdoc(no_skill_baselines) or "",
     }

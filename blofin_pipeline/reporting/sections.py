@@ -82,10 +82,15 @@ def _leaderboard(r: Mapping[str, Any]) -> str:
                           ("score", "score", num(".3f")), ("sharpe", "Sharpe", num(".2f")),
                           ("deflated_sharpe", "DSR", num(".2f")), ("total_return", "return", pct),
                           ("max_drawdown", "max DD", pct), ("n_trades", "trades", text),
+                          ("min_trl_days", "MinTRL days", num(".0f")), ("dsr_trl_days", "days to DSR 0.95", num(".0f")),
                           ("symbols", "symbols", text), ("decision", "decision", text),
                           ("status", "status that day", text)]
+    power = r.get("power")
     body = ("<p>Score, Sharpe, DSR (deflated Sharpe probability) and return are means over the symbols; max DD is "
             "the worst symbol's (see Definitions). Each row's ranking reason is in its tooltip and in the JSON.</p>" +
+            (f'<p id="power"><b>Power.</b> {esc(power["text"])}. MinTRL days: the days of returns at the row\'s own '
+             "Sharpe needed for 95% confidence that it is above 0; days to DSR 0.95: the days needed at that "
+             "Sharpe for DSR 0.95 at this N (empty: a Sharpe at or below 0 never gets there).</p>" if power else "") +
             table(r.get("leaderboard") or [], cols, empty="no strategy was scored on this date",
                   row_class=lambda row: "archived" if row.get("decision") == "archived" else "",
                   row_title="reason"))

@@ -26,7 +26,7 @@ from blofin_pipeline.market.window import load_window, score_window
 from blofin_pipeline.steps.replace import ML_PHASE, ML_TRIAL_PREFIX, withdraw_ml
 from blofin_pipeline.steps.runner import step
 from blofin_pipeline.store import Store
-from blofin_pipeline.store.registry import items_tried_before, record_trials
+from blofin_pipeline.store.registry import record_trials, trial_count
 from blofin_pipeline.store.results import upsert_ensemble_results, upsert_model_results, upsert_strategy_results
 from blofin_pipeline.strategies import registry, status
 
@@ -42,12 +42,13 @@ PANEL_FILE = "market_panel.pkl"
 
 def ml_config(ctx: RunContext) -> MLConfig:
     """The run's ML settings; the fold geometry is the strategies' (`score_one`'s walk_forward
-    call: `wf_folds` folds, its default train_frac and rolling windows)."""
+    call: `wf_folds` folds after `wf_train_days` of initial training, rolling or anchored)."""
     from blofin_pipeline.ml.config import MLConfig
 
     cfg = ctx.config
     return MLConfig(fee=cfg.fee, slippage=cfg.slippage, seed=cfg.sample_seed, tree_estimators=ML_TREES,
-                    boost_rounds=ML_TREES, timeframe=cfg.timeframe, wf_folds=cfg.wf_folds)
+                    boost_rounds=ML_TREES, timeframe=cfg.timeframe, wf_folds=cfg.wf_folds,
+                    train_bars=cfg.wf_train_bars, anchored=cfg.wf_anchored)
 
 
 def ml_items(ctx: RunContext) -> list[str]:
@@ -148,11 +149,11 @@ def train_ml_models(ctx: RunContext, store: Store, *, groups: list[dict[str, Any
 
 
 def _n_trials(ctx: RunContext, store: Store) -> int:
-    from blofin_pipeline.steps.scoring import trials_for_day
-
-    earlier = items_tried_before(store, ctx.run_date)
-    new_ml = sum(n for item, n in ml_trials(ctx) if item not in earlier)
-    return trials_for_day(ctx, store, status.portfolio_at_start(store, ctx.run_date)) + new_ml
+    """N of the ensemble-as-strategy's DSR (`store.registry.trial_count`): earlier dates'
+    series plus the day's portfolio and ML items, one series per symbol each."""
+    n_symbols = len(ctx.config.symbols)
+    day = [(r.ref, n_symbols) for r in status.portfolio_at_start(store, ctx.run_date)] + ml_trials(ctx)
+    return trial_count(store, ctx.run_date, day)
 
 
 def score_best_ensemble(ctx: RunContext, store: Store, handoff: dict[str, dict[str, Any]]) -> str:
@@ -184,7 +185,7 @@ def score_best_ensemble(ctx: RunContext, store: Store, handoff: dict[str, dict[s
         positions = handoff[symbol]["positions"]
         candles = load_window(ctx, store, [symbol])[symbol]
         returns, equity, metrics = backtest_folds(candles, positions, (cfg.fee, cfg.slippage, cfg.timeframe))
-        metrics = with_deflated_sharpe(metrics, returns.to_numpy(), n_total, len(ENSEMBLE_METHODS))
+        metrics = with_deflated_sharpe(metrics, returns.to_numpy(), n_total)
         rows.append(result_row(ctx, (record.name, record.version, symbol, ML_PHASE),
                                (score_window(ctx)[0], ctx.data_end), metrics,
                                {"fold_choices": handoff[symbol]["choices"], "members": handoff[symbol]["members"]},

@@ -9,10 +9,10 @@ rows the new run does not make (another symbol, another portfolio, fewer designs
 | step | owns on its date |
 |---|---|
 | plan_scoring | the step-log rows of the date's `score_strategies` chunks (a plan with fewer chunks leaves none behind) |
-| score_strategies (chunk k) | `score` results, trials and scoring-failure archivals of its chunk; chunk 0 also the `score` results of versions no longer in the portfolio |
+| score_strategies (chunk k) | `score` results, trials and scoring-failure archivals of its chunk; chunk 0 also the `score` results and trials of versions no longer in the portfolio |
 | design_strategies / tune_strategies | the versions it registered that no other date used, its status entries, the `designed` / `tuned` notes |
-| ml_market_panel (for the ML chain) | the date's models and ensembles, its ensemble-as-strategy (results, version, status entries), its `ml:` trials |
-| backtest_candidates | `candidate` results, the candidates' trials, its status entries, the `accepted` / `rejected` notes |
+| ml_market_panel (for the ML chain) | the date's models and ensembles, its ensemble-as-strategy (results, trials, version, status entries), its `ml:` trials |
+| backtest_candidates | `candidate` results, the trials of strategy versions outside the portfolio and the ensemble-as-strategy, its status entries, the `accepted` / `rejected` notes |
 | rank_and_update | (ranking.ranker.withdraw_ranking) its decisions, status entries and archival notes |
 | generate_report / ai_review | the report row and files, rewritten whole |
 """
@@ -46,7 +46,7 @@ def withdraw_scores(store: Store, run_date: str, mine: Collection[str], portfoli
     stale = [] if portfolio is None else [ref for ref in strategies_with_phase(store, run_date, SCORE_PHASE)
                                           if ref not in portfolio]
     delete_strategy_results(store, run_date, SCORE_PHASE, [*mine, *stale])
-    delete_trials(store, run_date, mine)
+    delete_trials(store, run_date, [*mine, *stale])
     withdraw_statuses(store, run_date, "score_strategies", mine)
     withdraw_notes_of_step(store, run_date, "archived", "score_strategies", mine)
     if portfolio is not None:  # failures of versions no longer scored on the date
@@ -60,7 +60,10 @@ def withdraw_scores(store: Store, run_date: str, mine: Collection[str], portfoli
 def withdraw_candidates(store: Store, run_date: str, portfolio: Collection[str]) -> None:
     """Before backtest_candidates checks the date's candidates again."""
     delete_strategy_results(store, run_date, CANDIDATE_PHASE, strategies_with_phase(store, run_date, CANDIDATE_PHASE))
-    delete_trials(store, run_date, {i for i in items_with_trials_on(store, run_date) - set(portfolio)
+    # every strategy version's series but the portfolio's (score_strategies') and the
+    # ensemble-as-strategy's; ML items (``ml:``) are the ML chain's
+    others = set(portfolio) | set(strategies_with_phase(store, run_date, ML_PHASE))
+    delete_trials(store, run_date, {i for i in items_with_trials_on(store, run_date) - others
                                     if not i.startswith(ML_TRIAL_PREFIX)})
     withdraw_statuses(store, run_date, "backtest_candidates")
     for kind in ("accepted", "rejected"):
@@ -76,6 +79,8 @@ def withdraw_research(store: Store, run_date: str, origin: str) -> None:
 def withdraw_ml(store: Store, run_date: str) -> None:
     """Before the ML steps train the date's models again."""
     delete_ml_results(store, run_date)
-    delete_trials(store, run_date, {i for i in items_with_trials_on(store, run_date) if i.startswith(ML_TRIAL_PREFIX)})
-    delete_strategy_results(store, run_date, ML_PHASE, strategies_with_phase(store, run_date, ML_PHASE))
+    mine = set(strategies_with_phase(store, run_date, ML_PHASE))
+    delete_trials(store, run_date, mine | {i for i in items_with_trials_on(store, run_date)
+                                           if i.startswith(ML_TRIAL_PREFIX)})
+    delete_strategy_results(store, run_date, ML_PHASE, sorted(mine))
     withdraw_registrations(store, run_date, "ml")

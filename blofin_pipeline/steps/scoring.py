@@ -29,11 +29,7 @@ from blofin_pipeline.steps.replace import (
 from blofin_pipeline.steps.runner import step
 from blofin_pipeline.store import Store
 from blofin_pipeline.store.knowledge import add_knowledge
-from blofin_pipeline.store.registry import (
-    items_tried_before,
-    record_trials,
-    total_trials,
-)
+from blofin_pipeline.store.registry import record_trials, trial_count
 from blofin_pipeline.store.results import upsert_strategy_results
 from blofin_pipeline.store.runs import delete_scoring_steps
 from blofin_pipeline.strategies import registry, status
@@ -47,20 +43,19 @@ MAX_SCORE_CHUNKS = 64  # bound on the mapped scoring tasks of a day, whatever it
 
 
 def trials_for_day(ctx: RunContext, store: Store, universe: list[StrategyRecord]) -> int:
-    """Trials behind the day's DSR: every configuration tried on earlier dates, plus those
-    of the day's whole universe of strategies. It does not depend on the order in which
-    chunks and candidates are scored, so a retried date gets the same scores."""
-    per_item = ctx.config.wf_candidates + 1
-    earlier = items_tried_before(store, ctx.run_date)
-    new_today = {r.ref for r in universe} - earlier
-    return total_trials(store, before=ctx.run_date) + per_item * len(new_today)
+    """N behind a step's DSR (`store.registry.trial_count`): every out-of-sample series of
+    earlier dates plus one per symbol of each version of the step's whole universe. It does
+    not depend on the order in which chunks, candidates or dates are scored, so a retried
+    date gets the same scores."""
+    n_symbols = len(ctx.config.symbols)
+    return trial_count(store, ctx.run_date, [(r.ref, n_symbols) for r in universe])
 
 
 def score_records(ctx: RunContext, store: Store, records: list[StrategyRecord], candles: dict[str, pd.DataFrame],
                   phase: str, universe: list[StrategyRecord]) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Score versions on every symbol; returns the rows written and {ref: error} for failures."""
     n_total = trials_for_day(ctx, store, universe)
-    record_trials(store, ctx.run_date, [(r.ref, ctx.config.wf_candidates + 1) for r in records])
+    record_trials(store, ctx.run_date, [(r.ref, len(candles)) for r in records])
     rows, failures = [], {}
     for record in records:
         try:
@@ -138,8 +133,10 @@ def score_strategies(ctx: RunContext, store: Store, *, chunk: int = 0, n_chunks:
     active = status.portfolio_at_start(store, ctx.run_date)
     mine = [r for i, r in enumerate(active) if i % n_chunks == chunk]
     withdraw_scores(store, ctx.run_date, {r.ref for r in mine}, {r.ref for r in active} if chunk == 0 else None)
-    logger.info("scoring %d of %d strategies active at the start of the day (chunk %d/%d) on %s, window %d days%s",
-                len(mine), len(active), chunk + 1, n_chunks, ", ".join(candles), ctx.config.score_window_days,
+    logger.info("scoring %d of %d strategies active at the start of the day (chunk %d/%d) on %s, %s%s",
+                len(mine), len(active), chunk + 1, n_chunks, ", ".join(candles),
+                f"window {ctx.config.score_window_days} days" if ctx.config.score_window_days
+                else "whole stored history",
                 " [SYNTHETIC data]" if data.synthetic else f" [data: {', '.join(data.sources)}]")
     rows, failures = score_records(ctx, store, mine, candles, SCORE_PHASE, universe=active)
     for ref, error in failures.items():

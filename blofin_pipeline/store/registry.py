@@ -16,7 +16,7 @@ from blofin_pipeline.store.connection import utc_now
 if TYPE_CHECKING:
     from blofin_pipeline.store.connection import Store
 
-LAST_DATE = "9999-12-31"  # "before" bound that admits every run date
+LAST_DATE = "9999-12-31"  # a run date after every other: trial_count(store, LAST_DATE) counts all
 REGISTER_ATTEMPTS = 5     # tries of a registration that loses races for the next version
 
 
@@ -132,20 +132,46 @@ def category_status_counts(store: Store) -> list[dict[str, Any]]:
 
 # -- research trials -------------------------------------------------------------------
 def record_trials(store: Store, run_date: str, trials: Iterable[tuple[str, int]]) -> None:
-    """Record how many configurations each item (``name@version``) tried on the run date."""
-    store.upsert("research_trials", [{"run_date": run_date, "item": item, "n_trials": int(n)} for item, n in trials],
-                 key=("run_date", "item"))
+    """Record the out-of-sample series each item was evaluated on for a decision on the run
+    date: ``[(item, n_symbols), ...]``, one series per symbol. Items are unique across
+    origins: strategy versions ``name@version``; ML models and ensembles ``model:<name>``
+    and ``ensemble:<name>``. Recording an item again on the same date replaces its count."""
+    rows = [{"run_date": run_date, "item": item, "n_series": int(n)} for item, n in trials]
+    for row in rows:
+        if row["n_series"] < 1:
+            raise ValueError(f"record_trials: {row['item']!r} on {run_date}: n_symbols must be >= 1, "
+                             f"got {row['n_series']}")
+    store.upsert("research_trials", rows, key=("run_date", "item"))
 
 
-def total_trials(store: Store, *, before: str | None = None) -> int:
-    """Configurations ever tried (by items first tried before a run date, if given): each
-    item counted once, at its largest trial count."""
-    return int(store.scalar_named("registry_total_trials", {"before": before or LAST_DATE}) or 0)
+def trial_count(store: Store, run_date: str, day_items: Iterable[tuple[str, int]] | None = None) -> int:
+    """The deflated Sharpe ratio's number of trials N on a run date (issue 11, decision 6).
+
+    N = distinct (item, symbol) out-of-sample series evaluated for a decision on or before
+    the date, all origins: each item counted once, at the most symbols it was evaluated
+    on (on the dates before ``run_date``, or in ``day_items``). Parameter candidates and
+    Optuna trials are fitted on training parts only and never looked at out of sample:
+    not counted. ``day_items`` are the date's own ``(item, n_symbols)`` the caller's decision
+    covers; None takes every series recorded on the date (the date's final N, as the report
+    shows it). Dates after ``run_date`` never count, so the figure does not depend on the
+    order in which dates are run or backfilled.
+    """
+    earlier = store.query_named("registry_trials_before", {"run_date": run_date})
+    series = {r["item"]: int(r["n_series"]) for r in earlier}
+    today = trials_on(store, run_date) if day_items is None else dict(day_items)
+    for item, n in today.items():
+        series[item] = max(series.get(item, 0), int(n))
+    return sum(series.values())
+
+
+def trials_on(store: Store, run_date: str) -> dict[str, int]:
+    """{item: n_series} recorded on the run date."""
+    return {r["item"]: int(r["n_series"]) for r in store.query_named("registry_trials_on_date", {"run_date": run_date})}
 
 
 def items_with_trials_on(store: Store, run_date: str) -> set[str]:
     """Items that recorded trials on the run date."""
-    return {r["item"] for r in store.query_named("registry_trials_on_date", {"run_date": run_date})}
+    return set(trials_on(store, run_date))
 
 
 def delete_trials(store: Store, run_date: str, items: Iterable[str]) -> None:
@@ -153,8 +179,3 @@ def delete_trials(store: Store, run_date: str, items: Iterable[str]) -> None:
     with store.transaction():
         for item in items:
             store.execute_named("registry_trials_delete", {"run_date": run_date, "item": item})
-
-
-def items_tried_before(store: Store, run_date: str) -> set[str]:
-    """Items first tried before the run date."""
-    return {r["item"] for r in store.query_named("registry_items_tried_before", {"run_date": run_date})}

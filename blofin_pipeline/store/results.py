@@ -2,6 +2,7 @@
 ML models (``ml_model_results``) and ensembles (``ml_ensembles``), keyed by run date."""
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -100,3 +101,17 @@ def set_ensemble_status(store: Store, run_date: str, name: str, status: str, rea
     """Keep (active) or archive one of the run date's ensembles."""
     store.execute_named("results_set_ensemble_status",
                         {"run_date": run_date, "name": name, "status": status, "reason": reason})
+
+
+def oos_bars_on(store: Store, run_date: str) -> list[tuple[str, int]]:
+    """(timeframe, out-of-sample bars) of every result of the run date that recorded its
+    ``oos_bars`` in its metrics."""
+    out = []
+    for r in store.query_named("results_oos_bars", {"run_date": run_date}):
+        try:
+            bars = json.loads(r["metrics"] or "{}").get("oos_bars")
+        except ValueError:
+            continue
+        if isinstance(bars, int) and bars > 1:
+            out.append((r["timeframe"], bars))
+    return out

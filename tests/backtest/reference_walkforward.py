@@ -51,7 +51,7 @@ def reference_walk_forward(candles: pd.DataFrame, signal_fn: SignalFn, defaults:
                            slippage: float = 0.0, timeframe: str | None = None,
                            objective: str = "sharpe") -> WalkForwardResult:
     candidates = sample_candidates(defaults, param_space, n_candidates, seed)
-    bounds = fold_bounds(len(candles), n_folds, train_frac, anchored)
+    bounds = fold_bounds(len(candles), n_folds, int(len(candles) * train_frac), anchored)
     trial_sharpes = np.full((n_folds, len(candidates)), np.nan)
     folds, tests, level = [], [], 1.0
     for k, (tr0, tr1, te0, te1) in enumerate(bounds):

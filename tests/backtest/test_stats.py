@@ -104,3 +104,66 @@ def test_composite_score_formula_and_ordering():
     assert stats.composite_score({"sharpe": float("nan"), "profit_factor": float("inf")}) == 0.0
     # capped
     assert stats.composite_score({**good, "sharpe": 50.0, "calmar": 90.0, "dsr": 1.0}) == pytest.approx(1.0)
+
+
+# -- power ------------------------------------------------------------------------------
+Z95 = 1.6448536269514722  # Phi^-1(0.95)
+
+
+def test_no_skill_sharpe_std_is_one_over_root_t():
+    assert stats.no_skill_sharpe_std(100) == pytest.approx(0.1)
+    assert stats.no_skill_sharpe_std(2160) == pytest.approx(0.021516574, rel=1e-8)
+    with pytest.raises(ValueError, match="n_obs"):
+        stats.no_skill_sharpe_std(0)
+
+
+def test_required_sharpe_one_trial_by_hand():
+    # N = 1: SR0 = 0, so (T-1) SR^2 = z^2 (1 + SR^2 / 2): SR = z / sqrt(T - 1 - z^2 / 2)
+    assert stats.required_sharpe(1, 101) == pytest.approx(Z95 / math.sqrt(100 - Z95 ** 2 / 2), rel=1e-12)
+    assert stats.required_sharpe(1, 101) == pytest.approx(0.165609, abs=1e-6)
+
+
+def test_required_sharpe_reaches_the_target_dsr_exactly():
+    for n_trials, n_obs, skew, kurt in ((140, 2160, 0.0, 3.0), (600, 7440, -0.5, 8.0), (7, 500, 0.3, 4.0)):
+        need = stats.required_sharpe(n_trials, n_obs, skew=skew, kurt=kurt)
+        sr0 = stats.expected_max_sharpe(n_trials, 1.0 / n_obs)
+        assert stats.probabilistic_sharpe_ratio(need, n_obs, skew, kurt, sr0) == pytest.approx(0.95, abs=1e-9)
+        assert stats.probabilistic_sharpe_ratio(need * 0.98, n_obs, skew, kurt, sr0) < 0.95
+
+
+def test_power_matches_the_issue_figure():
+    # issue 11: 90 days of 1H out-of-sample bars, ~140 trials, dispersion 1/sqrt(T): about 8.6
+    p = stats.power(140, 90 * 24, 8760)
+    assert p["trial_sharpe_std"] == pytest.approx(1 / math.sqrt(2160))
+    # SR0 = (0.4228 * z(1 - 1/140) + 0.5772 * z(1 - 1/(140 e))) / sqrt(2160) = 2.6467 / 46.476
+    assert p["expected_max_sharpe"] == pytest.approx(0.056950, abs=1e-5)
+    assert p["required_sharpe_annual"] == pytest.approx(8.65, abs=0.01)
+    assert stats.power(140, 310 * 24, 8760)["required_sharpe_annual"] == pytest.approx(4.66, abs=0.01)
+
+
+def test_min_track_record_length_by_hand():
+    # 1 + (1 + (3 - 1) / 4 * 0.1^2) * (z / 0.1)^2 = 1 + 1.005 * 270.5543 = 272.907
+    assert stats.min_track_record_length(0.1) == pytest.approx(272.9071, abs=1e-3)
+    # a benchmark and skew: 1 + (1 + 0.5 * 0.1 + 1.5 * 0.01) * (z / 0.05)^2
+    assert stats.min_track_record_length(0.1, benchmark=0.05, skew=-0.5, kurt=7.0) == pytest.approx(
+        1 + 1.065 * (Z95 / 0.05) ** 2, rel=1e-12)
+    assert stats.min_track_record_length(0.0) == math.inf
+    assert stats.min_track_record_length(-0.1) == math.inf
+
+
+def test_deflated_track_record_length_inverts_required_sharpe():
+    need = stats.required_sharpe(140, 2160)
+    assert stats.deflated_track_record_length(need, 140) == 2160
+    assert stats.deflated_track_record_length(need * 1.01, 140) < 2160
+    # one trial: no deflation, the plain MinTRL (to the bar)
+    assert abs(stats.deflated_track_record_length(0.1, 1) - stats.min_track_record_length(0.1)) <= 1
+    assert stats.deflated_track_record_length(-0.01, 140) == math.inf
+
+
+def test_track_records_in_days():
+    out = stats.track_records(8.65054, 140, 8760)
+    assert out["dsr_trl_days"] == pytest.approx(90, abs=0.1)
+    assert out["min_trl_bars"] == pytest.approx(stats.min_track_record_length(8.65054 / math.sqrt(8760)))
+    assert stats.track_records(-1.0, 140, 8760)["dsr_trl_days"] is None
+    assert stats.track_records(None, 140, 8760) == {"min_trl_bars": None, "min_trl_days": None,
+                                                    "dsr_trl_bars": None, "dsr_trl_days": None}

@@ -34,12 +34,14 @@ def momentum(candles: pd.DataFrame, params: dict) -> pd.Series:
 
 
 def test_fold_bounds_rolling_and_anchored():
-    assert fold_bounds(100, 2, 0.5, anchored=False) == [(0, 50, 50, 75), (25, 75, 75, 100)]
-    assert fold_bounds(100, 2, 0.5, anchored=True) == [(0, 50, 50, 75), (0, 75, 75, 100)]
+    assert fold_bounds(100, 2, 50, anchored=False) == [(0, 50, 50, 75), (25, 75, 75, 100)]
+    assert fold_bounds(100, 2, 50, anchored=True) == [(0, 50, 50, 75), (0, 75, 75, 100)]
+    assert fold_bounds(100, 4, 20, anchored=False) == [(0, 20, 20, 40), (20, 40, 40, 60), (40, 60, 60, 80),
+                                                        (60, 80, 80, 100)]
     with pytest.raises(BacktestError, match="too few"):
-        fold_bounds(10, 8, 0.5, anchored=False)
-    with pytest.raises(ValueError, match="train_frac"):
-        fold_bounds(100, 2, 1.0, anchored=False)
+        fold_bounds(10, 8, 5, anchored=False)
+    with pytest.raises(BacktestError, match="too few"):
+        fold_bounds(100, 2, 100, anchored=False)
 
 
 def test_sample_candidates_defaults_first_distinct_and_in_range():
@@ -108,6 +110,17 @@ def test_selection_never_sees_test_bars_and_test_uses_only_the_chosen_params():
         signal[-1] = 0.0
         expected = run_backtest(test, signal, 0.0006)
         assert fold.test_metrics == pytest.approx(expected.metrics, rel=1e-12, nan_ok=True)
+
+
+@pytest.mark.parametrize("anchored", [False, True])
+def test_train_bars_sets_the_initial_training_span(anchored):
+    candles = noise_candles(1000, seed=3)
+    res = walk_forward(candles, momentum, {"lookback": 10}, {"lookback": (2, 40)}, n_folds=5, train_bars=300,
+                       anchored=anchored, n_candidates=2, timeframe="1H")
+    assert res.oos_returns.index.equals(candles.index[300:])  # every bar after the training span, once
+    assert [f.test_start for f in res.folds] == list(candles.index[[300, 440, 580, 720, 860]])
+    starts = [f.train_start for f in res.folds]
+    assert starts == ([candles.index[0]] * 5 if anchored else list(candles.index[[0, 140, 280, 420, 560]]))
 
 
 def test_oos_metrics_and_trial_bookkeeping():

@@ -18,7 +18,8 @@ from tests.fakes.anthropic_server import FakeAnthropicServer
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW = ROOT / ".venv" / "bin" / "airflow"
-SMALL = {"symbols": ["BTC-USDT", "ETH-USDT"], "history_days": 120, "score_window_days": 60, "n_designs": 2,
+SMALL = {"symbols": ["BTC-USDT", "ETH-USDT"], "history_days": 120, "score_window_days": 60,
+         "wf_train_days": 30, "n_designs": 2,
          "n_tunes": 1, "ml_enabled": False}
 TABLES = ("candles", "strategies", "strategy_backtest_results", "daily_reports", "ranking_history",
           "knowledge_base", "pipeline_runs", "llm_usage")
@@ -93,11 +94,12 @@ def test_dag_offline_end_to_end_and_same_date_twice(airflow_env):
 
 
 def test_a_bad_parameter_fails_every_task_at_once_without_retries(airflow_env):
-    """Issue 13, problem 4: score_window_days above history_days used to fail in the first
+    """Issue 13, problem 4: a bad run configuration (here a training span longer than the
+    scored window; it was score_window_days above history_days) used to fail in the first
     task, be retried twice, and fail the four all_done tasks three times each (12 minutes).
     Now every task that runs fails on its first try, before touching the data database."""
     env, workspace = airflow_env
-    bad = json.dumps({"history_days": 400, "score_window_days": 500})
+    bad = json.dumps({"history_days": 400, "score_window_days": 60, "wf_train_days": 90})
     started = time.monotonic()
     r = airflow(env, "dags", "test", "blofin_daily", "2026-03-09", "-c", bad)
     elapsed = time.monotonic() - started
@@ -105,7 +107,7 @@ def test_a_bad_parameter_fails_every_task_at_once_without_retries(airflow_env):
     assert r.returncode != 0
     # ingest_candles, then the all_done tasks: backtest_candidates, rank_and_update, generate_report, ai_review,
     # check_run
-    assert out.count("AirflowFailException: invalid run configuration: score_window_days (500) cannot exceed") == 6
+    assert out.count("AirflowFailException: invalid run configuration: wf_train_days (90) must be shorter") == 6
     assert "new_state=up_for_retry" not in out and out.count("new_state=failed") == 6
     assert elapsed < 180, f"took {elapsed:.0f} s to fail"
     if (workspace / "data" / "blofin_monitor.db").exists():  # made by an earlier test of this module, or not

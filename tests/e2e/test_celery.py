@@ -31,7 +31,7 @@ WORKERS = ["worker1", "worker2"]
 # Longer scoring windows than E2E_CONF: each mapped chunk then runs for seconds, so the
 # two chunks overlap and each worker (one task slot each) must take one.
 CELERY_CONF = {**E2E_CONF, "symbols": ["BTC-USDT", "ETH-USDT", "SOL-USDT"], "history_days": 200,
-               "score_window_days": 180, "score_chunk_work": 100_000}  # 14 x 3 x 4,320: two chunks
+               "score_window_days": 180, "wf_train_days": 90, "score_chunk_work": 100_000}  # 14 x 3 x 4,320: two chunks
 
 
 def _postgres_admin():

@@ -18,7 +18,8 @@ HOUR_MS = 3_600_000
 
 
 def ctx_for(db_url, tmp_path, day: str, **cfg) -> RunContext:
-    config = PipelineConfig(**{"symbols": SYMBOLS, "history_days": 30, "score_window_days": 20, **cfg})
+    config = PipelineConfig(**{"symbols": SYMBOLS, "history_days": 30, "score_window_days": 20,
+                            "wf_train_days": 10, **cfg})
     return RunContext.create(logical_date=day, data_end=day, config=config, db_url=db_url, workspace=tmp_path)
 
 

@@ -176,7 +176,7 @@ def test_fold_positions_and_backtest_match_the_rows(no_edge):
 
     market, _, result = no_edge
     candles = market["BTC-USDT"]
-    bounds = fold_bounds(len(candles), FAST_CONFIG.wf_folds, 0.5, False)
+    bounds = fold_bounds(len(candles), FAST_CONFIG.wf_folds, FAST_CONFIG.train_len(len(candles)), False)
     for name, row in _all_rows(result):
         folds = result.fold_positions[name]
         assert [(f.index[0], f.index[-1]) for f in folds] == [

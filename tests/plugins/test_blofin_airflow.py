@@ -31,15 +31,15 @@ def task_context(monkeypatch, tmp_path):
 
 
 def test_a_cross_field_config_error_fails_without_retries(task_context):
-    task_context["context"] = _context({"history_days": 400, "score_window_days": 500})
+    task_context["context"] = _context({"history_days": 400, "score_window_days": 60, "wf_train_days": 90})
     called = []
-    with pytest.raises(AirflowFailException, match=r"score_window_days \(500\) cannot exceed history_days \(400\)"):
+    with pytest.raises(AirflowFailException, match=r"wf_train_days \(90\) must be shorter than score_window_days \(60\)"):
         blofin_airflow.run(lambda ctx: called.append(ctx))
     assert not called  # no work was done
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"timeframe": "1D", "score_window_days": 180}, "scoring needs at least 200"),
+    ({"timeframe": "1D", "score_window_days": 180, "wf_train_days": 90}, "scoring needs at least 200"),
     ({"symbols": ["BTC-USDT", "btc-usdt"]}, "each symbol once"),
     ({"symbols": ["BTC/USDT"]}, "instrument ids"),
     ({"strategy_metric": "drop table"}, "strategy_metric 'drop table'"),
@@ -85,6 +85,7 @@ def test_other_errors_stay_retryable(task_context):
 
 
 def test_a_valid_context_reaches_the_step_with_its_parameters(task_context):
-    task_context["context"] = _context({"symbols": ["btc-usdt"], "history_days": 60, "score_window_days": 30})
+    task_context["context"] = _context({"symbols": ["btc-usdt"], "history_days": 60, "score_window_days": 30,
+                                       "wf_train_days": 15})
     seen = blofin_airflow.run(lambda ctx: {"symbols": ctx.config.symbols, "date": ctx.run_date})
     assert seen == {"symbols": ("BTC-USDT",), "date": "2026-11-20"}

@@ -25,7 +25,7 @@ def add_strategy(store: Store, name: str, *, version: int = 1, category: str = "
 
 def add_result(store: Store, run_date: str, name: str, symbol: str, score: float | None, *, version: int = 1,
                sharpe: float | None = None, deflated_sharpe: float | None = 0.5, max_drawdown: float | None = -0.1,
-               equity: Sequence[float] | None = None, phase: str = "score") -> None:
+               equity: Sequence[float] | None = None, phase: str = "score", oos_bars: int | None = None) -> None:
     curve = None
     if equity is not None:
         curve = json.dumps([[f"2026-01-{i + 1:02d}T00:00:00+00:00", float(e)] for i, e in enumerate(equity)])
@@ -35,7 +35,8 @@ def add_result(store: Store, run_date: str, name: str, symbol: str, score: float
         "sharpe": sharpe if sharpe is not None else (score if score is not None else None),
         "deflated_sharpe": deflated_sharpe, "sortino": None, "total_return": 0.05, "cagr": None,
         "max_drawdown": max_drawdown, "calmar": None, "win_rate": 0.5, "profit_factor": 1.1, "n_trades": 10,
-        "exposure": 0.5, "turnover": 1.0, "params": "{}", "metrics": "{}", "equity_curve": curve,
+        "exposure": 0.5, "turnover": 1.0, "params": "{}",
+        "metrics": json.dumps({} if oos_bars is None else {"oos_bars": oos_bars}), "equity_curve": curve,
     }], key=("run_date", "strategy", "version", "symbol"))
 
 

@@ -3,11 +3,13 @@ synthetic notice, escaping, writes."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from html.parser import HTMLParser
 
 import pytest
 
+from blofin_pipeline.backtest import stats
 from blofin_pipeline.config import PipelineConfig
 from blofin_pipeline.exceptions import PipelineError
 from blofin_pipeline.ranking.ranker import keep_top_models, keep_top_strategies
@@ -313,3 +315,31 @@ def test_day_links_and_the_index_follow_the_days_that_exist(store, tmp_path):
     assert "made before 2026-01-05, 2026-01-06 ran: run 2026-01-07 again to include them" in index
     assert index.count("again to include them") == 1
     assert [e["date"] for e in json.loads((tmp_path / "index.json").read_text())] == sorted(made)
+
+
+def test_power_section_prints_n_t_and_the_sharpe_needed(store, tmp_path):
+    """Decision 7: N (every (item, symbol) series recorded on or before the date), T (the
+    results' out-of-sample bars), the Sharpe needed for DSR 0.95, each row's track records."""
+    from blofin_pipeline.store.registry import record_trials
+
+    add_scored(store, DAY, "trend_a", [0.9, 0.7], oos_bars=2160)
+    add_scored(store, DAY, "trend_b", [-0.5, -0.2], oos_bars=2160)
+    record_trials(store, "2026-01-04", [(f"old_{i}@1", 2) for i in range(68)])
+    record_trials(store, DAY, [("trend_a@1", 2), ("trend_b@1", 2)])
+    record_trials(store, "2026-01-06", [("later@1", 2)])  # a later date never counts
+    report = build(store)
+    power = report["power"]
+    assert (power["n_trials"], power["oos_bars"], power["oos_days"]) == (140, 2160, 90)
+    assert power["required_sharpe_annual"] == pytest.approx(8.65, abs=0.01)  # issue 11's figure
+    assert "N = 140 trials" in report["summary"]["text"] and "8.65" in report["summary"]["text"]
+    rows = {r["strategy"]: r for r in report["leaderboard"]}
+    assert rows["trend_a@1"]["min_trl_days"] == pytest.approx(
+        stats.min_track_record_length(0.8 / math.sqrt(8760)) / 24)
+    assert rows["trend_b@1"]["dsr_trl_days"] is None  # a negative Sharpe never gets there
+    page = render_report(report)
+    assert 'id="power"' in page and "8.65" in page
+    assert "trial_count" in report["definitions"] and "power" in report["definitions"]
+
+
+def test_no_results_no_power(store):
+    assert build(store)["power"] is None

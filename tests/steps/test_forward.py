@@ -18,7 +18,8 @@ from blofin_pipeline.strategies import builtin_strategies, registry
 
 TABLES = ["candles", "strategies", "strategy_backtest_results", "ranking_history", "knowledge_base", "pipeline_runs",
           "research_trials", "forward_returns", "signals"]
-SMALL = dict(symbols=("BTC-USDT", "ETH-USDT"), history_days=30, score_window_days=20, n_designs=0, n_tunes=0,
+SMALL = dict(symbols=("BTC-USDT", "ETH-USDT"), history_days=30, score_window_days=20,
+             wf_train_days=10, n_designs=0, n_tunes=0,
              ml_enabled=False, wf_folds=2, wf_candidates=1, top_strategies=4)
 PEEK = '''
 import numpy as np

@@ -15,7 +15,8 @@ TABLES = ["candles", "strategies", "strategy_backtest_results", "ml_model_result
 
 
 def make_ctx(tmp_path, day: str, **cfg) -> RunContext:
-    settings = dict(symbols=("BTC-USDT", "ETH-USDT"), history_days=120, score_window_days=90, n_designs=2,
+    settings = dict(symbols=("BTC-USDT", "ETH-USDT"), history_days=120, score_window_days=90,
+                    wf_train_days=45, n_designs=2,
                     n_tunes=2, tune_trials=6, top_strategies=12)
     config = PipelineConfig(**{**settings, **cfg})
     return RunContext.create(logical_date=day, data_end=day, config=config,
@@ -128,7 +129,8 @@ def test_ml_models_and_ensembles_are_trained_ranked_and_reported(tmp_path):
 
 def test_the_loop_runs_on_postgresql_too(pg_url, tmp_path):
     """The production deployment's data database: same steps, same idempotency."""
-    config = PipelineConfig(symbols=("BTC-USDT",), history_days=60, score_window_days=40, n_designs=1, n_tunes=1,
+    config = PipelineConfig(symbols=("BTC-USDT",), history_days=60, score_window_days=40,
+                            wf_train_days=20, n_designs=1, n_tunes=1,
                             tune_trials=4, ml_enabled=False)
     ctx = RunContext.create(logical_date="2026-04-10", data_end="2026-04-10", config=config, db_url=pg_url,
                             workspace=tmp_path)

@@ -13,7 +13,8 @@ from blofin_pipeline.config import PipelineConfig, RunContext
 from blofin_pipeline.store import open_store
 
 A, B, C = "2026-04-10", "2026-04-11", "2026-04-12"
-SMALL = dict(symbols=("BTC-USDT", "ETH-USDT"), history_days=60, score_window_days=40, n_designs=2, n_tunes=1,
+SMALL = dict(symbols=("BTC-USDT", "ETH-USDT"), history_days=60, score_window_days=40,
+             wf_train_days=20, n_designs=2, n_tunes=1,
              tune_trials=4, top_strategies=10, ml_enabled=False)
 # Tables written per run date: (table, columns that say when or by which run, not what)
 DATED = {
@@ -106,7 +107,8 @@ def test_a_backfill_in_any_order_gives_the_rows_of_a_run_in_date_order(tmp_path)
 def test_ml_strategies_are_ranked_like_the_others_and_one_per_date(tmp_path):
     """Problem 3: an ML ensemble-as-strategy used to be ranked once and stay active forever.
     Each date's is ranked that date; the next date's supersedes it."""
-    run_days(tmp_path, [A, B], ml_enabled=True, top_strategies=30, history_days=90, score_window_days=60)
+    run_days(tmp_path, [A, B], ml_enabled=True, top_strategies=30, history_days=90, score_window_days=60,
+             wf_train_days=30)
     with open_store(ctx_for(tmp_path, A).db_url) as store:
         ml = store.query("SELECT name, version, status, archive_reason, created_run_date FROM strategies "
                          "WHERE origin = 'ml' ORDER BY created_run_date")

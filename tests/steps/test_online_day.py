@@ -16,7 +16,8 @@ from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.fakes.llm import SDKConnection
 
 DAY = "2026-04-10"
-SETTINGS = dict(symbols=("BTC-USDT", "ETH-USDT"), history_days=120, score_window_days=90, n_designs=3, n_tunes=3,
+SETTINGS = dict(symbols=("BTC-USDT", "ETH-USDT"), history_days=120, score_window_days=90,
+                wf_train_days=45, n_designs=3, n_tunes=3,
                 tune_trials=6, top_strategies=12, ml_enabled=False)
 
 

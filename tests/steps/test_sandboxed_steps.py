@@ -21,7 +21,7 @@ DAY = "2026-06-01"
 
 
 def _context(tmp_path) -> RunContext:
-    config = PipelineConfig(symbols=("BTC-USDT",), history_days=60, score_window_days=40,
+    config = PipelineConfig(symbols=("BTC-USDT",), history_days=60, score_window_days=40, wf_train_days=20,
                             n_designs=0, n_tunes=0, ml_enabled=False)
     return RunContext.create(logical_date=DAY, data_end=DAY, config=config,
                              db_url=f"sqlite:///{tmp_path / 'db.sqlite'}", workspace=tmp_path)

@@ -15,7 +15,7 @@ DAY = "2026-06-01"
 
 def scored(tmp_path, edge: str, **cfg) -> list[dict]:
     config = PipelineConfig(symbols=("BTC-USDT", "ETH-USDT"), sample_edge=edge, history_days=200,
-                            score_window_days=180, **cfg)
+                            score_window_days=180, wf_train_days=90, **cfg)
     ctx = RunContext.create(logical_date=DAY, data_end=DAY, config=config,
                             db_url=f"sqlite:///{tmp_path / 'db.sqlite'}", workspace=tmp_path)
     steps.ingest_candles(ctx)
@@ -41,7 +41,7 @@ def test_planted_mean_reversion_edge_is_found_by_mean_reversion_strategies(tmp_p
 
 
 def test_window_is_the_runs_own_and_rerun_is_idempotent(tmp_path):
-    config = PipelineConfig(symbols=("BTC-USDT",), history_days=60, score_window_days=30)
+    config = PipelineConfig(symbols=("BTC-USDT",), history_days=60, score_window_days=30, wf_train_days=15)
     ctx = RunContext.create(logical_date=DAY, data_end=DAY, config=config,
                             db_url=f"sqlite:///{tmp_path / 'db.sqlite'}", workspace=tmp_path)
     steps.ingest_candles(ctx)
@@ -65,7 +65,8 @@ def test_scoring_without_candles_says_to_ingest_first(tmp_path):
 
 
 def small_ctx(tmp_path, name: str, **cfg) -> RunContext:
-    config = PipelineConfig(symbols=("BTC-USDT", "ETH-USDT"), history_days=60, score_window_days=30, **cfg)
+    config = PipelineConfig(symbols=("BTC-USDT", "ETH-USDT"), history_days=60, score_window_days=30,
+                            wf_train_days=15, wf_folds=4, **cfg)
     return RunContext.create(logical_date=DAY, data_end=DAY, config=config,
                              db_url=f"sqlite:///{tmp_path / name}", workspace=tmp_path)
 
@@ -112,6 +113,36 @@ def test_scores_do_not_depend_on_the_chunking(tmp_path):
         with open_store(ctx.db_url) as store:
             tables[n_chunks] = (
                 store.query("SELECT * FROM strategy_backtest_results ORDER BY strategy, version, symbol"),
-                store.query("SELECT run_date, item, n_trials FROM research_trials ORDER BY item"))
+                store.query("SELECT run_date, item, n_series FROM research_trials ORDER BY item"))
     assert len(tables[1][0]) >= 2 * 12 and len(tables[1][1]) >= 12
     assert tables[3] == tables[1] and tables[5] == tables[1]
+def test_whole_history_span_and_the_trial_count_of_a_day(tmp_path):
+    """score_window_days=0 scores every stored candle; each row's DSR counts one series per
+    (version, symbol) of the portfolio; a later date re-scoring the same versions adds none."""
+    import json
+
+    import pandas as pd
+
+    from blofin_pipeline.store.registry import trial_count, trials_on
+
+    config = PipelineConfig(symbols=("BTC-USDT", "ETH-USDT"), history_days=40, score_window_days=0, wf_train_days=20,
+                            wf_folds=3)
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    for day in ("2026-06-02", DAY):  # the later date first: a backfill
+        ctx = RunContext.create(logical_date=day, data_end=day, config=config, db_url=db, workspace=tmp_path)
+        steps.ingest_candles(ctx)
+        steps.score_strategies(ctx)
+    with open_store(db) as store:
+        rows = store.query("SELECT strategy, version, window_start, metrics FROM strategy_backtest_results "
+                           "WHERE run_date = :d", {"d": DAY})
+        first = store.query("SELECT MIN(ts) AS ts FROM candles WHERE symbol = 'BTC-USDT'")[0]["ts"]
+        bars = store.scalar("SELECT COUNT(*) AS n FROM candles WHERE symbol = 'BTC-USDT' AND ts < :end",
+                            {"end": 1780272000000})  # 2026-06-01T00:00Z
+        versions = {f"{r['strategy']}@{r['version']}" for r in rows}
+        assert trials_on(store, DAY) == dict.fromkeys(versions, 2)
+        assert trial_count(store, DAY) == trial_count(store, "2026-06-02") == 2 * len(versions)
+        metrics = [json.loads(r["metrics"]) for r in rows]
+    assert {m["dsr_n_trials"] for m in metrics} == {2 * len(versions)}
+    assert {m["oos_bars"] for m in metrics} == {bars - 20 * 24}
+    assert {m["dsr_trial_sharpe_std"] for m in metrics} == pytest.approx([(bars - 20 * 24) ** -0.5])
+    assert {r["window_start"] for r in rows} == {pd.Timestamp(first, unit="ms", tz="UTC").isoformat()}

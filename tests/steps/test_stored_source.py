@@ -44,6 +44,7 @@ def write_ar1_csv(path, seed: int, *, days: int = 100, phi: float = 0.2) -> None
 
 def test_a_stored_csv_is_researched_as_is_and_labelled_by_its_source(tmp_path, caplog):
     config = PipelineConfig(symbols=SYMBOLS, data_source="stored", history_days=100, score_window_days=60,
+                            wf_train_days=30,
                             n_designs=1, n_tunes=1, tune_trials=4, top_strategies=8, ml_enabled=False)
     ctx = RunContext.create(logical_date=DAY, data_end=DAY, config=config,
                             db_url=f"sqlite:///{tmp_path / 'data' / 'blofin_monitor.db'}", workspace=tmp_path)

@@ -24,7 +24,8 @@ TUNED = {"fast": 5, "slow": 90}
 
 
 def _ctx(tmp_path, day: str) -> RunContext:
-    config = PipelineConfig(symbols=("BTC-USDT", "ETH-USDT"), history_days=80, score_window_days=40)
+    config = PipelineConfig(symbols=("BTC-USDT", "ETH-USDT"), history_days=80, score_window_days=40,
+                            wf_train_days=20, wf_folds=4)
     return RunContext.create(logical_date=day, data_end=day, config=config,
                              db_url=f"sqlite:///{tmp_path / 'db.sqlite'}", workspace=tmp_path)
 

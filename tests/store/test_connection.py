@@ -60,7 +60,7 @@ def test_upsert_is_idempotent_and_updates(db_url):
 
 def test_nan_becomes_null_and_json_is_text(db_url):
     with open_store(db_url) as store:
-        store.upsert("research_trials", [{"run_date": "d", "item": "x", "n_trials": 3}], key=("run_date", "item"))
+        store.upsert("research_trials", [{"run_date": "d", "item": "x", "n_series": 3}], key=("run_date", "item"))
         store.upsert("knowledge_base", [{"run_date": "d", "kind": "note", "subject": "s",
                                          "detail": {"sharpe": float("nan"), "ok": [1, 2]}, "created_at": "t"}],
                      key=("run_date", "kind", "subject"))
@@ -78,7 +78,7 @@ def test_bad_sql_names_the_statement(db_url):
 def test_failed_transaction_rolls_back(db_url):
     with open_store(db_url) as store:
         with pytest.raises(RuntimeError), store.transaction():
-            store.execute("INSERT INTO research_trials (run_date, item, n_trials) VALUES (:d, :i, :n)",
+            store.execute("INSERT INTO research_trials (run_date, item, n_series) VALUES (:d, :i, :n)",
                           {"d": "d", "i": "x", "n": 1})
             raise RuntimeError("boom")
         assert store.scalar("SELECT COUNT(*) AS n FROM research_trials") == 0
@@ -104,7 +104,7 @@ def test_sqlite_uses_wal_and_parallel_writers_never_lock(sqlite_url):
         try:
             with open_store(sqlite_url) as store:
                 for i in range(60):
-                    store.upsert("research_trials", [{"run_date": f"w{worker}", "item": f"i{i}", "n_trials": i}],
+                    store.upsert("research_trials", [{"run_date": f"w{worker}", "item": f"i{i}", "n_series": i}],
                                  key=("run_date", "item"))
                     store.query("SELECT COUNT(*) AS n FROM research_trials")
         except BaseException as err:  # collected and asserted below

@@ -17,13 +17,14 @@ from blofin_pipeline.store.registry import (
     delete_status_entry,
     delete_trials,
     delete_version,
-    items_tried_before,
+    LAST_DATE,
     items_with_trials_on,
     record_trials,
     register_version,
     status_rows_at,
     strategy_version,
-    total_trials,
+    trial_count,
+    trials_on,
     unused_versions_created_on,
 )
 from blofin_pipeline.store.reports import report_row, store_ai_review, upsert_report
@@ -36,13 +37,46 @@ def _strategy(name: str, status: str = "active", code: str = "") -> dict:
             "created_at": "t", "created_run_date": "2026-01-01", "archived_at": None, "archive_reason": None}
 
 
-def test_total_trials_counts_each_item_once(db_url):
+def test_trial_count_counts_each_item_symbol_series_once(db_url):
     with open_store(db_url) as store:
-        record_trials(store, "2026-01-01", [("a@1", 7), ("b@1", 7)])
-        record_trials(store, "2026-01-02", [("a@1", 7), ("c@1", 3)])
-        assert total_trials(store) == 17
-        assert total_trials(store, before="2026-01-02") == 14  # c was first tried that day
-        assert items_tried_before(store, "2026-01-02") == {"a@1", "b@1"}
+        record_trials(store, "2026-01-01", [("a@1", 3), ("b@1", 3)])
+        record_trials(store, "2026-01-02", [("a@1", 3), ("c@1", 2), ("model:xgb", 3)])
+        record_trials(store, "2026-01-03", [("a@1", 4)])  # a symbol more from that date on
+        assert trial_count(store, "2026-01-01") == 6
+        assert trial_count(store, "2026-01-02") == 6 + 2 + 3  # a@1 again is the same series
+        assert trial_count(store, "2026-01-03") == 3 + 2 + 3 + 4
+        assert trial_count(store, LAST_DATE) == trial_count(store, "2026-01-03")
+        assert trials_on(store, "2026-01-02") == {"a@1": 3, "c@1": 2, "model:xgb": 3}
+        # a step's own universe: earlier dates plus its items, whatever else the date recorded
+        assert trial_count(store, "2026-01-02", [("a@1", 3), ("d@1", 3)]) == 6 + 3
+        assert trial_count(store, "2026-01-02", []) == 6
+        with pytest.raises(ValueError, match="n_symbols must be >= 1"):
+            record_trials(store, "2026-01-02", [("e@1", 0)])
+
+
+DAYS = {"2026-01-01": [("a@1", 3), ("b@1", 3)], "2026-01-02": [("a@1", 3), ("c@1", 3), ("ensemble:vote", 2)],
+        "2026-01-03": [("c@1", 3), ("d@1", 3)], "2026-01-04": [("a@1", 3), ("e@1", 1)]}
+
+
+@pytest.mark.parametrize("order", [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1, 2, 0]])
+def test_trial_count_does_not_depend_on_the_order_dates_run(tmp_path, order):
+    """Decision 6: a date's N counts only trials of dates <= it: backfilling or re-running
+    dates in any order gives each date the same N as running them in date order."""
+    dates = sorted(DAYS)
+    with open_store(f"sqlite:///{tmp_path / 'in-order.db'}") as store:
+        in_order = {}
+        for d in dates:
+            in_order[d] = trial_count(store, d, DAYS[d])  # what the date's step computes when it runs
+            record_trials(store, d, DAYS[d])
+        assert [trial_count(store, d) for d in dates] == [in_order[d] for d in dates] == [6, 11, 14, 15]
+    with open_store(f"sqlite:///{tmp_path / 'shuffled.db'}") as store:
+        for i in order:
+            d = dates[i]
+            step_n = trial_count(store, d, DAYS[d])
+            record_trials(store, d, DAYS[d])
+            if all(e in order[:order.index(i)] for e in range(i)):  # every earlier date already ran
+                assert step_n == in_order[d]
+        assert [trial_count(store, d) for d in dates] == [in_order[d] for d in dates]
 
 
 def _entry(name: str, from_date: str, seq: int, status: str, reason: str | None = None) -> dict:
@@ -154,3 +188,28 @@ def test_upgrade_marks_versions_a_race_duplicated_and_then_refuses_duplicates(db
         assert register_version(store, _strategy("a"))[0]["version"] == 1
         with pytest.raises(StoreError):
             store.upsert("strategies", [{**_strategy("a"), "version": 4}], key=("name", "version"))
+
+
+def test_migration_008_turns_configurations_into_series(db_url, tmp_path, monkeypatch):
+    """research_trials.n_trials counted parameter configurations per version (7); after
+    008 n_series counts the symbols each version's results were scored on that date."""
+    from blofin_pipeline.store.connection import SQL_DIR
+
+    before = tmp_path / "sql"
+    (before / "migrations").mkdir(parents=True)
+    for path in (SQL_DIR / "migrations").glob("*.sql"):
+        if int(path.name[:3]) < 8:
+            (before / "migrations" / path.name).write_text(path.read_text())
+    monkeypatch.setattr("blofin_pipeline.store.connection.SQL_DIR", before)
+    result = {"timeframe": "1H", "phase": "score", "window_start": "a", "window_end": "b"}
+    with open_store(db_url) as store:
+        store.upsert("research_trials", [{"run_date": "2026-01-01", "item": i, "n_trials": 7}
+                                         for i in ("a@1", "b@2", "failed@1")], key=("run_date", "item"))
+        store.upsert("strategy_backtest_results",
+                     [{**result, "run_date": "2026-01-01", "strategy": s, "version": v, "symbol": sym}
+                      for s, v, syms in (("a", 1, ("BTC-USDT", "ETH-USDT")), ("b", 2, ("BTC-USDT",)))
+                      for sym in syms], key=("run_date", "strategy", "version", "symbol"))
+    monkeypatch.setattr("blofin_pipeline.store.connection.SQL_DIR", SQL_DIR)
+    with open_store(db_url) as store:
+        assert trials_on(store, "2026-01-01") == {"a@1": 2, "b@2": 1}
+        assert trial_count(store, "2026-01-01") == 3

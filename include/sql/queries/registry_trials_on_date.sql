@@ -1,2 +1,2 @@
--- The items that recorded trials on a run date.
-SELECT item FROM research_trials WHERE run_date = :run_date ORDER BY item
+-- The items that recorded out-of-sample series on a run date, with how many.
+SELECT item, n_series FROM research_trials WHERE run_date = :run_date ORDER BY item
