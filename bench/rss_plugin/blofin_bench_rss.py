@@ -1,0 +1,46 @@
+"""Airflow listener plugin of bench/dag_scale.py (never part of a deployment).
+
+bench/dag_scale.py points `[core] plugins_folder` at this folder. When a task instance
+ends, its task process (one forked process per task instance in Airflow 3) appends a line
+to $BLOFIN_BENCH_RSS_FILE with its own peak resident memory (`getrusage(RUSAGE_SELF)`,
+exact, not sampled) and the largest of its finished child processes (RUSAGE_CHILDREN:
+e.g. the strategy sandbox). The project's adapters stay importable: scripts/env.sh puts
+plugins/ on PYTHONPATH.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+
+from airflow.listeners import hookimpl
+from airflow.plugins_manager import AirflowPlugin
+
+
+def _record(task_instance, state: str) -> None:
+    out = os.environ.get("BLOFIN_BENCH_RSS_FILE")
+    # Servers call the same hooks with the ORM TaskInstance (e.g. a state set through the
+    # API): only the task process itself knows the task's memory.
+    if not out or type(task_instance).__name__ != "RuntimeTaskInstance":
+        return
+    row = {"task_id": task_instance.task_id, "map_index": task_instance.map_index,
+           "try_number": task_instance.try_number, "run_id": task_instance.run_id, "state": state,
+           "pid": os.getpid(), "self_max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+           "children_max_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}
+    with open(out, "a") as fh:  # one short O_APPEND write per task: lines never interleave
+        fh.write(json.dumps(row) + "\n")
+
+
+class _TaskRss:
+    @hookimpl
+    def on_task_instance_success(self, previous_state, task_instance) -> None:
+        _record(task_instance, "success")
+
+    @hookimpl
+    def on_task_instance_failed(self, previous_state, task_instance, error) -> None:
+        _record(task_instance, "failed")
+
+
+class BenchTaskRssPlugin(AirflowPlugin):
+    name = "blofin_bench_task_rss"
+    listeners = [_TaskRss()]
