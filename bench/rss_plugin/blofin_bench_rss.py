@@ -4,7 +4,8 @@ bench/dag_scale.py points `[core] plugins_folder` at this folder. When a task in
 ends, its task process (one forked process per task instance in Airflow 3) appends a line
 to $BLOFIN_BENCH_RSS_FILE with its own peak resident memory (`getrusage(RUSAGE_SELF)`,
 exact, not sampled) and the largest of its finished child processes (RUSAGE_CHILDREN:
-e.g. the strategy sandbox). The project's adapters stay importable: scripts/env.sh puts
+e.g. the strategy sandbox), and the CPU seconds of both (user + system), a figure the
+load of a shared machine hardly changes. The project's adapters stay importable: scripts/env.sh puts
 plugins/ on PYTHONPATH.
 """
 from __future__ import annotations
@@ -23,10 +24,11 @@ def _record(task_instance, state: str) -> None:
     # API): only the task process itself knows the task's memory.
     if not out or type(task_instance).__name__ != "RuntimeTaskInstance":
         return
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     row = {"task_id": task_instance.task_id, "map_index": task_instance.map_index,
            "try_number": task_instance.try_number, "run_id": task_instance.run_id, "state": state,
-           "pid": os.getpid(), "self_max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-           "children_max_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}
+           "pid": os.getpid(), "self_max_rss_kb": own.ru_maxrss, "children_max_rss_kb": children.ru_maxrss,
+           "cpu_s": own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime}
     with open(out, "a") as fh:  # one short O_APPEND write per task: lines never interleave
         fh.write(json.dumps(row) + "\n")
 
