@@ -245,7 +245,8 @@ def celery_report(n: int) -> None:
             placed[t["hostname"]] += 1
     print(f"  scoring + ML together: {spans[1]:.1f} s of span on one worker, {spans[2]:.1f} s on two: "
           f"{spans[1] / spans[2]:.2f}x (target >= 1.8x); instances per worker on two: {dict(placed)}")
-    print(f"  DAG wall: one worker {runs[1][0].wall_s:.1f} s, two {runs[2][0].wall_s:.1f} s")
+    print(f"  DAG wall: one worker {runs[1][0].wall_s:.1f} s, two {runs[2][0].wall_s:.1f} s; load average at the "
+          f"end of each run {runs[1][0].load[0]:.1f} and {runs[2][0].load[0]:.1f}")
     print(f"  note: two workers x 1 slot need >= 2 free cores for 2x; this machine has {os.cpu_count()} cores, "
           "shared with the scheduler, the API server and the ML fits' own threads")
 
