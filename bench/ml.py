@@ -12,7 +12,7 @@ features are real), labels them, and fits each model with the production setting
 ``--scale`` (issue 15) times the daily ML work as the DAG does it, on the synthetic market
 (the score window: 180 days of 1H bars; 100 trees/rounds, n_jobs=2) for 3 and 30 symbols
 (``--symbols``), each count in a fresh child: the market panel once, then each group of
-``ML_GROUP_SIZE`` symbols trained with it, as the mapped tasks do. It prints the wall time,
+``PipelineConfig.ml_group_size`` symbols trained with it, as the mapped tasks do. It prints the wall time,
 the slowest group, the child's peak RSS and the growth exponent in symbols. With
 ``--before-root`` (a checkout of the code before, e.g. the main branch) the same symbols run
 through that code's ``train_and_evaluate`` in one call, as its single ML task did, and the
@@ -115,16 +115,18 @@ def scale_child(n: int, before: bool) -> dict[str, object]:
             out["groups_s"] = []
         else:
             from blofin_pipeline.ml.features import market_panel
-            from blofin_pipeline.steps.ml import ML_GROUP_SIZE
+            from blofin_pipeline.config import PipelineConfig
+
+            group_size = PipelineConfig().ml_group_size
 
             closes = {s: generate_candles(s, TIMEFRAME, SAMPLE_EPOCH, end) for s in symbols}
             panel = market_panel(closes)
             del closes
             out["panel_s"] = time.perf_counter() - t0
             groups = []
-            for i in range(0, n, ML_GROUP_SIZE):
+            for i in range(0, n, group_size):
                 g0 = time.perf_counter()
-                group = {s: generate_candles(s, TIMEFRAME, SAMPLE_EPOCH, end) for s in symbols[i: i + ML_GROUP_SIZE]}
+                group = {s: generate_candles(s, TIMEFRAME, SAMPLE_EPOCH, end) for s in symbols[i: i + group_size]}
                 train_and_evaluate(group, run_date="2026-01-01", artefact_dir=artefacts, config=config, panel=panel,
                                    feature_symbols=tuple(sorted(symbols)))
                 groups.append(time.perf_counter() - g0)

@@ -40,6 +40,7 @@ class PipelineConfig:
     wf_anchored: bool = False            # walk-forward: train on everything before each fold (else rolling)
     wf_candidates: int = 6               # parameter sets tried per fold
     score_chunk_work: int = 1_000_000    # strategy x symbol x bar evaluations per mapped scoring task
+    ml_group_size: int = 4               # symbols per mapped ML training task (bounds its memory)
     top_strategies: int = 20
     top_models: int = 5
     top_ensembles: int = 3
@@ -72,7 +73,8 @@ class PipelineConfig:
         if self.llm_mode not in LLM_MODES:
             raise ConfigError(f"llm_mode {self.llm_mode!r}: expected one of {LLM_MODES}")
         for name in ("history_days", "wf_train_days", "wf_folds", "top_strategies", "top_models",
-                     "top_ensembles", "wf_candidates", "tune_trials", "score_chunk_work"):
+                     "top_ensembles", "wf_candidates", "tune_trials", "score_chunk_work",
+                     "ml_group_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         for name in ("n_designs", "n_tunes", "score_window_days"):

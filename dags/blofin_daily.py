@@ -73,6 +73,9 @@ params = {
     "score_chunk_work": Param(1_000_000, type="integer", minimum=1,
                               description="Strategy x symbol x bar evaluations per mapped score_strategies task "
                                           "(the day's work / this = the number of chunks, at most one per strategy)."),
+    "ml_group_size": Param(4, type="integer", minimum=1, maximum=100,
+                           description="Symbols per mapped research.train_ml_group task (its memory holds only "
+                                       "these symbols' features)."),
     "sample_seed": Param(0, type="integer", description="Seed of the synthetic market."),
     # Nullable: the Trigger form treats an empty required string as missing.
     "sample_edge": Param(None, type=["null", "string"],

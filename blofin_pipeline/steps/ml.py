@@ -3,7 +3,7 @@
 1. `ml_market_panel` withdraws the date's ML results, computes the market panel (the
    cross-symbol series every symbol's features share) once from the closes, saves it, and
    returns the work list (`groups`: each one `train_ml_group`'s keyword arguments): the
-   configured symbols in groups of `ML_GROUP_SIZE`;
+   configured symbols in groups of `ml_group_size` (config);
 2. `train_ml_group` (one task per group) loads only its symbols' candles, trains and
    evaluates them fold by fold (`ml.pipeline`: every choice on a fold's training part),
    upserts their model and ensemble rows, and saves the best ensemble's test-fold
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ML_TREES = 100  # trees and boosting rounds per model in the daily run (bench/ml.py measures more)
-ML_GROUP_SIZE = 4  # symbols per mapped training task: bounds a task's memory, spreads the work
 PANEL_FILE = "market_panel.pkl"
 
 
@@ -84,7 +83,8 @@ def ml_market_panel(ctx: RunContext, store: Store) -> dict[str, Any]:
     panel = market_panel({s: c.assign(open=0.0, high=0.0, low=0.0, volume=0.0) for s, c in closes.items()})
     path = _folder(ctx) / PANEL_FILE
     pd.to_pickle({"panel": panel, "symbols": tuple(sorted(symbols))}, path)
-    groups = [symbols[i: i + ML_GROUP_SIZE] for i in range(0, len(symbols), ML_GROUP_SIZE)]
+    size = ctx.config.ml_group_size
+    groups = [symbols[i: i + size] for i in range(0, len(symbols), size)]
     work = [{"symbols": g, "chunk": i, "n_chunks": len(groups), "panel": str(path)} for i, g in enumerate(groups)]
     return {"groups": work, "panel": str(path), "symbols": len(symbols)}
 

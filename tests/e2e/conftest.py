@@ -162,7 +162,14 @@ class AirflowServer:
         return self.api("GET", f"/dags/{DAG_ID}/dagRuns", params={"limit": 100})["dag_runs"]
 
     def task_instances(self, run_id: str) -> list[dict]:
-        return self.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", params={"limit": 100})["task_instances"]
+        """Every task instance of the run (mapped ones included: paged 100 at a time)."""
+        tis: list[dict] = []
+        while True:
+            page = self.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances",
+                            params={"limit": 100, "offset": len(tis), "order_by": "id"})
+            tis += page["task_instances"]
+            if not page["task_instances"] or len(tis) >= page["total_entries"]:
+                return tis
 
     def wait_runs(self, run_ids: list[str], timeout: float = RUN_TIMEOUT_S) -> dict[str, str]:
         """Poll until every run is finished; their final states (failures are shown in full)."""
