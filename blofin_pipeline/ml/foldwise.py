@@ -81,7 +81,8 @@ def fit_model(model_type: str, X: pd.DataFrame, y: np.ndarray, config: MLConfig,
 def _halves(val: np.ndarray, horizon: int, what: str) -> tuple[np.ndarray, np.ndarray]:
     """Validation halves A and B in time order, A purged so no label of A reaches into B."""
     if len(val) < MIN_VALIDATION_ROWS:
-        raise ModelError(f"{what}: {len(val)} labelled validation rows, need >= {MIN_VALIDATION_ROWS}")
+        raise ModelError(f"{what}: {len(val)} labelled validation rows, need >= {MIN_VALIDATION_ROWS} "
+                         "(the previous test fold is the validation slice: fewer wf_folds or a longer span)")
     half_b = val[len(val) // 2:]
     half_a = val[: len(val) // 2]
     return half_a[half_a + horizon < half_b[0]], half_b

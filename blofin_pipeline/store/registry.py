@@ -134,8 +134,8 @@ def category_status_counts(store: Store) -> list[dict[str, Any]]:
 def record_trials(store: Store, run_date: str, trials: Iterable[tuple[str, int]]) -> None:
     """Record the out-of-sample series each item was evaluated on for a decision on the run
     date: ``[(item, n_symbols), ...]``, one series per symbol. Items are unique across
-    origins: strategy versions ``name@version``; ML models and ensembles ``model:<name>``
-    and ``ensemble:<name>``. Recording an item again on the same date replaces its count."""
+    origins: strategy versions ``name@version``; ML model types and ensemble methods ``ml:<kind>``
+    (`steps.ml.ml_trials`). Recording an item again on the same date replaces its count."""
     rows = [{"run_date": run_date, "item": item, "n_series": int(n)} for item, n in trials]
     for row in rows:
         if row["n_series"] < 1:

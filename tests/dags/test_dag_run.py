@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW = ROOT / ".venv" / "bin" / "airflow"
 SMALL = {"symbols": ["BTC-USDT", "ETH-USDT"], "history_days": 120, "score_window_days": 60,
-         "wf_train_days": 30, "n_designs": 2,
+         "wf_train_days": 30, "wf_folds": 4, "n_designs": 2,
          "n_tunes": 1, "ml_enabled": False}
 TABLES = ("candles", "strategies", "strategy_backtest_results", "daily_reports", "ranking_history",
           "knowledge_base", "pipeline_runs", "llm_usage")

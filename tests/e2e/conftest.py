@@ -32,7 +32,7 @@ AIRFLOW_BIN = ROOT / ".venv" / "bin" / "airflow"
 E2E_CONF: dict[str, Any] = {
     "symbols": ["BTC-USDT", "ETH-USDT"],
     "history_days": 120,
-    "score_window_days": 45, "wf_train_days": 22,
+    "score_window_days": 45, "wf_train_days": 22, "wf_folds": 4,
     "n_designs": 1,
     "n_tunes": 1,
     "llm_mode": "offline",

@@ -37,7 +37,8 @@ CHART_GEOMETRY = """() => {
 def reports(tmp_path_factory):
     workspace = tmp_path_factory.mktemp("report_browser")
     for day in (DAY1, DAY2):
-        steps.run_all(ctx_for(workspace, day, top_strategies=8, ml_enabled=True))
+        steps.run_all(ctx_for(workspace, day, top_strategies=8, ml_enabled=True, history_days=90, score_window_days=60,
+                              wf_train_days=30))  # ML needs folds long enough to validate on
     return workspace
 
 

@@ -16,7 +16,7 @@ TABLES = ["candles", "strategies", "strategy_backtest_results", "ml_model_result
 
 def make_ctx(tmp_path, day: str, **cfg) -> RunContext:
     settings = dict(symbols=("BTC-USDT", "ETH-USDT"), history_days=120, score_window_days=90,
-                    wf_train_days=45, n_designs=2,
+                    wf_train_days=45, wf_folds=4, n_designs=2,
                     n_tunes=2, tune_trials=6, top_strategies=12)
     config = PipelineConfig(**{**settings, **cfg})
     return RunContext.create(logical_date=day, data_end=day, config=config,
@@ -120,9 +120,9 @@ def test_ml_models_and_ensembles_are_trained_ranked_and_reported(tmp_path):
     assert len(ranked) == 1
     with open_store(ctx.db_url) as store:
         rows = store.query("SELECT symbol, metrics FROM strategy_backtest_results WHERE phase = 'ml'")
-        trials = store.query("SELECT item, n_trials FROM research_trials WHERE item LIKE 'ml:%'")
+        trials = store.query("SELECT item, n_series FROM research_trials WHERE item LIKE 'ml:%'")
     assert sorted(r["symbol"] for r in rows) == ["BTC-USDT", "ETH-USDT"]   # every symbol, no best one
-    assert {t["item"]: t["n_trials"] for t in trials} == {
+    assert {t["item"]: t["n_series"] for t in trials} == {
         f"ml:{k}": 2 for k in ("logreg", "extra_trees", "hist_gb", "lgbm", "soft_voting", "stacking",
                                "best_ensemble")}
 

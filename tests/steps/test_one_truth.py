@@ -14,7 +14,7 @@ from blofin_pipeline.store import open_store
 
 A, B, C = "2026-04-10", "2026-04-11", "2026-04-12"
 SMALL = dict(symbols=("BTC-USDT", "ETH-USDT"), history_days=60, score_window_days=40,
-             wf_train_days=20, n_designs=2, n_tunes=1,
+             wf_train_days=20, wf_folds=4, n_designs=2, n_tunes=1,
              tune_trials=4, top_strategies=10, ml_enabled=False)
 # Tables written per run date: (table, columns that say when or by which run, not what)
 DATED = {

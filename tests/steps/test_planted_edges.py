@@ -109,7 +109,5 @@ def test_an_imported_ar1_series_is_found_by_the_move_followers(ar1_rows):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="DSR 0.93 with N = 7 trials per version (98 here); 0.98 with N = "
-                                       "items x symbols (issue 11 item 6, helper power): remove once merged")
 def test_an_imported_ar1_series_is_significant_for_a_rule_based_strategy(ar1_rows):
     assert_significant_rule_based(ar1_rows)
