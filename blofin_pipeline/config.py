@@ -36,7 +36,7 @@ class PipelineConfig:
     sample_edge: str = ""                # e.g. "momentum:0.1" plants a known edge
     fee: float = DEFAULT_FEE             # BloFin taker fee per unit of position change
     slippage: float = DEFAULT_SLIPPAGE
-    wf_folds: int = 4                    # walk-forward: test folds after the initial training span
+    wf_folds: int = 8                    # walk-forward: test folds after the initial training span
     wf_anchored: bool = False            # walk-forward: train on everything before each fold (else rolling)
     wf_candidates: int = 6               # parameter sets tried per fold
     score_chunk_work: int = 1_000_000    # strategy x symbol x bar evaluations per mapped scoring task

@@ -65,7 +65,7 @@ params = {
     "wf_train_days": Param(60, type="integer", minimum=1, maximum=3650,
                            description="Walk-forward: initial training span in days (also the rolling training "
                                        "window); the same for every strategy, model and ensemble."),
-    "wf_folds": Param(4, type="integer", minimum=1, maximum=100,
+    "wf_folds": Param(8, type="integer", minimum=1, maximum=100,
                       description="Walk-forward: test folds the span after the initial training is cut into."),
     "wf_anchored": Param(False, type="boolean",
                          description="Walk-forward: train each fold on everything before it (else a rolling "

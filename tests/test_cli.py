@@ -70,7 +70,7 @@ def test_backtest_and_leaderboard_on_stored_candles(tmp_path):
     assert (power["n_trials"], power["oos_bars"]) == (1, oos["bars"])
     assert power["required_sharpe_annual"] == pytest.approx(
         stats.required_sharpe(1, oos["bars"]) * math.sqrt(8760))
-    assert result["walk_forward"] == {"train_days": 20, "folds": 4, "anchored": False}
+    assert result["walk_forward"] == {"train_days": 20, "folds": 8, "anchored": False}
     r = cli("backtest", str(BUILTIN / "rsi_reversion.py"), "--symbol", "BTC-USDT", "--days", "40", "--train-days", "20",
             db=db)
     assert "Power: N = 1 trials" in r.stdout and "(MinTRL)" in r.stdout

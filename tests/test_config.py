@@ -11,7 +11,7 @@ from blofin_pipeline.market.window import EVERY_CANDLE_START, score_window
 
 def test_defaults_score_the_whole_history_after_sixty_training_days():
     cfg = PipelineConfig()
-    assert (cfg.score_window_days, cfg.wf_train_days, cfg.wf_folds, cfg.wf_anchored) == (0, 60, 4, False)
+    assert (cfg.score_window_days, cfg.wf_train_days, cfg.wf_folds, cfg.wf_anchored) == (0, 60, 8, False)
     assert cfg.wf_train_bars == 60 * 24
     assert PipelineConfig(timeframe="4H", wf_train_days=30).wf_train_bars == 180
 
