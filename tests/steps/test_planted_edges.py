@@ -20,14 +20,13 @@ Sharpe ratio (mean over symbols, as the leaderboard shows it) reaches 0.95.
 """
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from blofin_pipeline import cli, steps
 from blofin_pipeline.config import PipelineConfig, RunContext
 from blofin_pipeline.ranking import leaderboard
 from blofin_pipeline.store import open_store
+from tests.steps import test_stored_source as stored_source
 
 DAY = "2026-06-01"
 DAYS = 540                  # the whole stored history is scored
@@ -35,24 +34,9 @@ AGAINST_THE_MOVE = "mean_reversion"
 SIGNIFICANT = 0.95
 
 
-def write_ar1_csv(path, seed: int, *, days: int, phi: float, vol: float = 0.006) -> None:
-    """Hourly bars ending at DAY whose log returns follow r_t = phi * r_(t-1) + e_t."""
-    rng = np.random.default_rng(seed)
-    n = days * 24
-    eps = rng.normal(0.0, vol, n)
-    returns = np.empty(n)
-    prev = 0.0
-    for i, e in enumerate(eps):
-        prev = phi * prev + e
-        returns[i] = prev
-    close = 50.0 * np.exp(np.cumsum(returns))
-    open_ = np.r_[50.0, close[:-1]]
-    high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.002, n))
-    low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.002, n))
-    ts = (pd.Timestamp(DAY, tz="UTC") - pd.Timedelta(days=days) + pd.to_timedelta(np.arange(n), unit="h"))
-    lines = [f"{t},{o:.6f},{h:.6f},{lo:.6f},{c:.6f},{v:.3f}" for t, o, h, lo, c, v
-             in zip(ts.strftime("%Y-%m-%dT%H:%M:%SZ"), open_, high, low, close, rng.uniform(10, 100, n))]
-    path.write_text("ts,open,high,low,close,volume\n" + "\n".join(lines) + "\n")
+def write_ar1_csv(path, seed: int, *, days: int, phi: float) -> None:
+    """Hourly AR(1) bars ending at DAY (`tests.steps.test_stored_source.write_ar1_csv`)."""
+    stored_source.write_ar1_csv(path, seed, days=days, phi=phi, end=DAY)
 
 
 def ranked(tmp_path, **cfg) -> list[dict]:

@@ -21,11 +21,13 @@ DAY = "2026-04-10"
 SYMBOLS = ("AAA-USDT", "BBB-USDT")
 
 
-def write_ar1_csv(path, seed: int, *, days: int = 100, phi: float = 0.2) -> None:
-    """Hourly bars of a price whose log returns follow r_t = phi * r_(t-1) + e_t."""
+def write_ar1_csv(path, seed: int, *, days: int = 100, phi: float = 0.2, vol: float = 0.006,
+                  end: str = DAY) -> None:
+    """Hourly bars ending at ``end`` of a price whose log returns follow r_t = phi * r_(t-1) + e_t
+    (e_t normal with std ``vol``): an independent generator, not the sample market's."""
     rng = np.random.default_rng(seed)
     n = days * 24
-    eps = rng.normal(0.0, 0.006, n)
+    eps = rng.normal(0.0, vol, n)
     returns = np.empty(n)
     prev = 0.0
     for i, e in enumerate(eps):
@@ -35,7 +37,7 @@ def write_ar1_csv(path, seed: int, *, days: int = 100, phi: float = 0.2) -> None
     open_ = np.r_[50.0, close[:-1]]
     high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.002, n))
     low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.002, n))
-    start = pd.Timestamp(DAY, tz="UTC") - pd.Timedelta(days=days)
+    start = pd.Timestamp(end, tz="UTC") - pd.Timedelta(days=days)
     ts = (start + pd.to_timedelta(np.arange(n), unit="h")).strftime("%Y-%m-%dT%H:%M:%SZ")
     lines = [f"{t},{o:.6f},{h:.6f},{lo:.6f},{c:.6f},{v:.3f}"
              for t, o, h, lo, c, v in zip(ts, open_, high, low, close, rng.uniform(10, 100, n))]
