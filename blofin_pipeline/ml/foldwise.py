@@ -1,11 +1,13 @@
 """Honest ML selection inside one walk-forward fold.
 
 A fold's training part (labelled rows, purged so no label reaches the test fold) ends with
-an inner validation slice, one test fold long: for every fold after the first it is the
-previous fold's test span, and the previous fold's models (fitted before it, so they never
-saw it) supply the predictions on it; for the first fold (and whenever no previous
-predictions are given) the models are fitted on the training part before the slice
-(purged by the label horizon) and predict it. The slice is cut into halves A and B:
+an inner validation slice, up to one test fold long: for every fold after the first it is
+the previous fold's test span (the part of it inside this training part, when a test fold
+is longer than the rolling training window), and the previous fold's models (fitted before
+it, so they never saw it) supply the predictions on it; for the first fold (and whenever no
+previous predictions are given) it is at most the second half of the training part, and
+models fitted on the training part before the slice (purged by the label horizon) predict
+it. The slice is cut into halves A and B:
 
 1. ensemble members: the ``ensemble_size`` best models by F1 on half A;
 2. the stacking meta-model for the choice is fitted on the members' predictions over A;

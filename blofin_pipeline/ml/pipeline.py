@@ -9,8 +9,8 @@ ensembles ``soft_voting_<symbol>``, ``stacking_<symbol>`` and ``best_ensemble_<s
    (``backtest.walkforward.fold_bounds`` with ``wf_folds``, ``train_frac``, ``anchored``);
    in each fold, :func:`.foldwise.fit_fold` fits the models on the fold's training part
    (purged by the label horizon) and chooses the ensemble members and the best ensemble on
-   an inner validation slice of that training part only (the previous fold's test span,
-   with the previous fold's predictions on it); the fitted models and ensembles predict
+   an inner validation slice of that training part only (the previous fold's test span, as
+   far as it lies in this fold's training part, with the previous fold's predictions on it); the fitted models and ensembles predict
    the test fold;
 3. the test-fold predictions, chained, are every reported figure: classification metrics
    on the labelled test bars (``n_test``) and the backtest of the positions (long when
@@ -134,15 +134,18 @@ def _predict_span(fit: FoldFit, data: SymbolData, start: int, stop: int) -> dict
 
 def _validation(data: SymbolData, rows: np.ndarray, previous: tuple[int, int, dict[str, np.ndarray]] | None,
                 config: MLConfig, what: str) -> Validation | None:
-    """A fold's inner validation: the previous test span with the previous models' P(up) on
-    it, or (first fold) the last test-fold length of ``rows`` predicted by inner fits."""
+    """A fold's inner validation: the previous test span (the part of it inside this fold's
+    training ``rows``: a test fold may be longer than a rolling training window) with the
+    previous models' P(up) on it; or (first fold) the last test-fold length of ``rows``, at
+    most half of their span (the half before it fits the inner models), predicted by inner fits."""
     if len(config.models) < 2:
         return None
     if previous is None:
-        span = data.bounds[0][3] - data.bounds[0][2]
+        span = min(data.bounds[0][3] - data.bounds[0][2], (int(rows[-1]) + 1 - int(rows[0])) // 2)
         return inner_validation(data.X, data.y, rows, int(rows[-1]) + 1 - span, config, what)
     start, stop, p_up = previous
     val = data.training_rows(start, stop, config.horizon)
+    val = val[np.isin(val, rows)]
     return val, {m: p_up[m][val - start] for m in config.models}
 
 

@@ -53,3 +53,32 @@ def test_a_validation_slice_outside_the_training_part_is_refused():
     fake = {m: np.full(len(test_rows), 0.5) for m in CONFIG.models}
     with pytest.raises(ModelError, match="not part of the training part"):
         fit_fold(data.X, data.y, rows, CONFIG, "fold 0", (test_rows, fake))
+
+
+def test_test_folds_longer_than_the_rolling_window_validate_inside_it():
+    """A long stored history in few folds makes a test fold longer than the rolling training
+    window (2 folds of ~1,150 bars after 700): fold 1 chooses on the part of fold 0's test
+    span inside its own training part, so bars of that span before its window (scrambled
+    here) change fold 0's predictions but none of fold 1's choices. (This geometry raised a
+    ModelError before: the whole previous span was not part of the training part.)"""
+    config = replace(CONFIG, wf_folds=2, train_bars=700)
+    market = make_market(3000, seed=4)
+
+    def prepare(m):
+        return prepare_symbol(m["BTC-USDT"], "BTC-USDT", market_panel(m), tuple(sorted(m)), config)
+
+    data = prepare(market)
+    (_, _, te0, te1), (tr1, _, _, _) = data.bounds
+    assert te1 - te0 > 700 and tr1 - te0 > 300
+    scrambled = dict(market)
+    frame = market["BTC-USDT"].copy()
+    noise = np.exp(np.random.default_rng(2).normal(0, 0.01, tr1 - 200 - te0))
+    for col in ("open", "high", "low", "close"):
+        frame.iloc[te0: tr1 - 200, frame.columns.get_loc(col)] *= noise
+    scrambled["BTC-USDT"] = frame
+    per_kind, fits, final, _ = evaluate_folds(data, config)
+    per_kind2, fits2, _, _ = evaluate_folds(prepare(scrambled), config)
+    assert (fits[1].members, fits[1].chosen, fits[1].validation) == \
+        (fits2[1].members, fits2[1].chosen, fits2[1].validation)
+    assert not np.array_equal(per_kind["lgbm"][0], per_kind2["lgbm"][0])  # the scramble reached fold 0's test span
+    assert final.members and set(per_kind) >= {"best_ensemble", "stacking", "soft_voting"}
