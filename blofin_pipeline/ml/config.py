@@ -22,7 +22,8 @@ class MLConfig:
     ``train_bars`` bars, else the ``train_frac`` share): models are fitted on a fold's
     training part and judged on its test part only.
     ensemble_size: members of each ensemble, the best models by inner-validation F1.
-    tree_estimators / boost_rounds: size of the forest and of the boosted models.
+    tree_estimators / boost_rounds / learning_rate: size of the forest and of the boosted
+    models, and the boosted models' shrinkage (fewer rounds need a larger step).
     """
 
     horizon: int = 1
@@ -40,6 +41,7 @@ class MLConfig:
     n_jobs: int = 2
     tree_estimators: int = 100
     boost_rounds: int = 200
+    learning_rate: float = 0.05
     timeframe: str | None = None
     symbols: tuple[str, ...] | None = None  # None: every symbol given
 
@@ -64,6 +66,8 @@ class MLConfig:
             raise ConfigError(f"ML ensemble_size must be >= 2, got {self.ensemble_size!r}")
         if self.n_jobs < 1 or self.tree_estimators < 1 or self.boost_rounds < 1:
             raise ConfigError("ML n_jobs, tree_estimators and boost_rounds must be >= 1")
+        if not 0 < self.learning_rate <= 1:
+            raise ConfigError(f"ML learning_rate must be in (0, 1], got {self.learning_rate!r}")
 
     def train_len(self, n_bars: int) -> int:
         """The initial training span in bars for a series of ``n_bars``."""

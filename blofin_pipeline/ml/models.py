@@ -37,13 +37,13 @@ def model_params(model_type: str, config: MLConfig) -> dict[str, Any]:
         }
     if model_type == "hist_gb":
         return {
-            "max_iter": config.boost_rounds, "learning_rate": 0.05, "max_leaf_nodes": 15,
+            "max_iter": config.boost_rounds, "learning_rate": config.learning_rate, "max_leaf_nodes": 15,
             "min_samples_leaf": 100, "l2_regularization": 1.0, "early_stopping": False,
             "random_state": seed,
         }
     if model_type == "lgbm":
         return {
-            "n_estimators": config.boost_rounds, "learning_rate": 0.05, "num_leaves": 15,
+            "n_estimators": config.boost_rounds, "learning_rate": config.learning_rate, "num_leaves": 15,
             "min_child_samples": 100, "subsample": 0.8, "subsample_freq": 1,
             "colsample_bytree": 0.8, "reg_lambda": 1.0, "class_weight": "balanced", "n_jobs": config.n_jobs,
             "random_state": seed, "deterministic": True, "force_row_wise": True, "verbose": -1,
