@@ -70,7 +70,7 @@ params = {
     "wf_anchored": Param(False, type="boolean",
                          description="Walk-forward: train each fold on everything before it (else a rolling "
                                      "window of wf_train_days)."),
-    "score_chunk_work": Param(1_000_000, type="integer", minimum=1,
+    "score_chunk_work": Param(4_000_000, type="integer", minimum=1,
                               description="Strategy x symbol x bar evaluations per mapped score_strategies task "
                                           "(the day's work / this = the number of chunks, at most one per strategy)."),
     "ml_group_size": Param(4, type="integer", minimum=1, maximum=100,

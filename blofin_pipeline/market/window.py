@@ -17,7 +17,7 @@ from blofin_pipeline.market import csv_import, sample
 from blofin_pipeline.market.candles import load_candles, to_ms
 from blofin_pipeline.market.ingest import BlofinSource
 from blofin_pipeline.store import Store
-from blofin_pipeline.store.candles import window_sources
+from blofin_pipeline.store.candles import candle_count, window_sources
 
 SOURCE_DESCRIPTIONS = {
     sample.SOURCE_NAME: sample.SYNTHETIC_LABEL,
@@ -70,6 +70,12 @@ def load_window(ctx: RunContext, store: Store, symbols: Sequence[str] | None = N
                 "wf_train_days")
         out[symbol] = candles
     return out
+
+
+def window_bars(ctx: RunContext, store: Store) -> dict[str, int]:
+    """Stored bars of each configured symbol in the scoring window (counted, not loaded)."""
+    start, end = score_window(ctx)
+    return {s: candle_count(store, s, ctx.config.timeframe, to_ms(start), to_ms(end) - 1) for s in ctx.config.symbols}
 
 
 def window_label(ctx: RunContext, store: Store) -> DataLabel:

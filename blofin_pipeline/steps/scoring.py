@@ -11,6 +11,8 @@ symbol of them), so its rows do not depend on how the strategies were split.
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -19,7 +21,7 @@ import pandas as pd
 from blofin_pipeline.backtest.scoring import Fitted, score_one
 from blofin_pipeline.config import RunContext
 from blofin_pipeline.exceptions import PipelineError
-from blofin_pipeline.market.window import load_window, score_window, window_label
+from blofin_pipeline.market.window import load_window, score_window, window_bars, window_label
 from blofin_pipeline.steps.replace import (
     CANDIDATE_PHASE,
     SCORE_PHASE,
@@ -35,7 +37,6 @@ from blofin_pipeline.store.runs import delete_scoring_steps
 from blofin_pipeline.strategies import registry, status
 from blofin_pipeline.strategies.registry import StrategyRecord
 from blofin_pipeline.strategies.sanitize import safe_reason
-from blofin_pipeline.timeframes import timeframe_minutes
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def plan_scoring(ctx: RunContext, store: Store) -> dict[str, Any]:
     new = registry.sync_builtins(store)
     active = status.portfolio_at_start(store, ctx.run_date)
     cfg = ctx.config
-    bars = cfg.score_window_days * 1440 // timeframe_minutes(cfg.timeframe)
+    bars = max(window_bars(ctx, store).values())  # the window's stored bars (the whole history with 0 days)
     n_chunks = scoring_chunks(len(active), len(cfg.symbols), bars, cfg.score_chunk_work)
     delete_scoring_steps(store, ctx.run_date)
     logger.info("scoring plan: %d strategies x %d symbols x %d bars in %d chunk(s) of about %d evaluations",
@@ -204,9 +205,16 @@ def check_candidates(ctx: RunContext, store: Store, candidates: list[StrategyRec
     accepted: list[StrategyRecord] = []
     rejected: dict[str, list[str]] = {}
     frame, frame_note = gate_frame(check_frame)
-    for record in candidates:
-        report = check_strategy(record.code, frame, timeout=check_timeout, origin=record.ref,
-                                version=record.version, wf_candidates=ctx.config.wf_candidates)
+
+    def check(record: StrategyRecord) -> Any:
+        return check_strategy(record.code, frame, timeout=check_timeout, origin=record.ref,
+                              version=record.version, wf_candidates=ctx.config.wf_candidates)
+
+    # Each check drives its own sandbox child (the work is there, not in this process), so
+    # candidates are checked side by side, one per core; the reports are used in order.
+    with ThreadPoolExecutor(max_workers=max(1, min(len(candidates), len(os.sched_getaffinity(0))))) as pool:
+        reports = list(pool.map(check, candidates))
+    for record, report in zip(candidates, reports, strict=True):
         if "lookahead" in report.stages:
             report.stages["lookahead"]["frame"] = frame_note
         if report.accepted and report.name != record.name:

@@ -1,6 +1,8 @@
 """Out-of-sample scoring on the synthetic market: honest on noise, finds a planted edge."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from blofin_pipeline import steps
@@ -103,6 +105,17 @@ def test_plan_lists_the_chunks_and_withdraws_an_earlier_plans_chunk_rows(tmp_pat
     assert len(rows) == plan["n_chunks"] and all(r["status"] == "success" for r in rows)
 
 
+def test_plan_of_the_whole_history_counts_the_stored_bars(tmp_path):
+    """score_window_days=0 (the default: every stored bar) sizes the plan from the bars stored,
+    not from the zero days."""
+    ctx = small_ctx(tmp_path, "db.sqlite", score_chunk_work=5_000)
+    ctx = dataclasses.replace(ctx, config=ctx.config.with_(score_window_days=0))
+    steps.ingest_candles(ctx)
+    plan = steps.plan_scoring(ctx)
+    assert plan["bars"] == 60 * 24
+    assert plan["work"] == plan["strategies"] * 2 * 60 * 24 and plan["n_chunks"] > 1
+
+
 def test_scores_do_not_depend_on_the_chunking(tmp_path):
     tables = {}
     for name, n_chunks in (("one.sqlite", 1), ("three.sqlite", 3), ("five.sqlite", 5)):
@@ -146,3 +159,51 @@ def test_whole_history_span_and_the_trial_count_of_a_day(tmp_path):
     assert {m["oos_bars"] for m in metrics} == {bars - 20 * 24}
     assert {m["dsr_trial_sharpe_std"] for m in metrics} == pytest.approx([(bars - 20 * 24) ** -0.5])
     assert {r["window_start"] for r in rows} == {pd.Timestamp(first, unit="ms", tz="UTC").isoformat()}
+
+
+def test_candidates_are_checked_side_by_side_and_their_reports_used_in_order(tmp_path, monkeypatch):
+    """Two candidates' checks run at the same time (each would wait forever for the other
+    at the barrier if they ran one after the other); the rejection lands on the right one."""
+    import os
+    import threading
+
+    import blofin_pipeline.strategies as strategies
+    from blofin_pipeline.steps.scoring import check_candidates
+    from blofin_pipeline.strategies import registry
+    from blofin_pipeline.strategies.checks import CheckReport
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: the checks run one at a time")
+    barrier = threading.Barrier(2, timeout=30)
+
+    def fake_check(code, frame, **kwargs):
+        barrier.wait()
+        ok = "good" in kwargs["origin"]
+        return CheckReport(accepted=ok, name=kwargs["origin"].split("@")[0], category="trend",
+                           reasons=[] if ok else ["lookahead: peeks"])
+
+    monkeypatch.setattr(strategies, "check_strategy", fake_check)
+    ctx = small_ctx(tmp_path, "db.sqlite")
+    with open_store(ctx.db_url) as store:
+        records = [registry.register(store, name=name, category="trend", params={}, param_space={},
+                                     code=f"# {name}\n", origin="designer", run_date=ctx.run_date,
+                                     status="candidate", rationale="test")
+                   for name in ("bad_one", "good_one")]
+        monkeypatch.setattr("blofin_pipeline.strategies.gate.gate_frame", lambda c: (c, "given"))
+        accepted, rejected = check_candidates(ctx, store, records, None, 5.0)
+    assert [r.name for r in accepted] == ["good_one"]
+    assert list(rejected) == [records[0].ref] and rejected[records[0].ref] == ["lookahead: peeks"]
+
+
+@pytest.mark.parametrize(("n", "max_size", "sizes"), [
+    (1, 4, [1]), (2, 4, [1, 1]), (3, 4, [2, 1]), (5, 4, [3, 2]), (8, 4, [4, 4]), (9, 4, [3, 3, 3]),
+    (50, 4, [4] * 11 + [3] * 2), (4, 1, [1, 1, 1, 1]),
+])
+def test_ml_symbol_groups_use_two_cores_and_respect_the_size_cap(n, max_size, sizes):
+    from blofin_pipeline.steps.ml import symbol_groups
+
+    symbols = [f"S{i:02d}-USDT" for i in range(n)]
+    groups = symbol_groups(symbols, max_size)
+    assert [len(g) for g in groups] == sizes
+    assert [s for g in groups for s in g] == symbols   # each once, in order
+    assert all(isinstance(s, str) for g in groups for s in g)
