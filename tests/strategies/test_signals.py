@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from blofin_pipeline.strategies import signals
 from tests.strategies._candles import make_candles
@@ -71,3 +72,36 @@ def test_static_check_admits_the_public_rules_and_indicators_only():
     for module, name in (("signals", "np"), ("signals", "rsi"), ("indicators", "pd")):
         reasons = static_check(header + f"from blofin_pipeline.strategies.{module} import {name}\n")
         assert any(f"import of {name!r}" in r for r in reasons), (module, name, reasons)
+
+
+def _finish_reference(signal, allow=None, *, long_only=False):
+    """finish_positions as pandas operations (its general path, and the code before the array path)."""
+    if allow is not None:
+        signal = signal.where(allow | signal.isna(), 0.0)
+    if long_only:
+        signal = signal.clip(lower=0.0)
+    return signal.fillna(0.0).clip(-1.0, 1.0)
+
+
+@pytest.mark.parametrize("long_only", [False, True])
+@pytest.mark.parametrize("seed", range(5))
+def test_finish_positions_on_arrays_equals_the_pandas_operations(seed, long_only):
+    rng = np.random.default_rng(seed)
+    n = 500
+    index = pd.date_range("2026-01-01", periods=n, freq="h", tz="UTC", name="ts")
+    values = rng.normal(0, 1.5, n)
+    values[rng.random(n) < 0.1] = np.nan
+    values[rng.random(n) < 0.02] = np.inf
+    values[rng.random(n) < 0.02] = -np.inf
+    signal = pd.Series(values, index=index, name="sig")
+    allow = pd.Series(rng.random(n) < 0.6, index=index)
+    for a in (None, allow, pd.Series(allow.to_numpy(), index=index.copy())):
+        got = signals.finish_positions(signal, a, long_only=long_only)
+        want = _finish_reference(signal, a, long_only=long_only)
+        pd.testing.assert_series_equal(got, want)
+    # not the common case (an allow on other bars, an object filter): the pandas operations, aligned
+    shifted = pd.Series(allow.to_numpy()[:-10], index=index[10:])
+    with_nan = pd.Series(np.where(allow, True, None), index=index, dtype=object)
+    for a in (shifted, with_nan):
+        pd.testing.assert_series_equal(signals.finish_positions(signal, a, long_only=long_only),
+                                       _finish_reference(signal, a, long_only=long_only))
