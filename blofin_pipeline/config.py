@@ -40,7 +40,7 @@ class PipelineConfig:
     wf_anchored: bool = False            # walk-forward: train on everything before each fold (else rolling)
     wf_candidates: int = 6               # parameter sets tried per fold
     score_chunk_work: int = 4_000_000    # strategy x symbol x bar evaluations per mapped scoring task
-    ml_group_size: int = 4               # symbols per mapped ML training task (bounds its memory)
+    ml_group_size: int = 8               # symbols per mapped ML training task (bounds its memory)
     top_strategies: int = 20
     top_models: int = 5
     top_ensembles: int = 3

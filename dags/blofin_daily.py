@@ -73,7 +73,7 @@ params = {
     "score_chunk_work": Param(4_000_000, type="integer", minimum=1,
                               description="Strategy x symbol x bar evaluations per mapped score_strategies task "
                                           "(the day's work / this = the number of chunks, at most one per strategy)."),
-    "ml_group_size": Param(4, type="integer", minimum=1, maximum=100,
+    "ml_group_size": Param(8, type="integer", minimum=1, maximum=100,
                            description="Symbols per mapped research.train_ml_group task (its memory holds only "
                                        "these symbols' features)."),
     "sample_seed": Param(0, type="integer", description="Seed of the synthetic market."),

@@ -57,15 +57,32 @@ def score_records(ctx: RunContext, store: Store, records: list[StrategyRecord], 
     """Score versions on every symbol; returns the rows written and {ref: error} for failures."""
     n_total = trials_for_day(ctx, store, universe)
     record_trials(store, ctx.run_date, [(r.ref, len(candles)) for r in records])
-    rows, failures = [], {}
-    for record in records:
+    window = score_window(ctx)
+    lineages = [_lineage_or_error(store, r) for r in records]
+
+    def score(record: StrategyRecord, fitted: list[Fitted] | PipelineError) -> list[dict[str, Any]] | PipelineError:
+        if isinstance(fitted, PipelineError):
+            return fitted
         try:
             with record.signal_function() as fn:  # in the sandbox unless a shipped built-in
-                window, fitted = score_window(ctx), fitted_lineage(store, record)
-                per_symbol = [score_one(ctx, record.name, record.version, fn, s, c, n_total, phase, window, fitted)
-                              for s, c in candles.items()]
+                return [score_one(ctx, record.name, record.version, fn, s, c, n_total, phase, window, fitted)
+                        for s, c in candles.items()]
         except PipelineError as err:
-            failures[record.ref] = safe_reason(err)
+            return err
+
+    # Sandboxed versions side by side (each computes its signals in its own child while this
+    # process backtests another's: 2x on 2 cores); built-ins, which run in this process, one at a
+    # time meanwhile (threads would only contend for the interpreter). Results do not depend on
+    # the order; the rows are written here, in the records' order.
+    outside = [r.origin != "builtin" for r in records]
+    with ThreadPoolExecutor(max_workers=_workers(sum(outside))) as pool:
+        futures = {i: pool.submit(score, r, f) for i, (r, f) in enumerate(zip(records, lineages)) if outside[i]}
+        inside = {i: score(r, f) for i, (r, f) in enumerate(zip(records, lineages)) if not outside[i]}
+        results = [futures[i].result() if outside[i] else inside[i] for i in range(len(records))]
+    rows, failures = [], {}
+    for record, per_symbol in zip(records, results, strict=True):
+        if isinstance(per_symbol, PipelineError):
+            failures[record.ref] = safe_reason(per_symbol)
             logger.error("scoring %s failed: %s", record.ref, failures[record.ref])
             continue
         upsert_strategy_results(store, per_symbol)
@@ -74,6 +91,18 @@ def score_records(ctx: RunContext, store: Store, records: list[StrategyRecord], 
         logger.info("scored %-40s score %+.3f  sharpe %s", record.ref, mean,
                     " ".join(f"{r['symbol']}={r['sharpe']:+.2f}" for r in per_symbol))
     return rows, failures
+
+
+def _workers(n_items: int) -> int:
+    """Threads for `n_items` independent versions: one per core this process may use."""
+    return max(1, min(n_items, len(os.sched_getaffinity(0))))
+
+
+def _lineage_or_error(store: Store, record: StrategyRecord) -> list[Fitted] | PipelineError:
+    try:
+        return fitted_lineage(store, record)
+    except PipelineError as err:
+        return err
 
 
 def fitted_lineage(store: Store, record: StrategyRecord) -> list[Fitted]:
@@ -212,7 +241,7 @@ def check_candidates(ctx: RunContext, store: Store, candidates: list[StrategyRec
 
     # Each check drives its own sandbox child (the work is there, not in this process), so
     # candidates are checked side by side, one per core; the reports are used in order.
-    with ThreadPoolExecutor(max_workers=max(1, min(len(candidates), len(os.sched_getaffinity(0))))) as pool:
+    with ThreadPoolExecutor(max_workers=_workers(len(candidates))) as pool:
         reports = list(pool.map(check, candidates))
     for record, report in zip(candidates, reports, strict=True):
         if "lookahead" in report.stages:

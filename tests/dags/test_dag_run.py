@@ -208,7 +208,7 @@ def test_dag_with_the_api_down_reviews_by_rule_reports_and_fails_the_run(airflow
 
 
 def test_dag_trains_ml_as_mapped_symbol_groups_and_reduces(airflow_env):
-    """Five symbols: the panel task's work list gives two groups (3 + 2: at most 4 each,
+    """Five symbols: the panel task's work list gives two groups (3 + 2: at least two groups,
     sizes balanced), each a mapped task; the reduce scores the best ensemble on all five."""
     env, workspace = airflow_env
     symbols = ["BTC-USDT", "ETH-USDT", "SOL-USDT", "S03-USDT", "S04-USDT"]

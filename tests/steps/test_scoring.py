@@ -207,3 +207,49 @@ def test_ml_symbol_groups_use_two_cores_and_respect_the_size_cap(n, max_size, si
     assert [len(g) for g in groups] == sizes
     assert [s for g in groups for s in g] == symbols   # each once, in order
     assert all(isinstance(s, str) for g in groups for s in g)
+
+
+SMA_CODE = '''"""Long above the SMA, short below."""
+import pandas as pd
+
+from blofin_pipeline.strategies import Strategy
+from blofin_pipeline.strategies.indicators import sma
+
+
+class {cls}(Strategy):
+    name = "{name}"
+    category = "trend"
+    params = {{"window": {window}}}
+    param_space = {{"window": (5, 60)}}
+
+    def generate_signals(self, candles: pd.DataFrame) -> pd.Series:
+        close = candles["close"]
+        return (close > sma(close, self.params["window"])).astype(float) * 2.0 - 1.0
+'''
+
+
+def test_sandboxed_versions_scored_side_by_side_score_as_one_at_a_time(tmp_path, monkeypatch):
+    """Three sandboxed versions and the built-ins: the rows are the same whether the
+    sandboxed ones are scored one at a time or side by side."""
+    import blofin_pipeline.steps.scoring as scoring
+    from blofin_pipeline.strategies import registry
+
+    def run(workers: int) -> dict:
+        monkeypatch.setattr(scoring, "_workers", lambda n: max(1, min(n, workers)))
+        ctx = small_ctx(tmp_path / f"w{workers}", "db.sqlite")
+        (tmp_path / f"w{workers}").mkdir()
+        steps.ingest_candles(ctx)
+        with open_store(ctx.db_url) as store:
+            for i, window in enumerate((10, 20, 40)):
+                registry.register(store, name=f"sma_side_{i}", category="trend", params={"window": window},
+                                  param_space={"window": (5, 60)},
+                                  code=SMA_CODE.format(cls=f"SmaSide{i}", name=f"sma_side_{i}", window=window),
+                                  origin="designer", run_date="2026-05-01", status="active")
+        steps.score_strategies(ctx)
+        with open_store(ctx.db_url) as store:
+            rows = store.query("SELECT strategy, symbol, score, sharpe, deflated_sharpe FROM strategy_backtest_results")
+        return {(r["strategy"], r["symbol"]): (r["score"], r["sharpe"], r["deflated_sharpe"]) for r in rows}
+
+    one, two = run(1), run(2)
+    assert {k[0] for k in one} >= {"sma_side_0", "sma_side_1", "sma_side_2"}
+    assert one == two
