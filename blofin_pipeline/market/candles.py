@@ -17,14 +17,13 @@ from blofin_pipeline.market.validation import (
     Gap,
     ValidationReport,
     gaps_between,
-    ms_index_to_frame,
     validate_candles,
 )
 from blofin_pipeline.store import Store, utc_now
 from blofin_pipeline.store.candles import (
     PAGE_ROWS,
+    candle_columns,
     candle_count,
-    candle_rows,
     close_gap,
     last_candle_ms,
     open_gaps,
@@ -98,10 +97,10 @@ def store_candles(
 
 def load_candles(store: Store, symbol: str, timeframe: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     """Stored candles with ``start <= ts < end`` as the standard frame (UTC DatetimeIndex)."""
-    rows = candle_rows(store, symbol, timeframe, to_ms(start), to_ms(end))
-    frame = pd.DataFrame(rows, columns=["ts", "open", "high", "low", "close", "volume"])
-    frame = frame.set_index("ts").astype("float64")
-    return ms_index_to_frame(frame)
+    cols = candle_columns(store, symbol, timeframe, to_ms(start), to_ms(end))
+    index = pd.DatetimeIndex(pd.to_datetime(np.asarray(cols["ts"], dtype="int64"), unit="ms", utc=True), name="ts")
+    return pd.DataFrame({c: np.asarray(cols[c], dtype="float64") for c in ("open", "high", "low", "close", "volume")},
+                        index=index)
 
 
 # -- gaps --------------------------------------------------------------------------------

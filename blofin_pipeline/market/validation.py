@@ -162,10 +162,3 @@ def frame_to_ms_index(frame: pd.DataFrame) -> pd.DataFrame:
         raise DataValidationError("candle timestamps must be timezone-aware (UTC)")
     out.index = pd.Index((idx.tz_convert("UTC").as_unit("ms").asi8), name="ts")
     return out
-
-
-def ms_index_to_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Inverse of :func:`frame_to_ms_index`: epoch ms index -> UTC DatetimeIndex named ts."""
-    out = frame.copy()
-    out.index = pd.DatetimeIndex(pd.to_datetime(np.asarray(frame.index, dtype="int64"), unit="ms", utc=True), name="ts")
-    return out

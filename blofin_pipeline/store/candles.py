@@ -25,10 +25,11 @@ def last_candle_ms(store: Store, symbol: str, timeframe: str, end_ms: int) -> in
     return int(ts) if ts is not None else None
 
 
-def candle_rows(store: Store, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
-    """Stored bars (ts, open, high, low, close, volume) in [start_ms, end_ms), oldest first."""
-    return store.query_named("candles_range", {"symbol": symbol, "timeframe": timeframe,
-                                               "start_ms": start_ms, "end_ms": end_ms})
+def candle_columns(store: Store, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> dict[str, list[Any]]:
+    """Stored bars in [start_ms, end_ms), oldest first, as {column: values} (ts, open, high,
+    low, close, volume): no dict per row, the cheap read of a long series."""
+    return store.query_columns("candles_range", {"symbol": symbol, "timeframe": timeframe,
+                                                 "start_ms": start_ms, "end_ms": end_ms})
 
 
 def candle_sources(store: Store, timeframe: str, start_ms: int, end_ms: int) -> list[str]:

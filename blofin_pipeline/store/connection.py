@@ -184,6 +184,16 @@ class Store:
         cur = self._raw_execute(self._sql(sql), {k: _clean(v) for k, v in (params or {}).items()})
         return [dict(r) for r in cur.fetchall()]
 
+    def query_columns(self, name: str, params: Mapping[str, Any] | None = None) -> dict[str, list[Any]]:
+        """The named query's result as {column: values} (no dict per row: for long numeric reads)."""
+        cur = self._raw_execute(self._sql(load_sql(name)), {k: _clean(v) for k, v in (params or {}).items()})
+        names = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+        if rows and isinstance(rows[0], Mapping):  # PostgreSQL's dict rows
+            rows = [tuple(r[c] for c in names) for r in rows]
+        values = list(zip(*rows)) if rows else [() for _ in names]
+        return {c: list(v) for c, v in zip(names, values, strict=True)}
+
     def query_named(self, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Rows of the query in ``include/sql/queries/<name>.sql``."""
         return self.query(load_sql(name), params)
