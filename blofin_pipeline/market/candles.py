@@ -7,6 +7,7 @@ are recorded open and closed when their bars arrive (a later import or ingest).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -82,13 +83,18 @@ def store_candles(
     clean, report = validate_candles(frame_ms, symbol, timeframe, previous_ts=previous_ts)
     now = utc_now()
     quote = clean["volume_quote"] if "volume_quote" in clean.columns else pd.Series(np.nan, index=clean.index)
+    quote = [q if math.isfinite(q) else None for q in quote.to_numpy(dtype="float64").tolist()]
+    # Plain Python values (validated: finite OHLCV; a missing quote volume is None), so the
+    # store writes them as they are.
     rows = [
-        {"symbol": symbol, "timeframe": timeframe, "ts": int(ts), "open": o, "high": h, "low": lo,
+        {"symbol": symbol, "timeframe": timeframe, "ts": ts, "open": o, "high": h, "low": lo,
          "close": c, "volume": v, "volume_quote": q, "source": source, "ingested_at": now}
         for ts, o, h, lo, c, v, q in zip(
-            clean.index, clean["open"], clean["high"], clean["low"], clean["close"], clean["volume"], quote)
+            np.asarray(clean.index, dtype="int64").tolist(),
+            *(clean[col].to_numpy(dtype="float64").tolist() for col in ("open", "high", "low", "close", "volume")),
+            quote)
     ]
-    upsert_candles(store, rows)
+    upsert_candles(store, rows, db_values=True)
     record_gaps(store, symbol, timeframe, report.gaps, run_date)
     if rows:
         close_filled_gaps(store, symbol, timeframe)

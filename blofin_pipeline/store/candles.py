@@ -57,10 +57,11 @@ def stored_ts_pages(store: Store, symbol: str, timeframe: str, after_ms: int, la
         after_ms = ts[-1]
 
 
-def upsert_candles(store: Store, rows: Iterable[Mapping[str, Any]], *, overwrite: bool = True) -> int:
+def upsert_candles(store: Store, rows: Iterable[Mapping[str, Any]], *, overwrite: bool = True,
+                   db_values: bool = False) -> int:
     """Insert bars keyed by (symbol, timeframe, ts); stored ones are overwritten, or with
-    ``overwrite=False`` kept."""
-    return store.upsert("candles", rows, key=CANDLE_KEY, update=None if overwrite else ())
+    ``overwrite=False`` kept. ``db_values``: see `Store.upsert`."""
+    return store.upsert("candles", rows, key=CANDLE_KEY, update=None if overwrite else (), db_values=db_values)
 
 
 def series_sources(store: Store, symbol: str, timeframe: str) -> list[dict[str, Any]]:
