@@ -248,7 +248,7 @@ def celery_report(n: int) -> None:
     print(f"  DAG wall: one worker {runs[1][0].wall_s:.1f} s, two {runs[2][0].wall_s:.1f} s; load average at the "
           f"end of each run {runs[1][0].load[0]:.1f} and {runs[2][0].load[0]:.1f}")
     print(f"  note: two workers x 1 slot need >= 2 free cores for 2x; this machine has {os.cpu_count()} cores, "
-          "shared with the scheduler, the API server and the ML fits' own threads")
+          "shared with the scheduler, the API server, PostgreSQL and Redis")
 
 
 def main(argv: list[str] | None = None) -> int:

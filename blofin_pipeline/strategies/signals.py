@@ -45,18 +45,16 @@ def hold_positions(long_entry: pd.Series, short_entry: pd.Series, long_exit: pd.
     enter_short = short_entry.fillna(False).to_numpy(dtype=bool)
     leave_long = long_exit.fillna(False).to_numpy(dtype=bool)
     leave_short = short_exit.fillna(False).to_numpy(dtype=bool)
-    positions = np.zeros(len(enter_long))
-    current = 0.0
-    for i in range(len(enter_long)):
-        if enter_long[i]:
-            current = 1.0
-        elif enter_short[i]:
-            current = -1.0
-        elif current > 0.0 and leave_long[i]:
-            current = 0.0
-        elif current < 0.0 and leave_short[i]:
-            current = 0.0
-        positions[i] = current
+    # Without a loop: the position at bar i is the direction of the last entry j <= i (a long
+    # entry wins a bar with both), unless an exit of that direction came after it, in (j, i].
+    bars = np.arange(len(enter_long))
+    entered = enter_long | enter_short
+    last_entry = np.maximum.accumulate(np.where(entered, bars, -1))
+    direction = np.where(enter_long, 1.0, -1.0)[np.maximum(last_entry, 0)]
+    last_long_exit = np.maximum.accumulate(np.where(leave_long, bars, -1))
+    last_short_exit = np.maximum.accumulate(np.where(leave_short, bars, -1))
+    closed = np.where(direction > 0, last_long_exit, last_short_exit) > last_entry
+    positions = np.where((last_entry < 0) | closed, 0.0, direction)
     return pd.Series(positions, index=long_entry.index)
 
 
@@ -207,7 +205,7 @@ def volume_spike_follow(candles: pd.DataFrame, length: int, threshold: float, ho
     length = int(length)
     volume_log = log_volume(candles["volume"])
     spread = rolling_std(volume_log, length)
-    volume_z = zscore(volume_log, length)
+    volume_z = (volume_log - sma(volume_log, length)) / spread.where(spread > 0)  # zscore, its std once
     direction = np.sign(candles["close"] - candles["open"])
     entries = pd.Series(np.where(volume_z > float(threshold), direction, np.nan), index=candles.index)
     return entries.ffill(limit=int(hold) - 1).fillna(0.0).where(spread.notna())

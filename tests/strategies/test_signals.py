@@ -105,3 +105,43 @@ def test_finish_positions_on_arrays_equals_the_pandas_operations(seed, long_only
     for a in (shifted, with_nan):
         pd.testing.assert_series_equal(signals.finish_positions(signal, a, long_only=long_only),
                                        _finish_reference(signal, a, long_only=long_only))
+
+
+def _hold_reference(long_entry, short_entry, long_exit, short_exit):
+    """hold_positions as the state machine it is, bar by bar (the code before the array form)."""
+    flags = [s.fillna(False).to_numpy(dtype=bool) for s in (long_entry, short_entry, long_exit, short_exit)]
+    out, current = [], 0.0
+    for el, es, ll, ls in zip(*flags):
+        if el:
+            current = 1.0
+        elif es:
+            current = -1.0
+        elif current > 0.0 and ll:
+            current = 0.0
+        elif current < 0.0 and ls:
+            current = 0.0
+        out.append(current)
+    return pd.Series(out, index=long_entry.index, dtype="float64")
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_hold_positions_equals_the_bar_by_bar_state_machine(seed):
+    rng = np.random.default_rng(seed)
+    n = 400
+    rate = [0.01, 0.05, 0.3][seed % 3]   # sparse to dense events, entries and exits on the same bar
+    flags = [pd.Series(rng.random(n) < rate) for _ in range(4)]
+    flags[0] = flags[0].astype(object).where(rng.random(n) > 0.05)   # NaN entries count as none
+    pd.testing.assert_series_equal(signals.hold_positions(*flags), _hold_reference(*flags))
+
+
+def test_volume_spike_follow_equals_its_zscore_definition():
+    from blofin_pipeline.strategies.indicators import log_volume, zscore
+
+    candles = make_candles(list(100 + np.cumsum(np.random.default_rng(3).normal(0, 1, 300))))
+    candles["volume"] = np.random.default_rng(4).lognormal(3, 1, 300)
+    got = signals.volume_spike_follow(candles, 20, 1.0, 4)
+    z = zscore(log_volume(candles["volume"]), 20)
+    entries = pd.Series(np.where(z > 1.0, np.sign(candles["close"] - candles["open"]), np.nan), index=candles.index)
+    full_window = log_volume(candles["volume"]).rolling(20, min_periods=20).std().notna()
+    want = entries.ffill(limit=3).fillna(0.0).where(full_window)
+    pd.testing.assert_series_equal(got, want, check_names=False)
