@@ -342,3 +342,19 @@ def test_no_skill_baselines_from_the_share_of_ups():
     assert always_up["up_share"] == pytest.approx(0.75)
     assert always_up["f1"] == pytest.approx(no_skill_baselines(0.75)["always_up_f1"])
     assert always_up["accuracy"] == pytest.approx(no_skill_baselines(0.75)["majority_accuracy"])
+
+
+def test_artefacts_written_by_joblib_before_still_load(tmp_path):
+    """Artefacts are now plain pickles; the joblib files of earlier runs load the same way."""
+    import joblib
+
+    from blofin_pipeline.ml.artefacts import ARTEFACT_FORMAT, save_artefact
+
+    payload = {"estimator": {"w": np.arange(3.0)}, "symbol": "BTC-USDT"}
+    old = tmp_path / "old.joblib"
+    joblib.dump({"format": ARTEFACT_FORMAT, **payload}, old)
+    new = save_artefact(tmp_path, "2026-11-30", "m", "v1", payload, {"kind": "model"})
+    for path in (old, new):
+        back = load_artefact(path)
+        assert back["symbol"] == "BTC-USDT" and back["format"] == ARTEFACT_FORMAT
+        np.testing.assert_array_equal(back["estimator"]["w"], np.arange(3.0))
