@@ -189,12 +189,34 @@ def test_dag_batch_mode_defers_to_the_batch_trigger_at_half_price(airflow_env):
     assert statuses["design_strategies"] == statuses["tune_strategies"] == statuses["check_run"] == "success"
 
 
+# An Airflow cluster policy (read from $AIRFLOW_HOME/config) shortens the retry delay of
+# this run only: the DAG's retries still happen, without 30 s + 60 s of waiting.
+SHORT_RETRY_POLICY = """from datetime import timedelta
+
+
+def task_policy(task):
+    task.retry_delay = timedelta(seconds=1)
+    task.max_retry_delay = timedelta(seconds=2)
+"""
+
+
 def test_dag_with_the_api_down_reviews_by_rule_reports_and_fails_the_run(airflow_env):
     env, workspace = airflow_env
-    with FakeAnthropicServer(schema=True, down=True) as server:
-        conf = dict(SMALL, n_tunes=1)
-        r = airflow(online_env(env, server), "dags", "test", "blofin_daily", "2026-03-06", "-c", json.dumps(conf))
+    policy = Path(env["AIRFLOW_HOME"]) / "config" / "airflow_local_settings.py"
+    policy.parent.mkdir(exist_ok=True)
+    policy.write_text(SHORT_RETRY_POLICY)
+    try:
+        with FakeAnthropicServer(schema=True, down=True) as server:
+            conf = dict(SMALL, n_tunes=1)
+            r = airflow(online_env(env, server), "dags", "test", "blofin_daily", "2026-03-06", "-c", json.dumps(conf))
+    finally:
+        policy.unlink()
     assert r.returncode == 1  # the run is failed ...
+    with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as meta:
+        tries = dict(meta.execute("SELECT ti.task_id, ti.try_number FROM task_instance ti JOIN dag_run r "
+                                  "ON ti.dag_id = r.dag_id AND ti.run_id = r.run_id "
+                                  "WHERE r.logical_date LIKE '2026-03-06%'").fetchall())
+    assert tries["research.design_strategies"] == tries["research.tune_strategies"] == 3, tries  # two retries
     with db(workspace) as con:
         statuses = dict(con.execute("SELECT step, status FROM pipeline_runs WHERE run_date = '2026-03-06'"
                                     ).fetchall())

@@ -252,13 +252,27 @@ def local_airflow() -> Iterator[AirflowServer]:
             yield server
 
 
+KEEP_SCREENSHOT_RUNS = 5
+
+
 def screenshots_dir(name: str) -> Path:
-    """Where the e2e screenshots stay after the run (git-ignored workspace/), or $BLOFIN_SCREENSHOTS."""
-    root = Path(os.environ.get("BLOFIN_SCREENSHOTS", ROOT / "workspace" / "screenshots"))
-    out = root / name
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    """A new folder for this run's screenshots under workspace/screenshots/<name>/ (git-ignored;
+    $BLOFIN_SCREENSHOTS moves the root), `latest` linking to it. Two test runs of one checkout
+    at once each keep their own files; only run folders older than the newest few are removed."""
+    root = Path(os.environ.get("BLOFIN_SCREENSHOTS", ROOT / "workspace" / "screenshots")) / name
+    root.mkdir(parents=True, exist_ok=True)
+    now = time.time_ns()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 10**9)) + f".{now % 10**9:09d}"
+    out = Path(tempfile.mkdtemp(prefix=f"{stamp}-", dir=root))
+    for stale in root.iterdir():  # the files of the layout before run folders
+        if stale.is_file() and not stale.is_symlink():
+            stale.unlink()
+    runs = sorted((p for p in root.iterdir() if p.is_dir() and not p.is_symlink()), key=lambda p: p.name)
+    for old in runs[:-KEEP_SCREENSHOT_RUNS]:
+        shutil.rmtree(old, ignore_errors=True)
+    link = root / f".latest-{os.getpid()}"
+    link.symlink_to(out.name)
+    os.replace(link, root / "latest")
     return out
 
 

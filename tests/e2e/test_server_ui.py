@@ -2,8 +2,8 @@
 API (token from /auth/token, no logical date), then look at the result in headless Debian
 chromium (grid, run, task log, Trigger form, HTML report) and stop the server cleanly.
 
-Screenshots: workspace/screenshots/server_ui/ (git-ignored; $BLOFIN_SCREENSHOTS overrides
-the root folder).
+Screenshots: workspace/screenshots/server_ui/latest/ (a folder per run; git-ignored;
+$BLOFIN_SCREENSHOTS overrides the root folder).
 """
 from __future__ import annotations
 
