@@ -10,6 +10,7 @@ import pandas as pd
 from blofin_pipeline.exceptions import ModelError
 from blofin_pipeline.ml.artefacts import load_artefact
 from blofin_pipeline.ml.features import build_features
+from blofin_pipeline.ml.threads import native_threads
 
 
 def positions_from_proba(p_up: np.ndarray, threshold: float) -> np.ndarray:
@@ -58,7 +59,8 @@ def signals_from_artefact(
     usable = X.notna().all(axis=1).to_numpy()
     p_up = np.full(len(X), np.nan)
     if usable.any():
-        p_up[usable] = payload["estimator"].predict_proba(X[usable])[:, 1]
+        with native_threads(1):  # a few thousand rows: threads would only spin
+            p_up[usable] = payload["estimator"].predict_proba(X[usable])[:, 1]
     positions = positions_from_proba(p_up, payload["threshold"])
     if not include_in_sample:
         in_sample = np.flatnonzero(features.index <= pd.Timestamp(payload["train_end"]))

@@ -49,6 +49,7 @@ from blofin_pipeline.ml.inference import positions_from_proba
 from blofin_pipeline.ml.labels import make_labels
 from blofin_pipeline.ml.metrics import backtest_folds, classification_metrics
 from blofin_pipeline.ml.models import model_params
+from blofin_pipeline.ml.threads import native_threads
 
 logger = logging.getLogger(__name__)
 
@@ -284,12 +285,10 @@ def train_and_evaluate(candles_by_symbol: dict[str, pd.DataFrame], *, run_date: 
         raise ModelError(f"train_and_evaluate: no candles for symbols {missing}")
     if feature_symbols is None:
         panel, feature_symbols = market_panel(candles_by_symbol), tuple(sorted(candles_by_symbol))
-    from threadpoolctl import threadpool_limits
-
     result = MLResult()
-    # Cap BLAS/OpenMP threads (HistGradientBoosting, numpy) at n_jobs: on a shared
+    # OpenMP/BLAS threads (HistGradientBoosting, LightGBM, numpy) at n_jobs: on a shared
     # machine, oversubscribed OpenMP threads spin and slow everything down.
-    with threadpool_limits(limits=config.n_jobs):
+    with native_threads(config.n_jobs):
         for symbol in symbols:
             data = prepare_symbol(candles_by_symbol[symbol], symbol, panel, feature_symbols, config)
             result.extend(train_symbol(data, run_date, Path(artefact_dir), config))
