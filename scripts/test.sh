@@ -13,4 +13,4 @@ if [ "$(cat .venv-bench/.requirements.sha256 2>/dev/null)" != "$want" ]; then
   .venv/bin/uv pip install -q --compile-bytecode -p .venv-bench/bin/python -r bench/requirements.txt
   echo "$want" > .venv-bench/.requirements.sha256
 fi
-exec python -m pytest -n 2 --dist loadgroup -p no:cacheprovider "$@"
+exec python -m pytest -n 2 --dist loadgroup -p no:cacheprovider -rs "$@"

@@ -65,23 +65,39 @@ def db_url(request) -> str:
 CHROMIUM = "/usr/bin/chromium"
 
 
+CHROMIUM_LOCK = Path("/tmp/blofin-chromium-install.lock")
+
+
+def _no_browser(why: str) -> None:
+    """Skip, saying why; under CI (CI set) a missing browser fails: a skipped UI check must not pass for one."""
+    if os.environ.get("CI"):
+        pytest.fail(f"browser tests cannot run: {why}")
+    pytest.skip(why)
+
+
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """Debian's chromium, installed with apt-get when missing; playwright drives it. Skips,
-    saying why, only when it cannot be found nor installed."""
+    """Debian's chromium, installed with apt-get when missing; playwright drives it. Skips
+    (fails under CI), saying why, only when it cannot be found nor installed. Each xdist
+    worker asks: a file lock makes the second wait for the first's install (two apt-gets at
+    once fail on dpkg's lock, which once skipped the browser tests of a fresh machine)."""
+    import fcntl
+
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        pytest.skip("python package playwright is not installed (pip install playwright==1.65.2; "
+        _no_browser("python package playwright is not installed (pip install playwright==1.65.2; "
                     "no browser download needed: Debian chromium is used)")
-    if not os.path.exists(CHROMIUM):
-        apt = shutil.which("apt-get")
-        if apt is None or os.geteuid() != 0:
-            pytest.skip("chromium is not installed and apt-get is not usable here (install Debian's chromium)")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run([apt, "update", "-qq"], env=env, capture_output=True, timeout=600)
-        done = subprocess.run([apt, "install", "-y", "-qq", "chromium"], env=env, capture_output=True, text=True,
-                              timeout=900)
-        if done.returncode != 0 or not os.path.exists(CHROMIUM):
-            pytest.skip(f"chromium could not be installed with apt-get: {done.stderr[-500:]}")
+    with open(CHROMIUM_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(CHROMIUM):
+            apt = shutil.which("apt-get")
+            if apt is None or os.geteuid() != 0:
+                _no_browser("chromium is not installed and apt-get is not usable here (install Debian's chromium)")
+            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+            subprocess.run([apt, "update", "-qq"], env=env, capture_output=True, timeout=600)
+            done = subprocess.run([apt, "install", "-y", "-qq", "chromium"], env=env, capture_output=True,
+                                  text=True, timeout=900)
+            if done.returncode != 0 or not os.path.exists(CHROMIUM):
+                _no_browser(f"chromium could not be installed with apt-get: {done.stderr[-500:]}")
     return CHROMIUM
