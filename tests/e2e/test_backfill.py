@@ -42,9 +42,8 @@ def _backfill_runs(srv: AirflowServer, timeout: float = 120) -> list[dict]:
 @pytest.fixture(scope="module")
 def backfilled(local_airflow: AirflowServer) -> dict[str, dict]:
     srv = local_airflow
-    # Created while the DAG is still paused, then unpaused: SQLite has one writer, and a CI run
-    # once failed the CLI's INSERT with "database is locked" while the scheduler was busy with
-    # the run that unpausing schedules (docs/OPERATIONS.md: backfills on the local server).
+    # Created while the DAG is still paused, then unpaused: SQLite has one writer (CI runs failed
+    # the CLI's INSERT with "database is locked" before scripts/env.sh made it wait 60 s).
     done = srv.airflow("backfill", "create", "--dag-id", DAG_ID, "--from-date", DATES[0], "--to-date", DATES[-1],
                        "--max-active-runs", "1", "--dag-run-conf", json.dumps(BACKFILL_CONF))
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
