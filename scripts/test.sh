@@ -13,4 +13,6 @@ if [ "$(cat .venv-bench/.requirements.sha256 2>/dev/null)" != "$want" ]; then
   .venv/bin/uv pip install -q --compile-bytecode -p .venv-bench/bin/python -r bench/requirements.txt
   echo "$want" > .venv-bench/.requirements.sha256
 fi
-exec python -m pytest -n 2 --dist loadgroup -p no:cacheprovider -rs "$@"
+# --dist loadfile: each file on one worker, so a module-scoped Airflow server is started once.
+# (loadgroup split xdist_group-marked modules over both workers with pytest 9.2 + xdist 3.8.)
+exec python -m pytest -n 2 --dist loadfile -p no:cacheprovider -rs "$@"
