@@ -15,6 +15,13 @@ exponent of the total step time in symbols (log-log least-squares slope over the
 [10, 50]) and the targets: 50 symbols <= 180 s wall, every task < 2 GB, exponent <= 1.05,
 3 symbols no slower than 47 s (issue 15's figure of the code before it).
 
+`--baseline` checks the 3-symbol target against the code issue 15's 47 s was measured on
+(`BASELINE_REV`: one ML task, two fixed scoring chunks, no dense lookahead gate) in the SAME
+run, as the machine's speed moves by a third from hour to hour: a git worktree of that
+commit gets this harness (this file, its RSS listener, the e2e helpers) and the same venv,
+and the two trees run 3 symbols in turn, `--rounds` times each; the medians and their ratio
+are printed.
+
 `--celery` runs the DAG instead on the CeleryExecutor (PostgreSQL metadata + data
 database, Redis broker: tests/e2e/celery_stack.py) once with one worker and once with
 two (one task slot each), and prints the throughput of the scoring and ML task families
@@ -22,6 +29,7 @@ two (one task slot each), and prints the throughput of the scoring and ML task f
 
     .venv/bin/python bench/dag_scale.py                      # 3, 10, 30, 50 symbols
     .venv/bin/python bench/dag_scale.py --symbols 3 10
+    .venv/bin/python bench/dag_scale.py --baseline --rounds 3
     .venv/bin/python bench/dag_scale.py --celery --symbols 10
 """
 from __future__ import annotations
@@ -30,6 +38,10 @@ import argparse
 import json
 import math
 import os
+import re
+import shutil
+import statistics
+import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -50,6 +62,7 @@ TARGET_WALL_50_S = 180.0
 TARGET_TASK_RSS_MB = 2048.0
 TARGET_EXPONENT = 1.05
 BASELINE_3_WALL_S = 47.0  # issue 15: 3 symbols before the scale work
+BASELINE_REV = "f24201e"  # the commit that figure was measured on (the README's test figures after issues 10-14)
 CELERY_FAMILIES = ("score_strategies", "train_ml")  # substrings of the task ids whose throughput counts
 RSS_PLUGIN = ROOT / "bench" / "rss_plugin"
 
@@ -189,7 +202,8 @@ def print_summary(results: list[RunResult]) -> None:
     print_exponents(results)
     if 3 in by_n:
         print(f"  3 symbols wall {by_n[3].wall_s:.1f} s <= {BASELINE_3_WALL_S:.0f} s (before): "
-              f"{_verdict(by_n[3].wall_s <= BASELINE_3_WALL_S)}")
+              f"{_verdict(by_n[3].wall_s <= BASELINE_3_WALL_S)} (a figure of another day: --baseline compares "
+              "with that code in the same run)")
 
 
 def print_exponents(results: list[RunResult]) -> None:
@@ -203,6 +217,63 @@ def print_exponents(results: list[RunResult]) -> None:
     print(f"  growth exponent of total step time over {fit[1]} symbols {fit[0]:.2f} <= {TARGET_EXPONENT}: "
           f"{_verdict(fit[0] <= TARGET_EXPONENT)} (of CPU time: {cpu_fit[0]:.2f}, which the machine's load "
           "hardly moves)")
+
+
+# -- the 3-symbol target against the baseline code, in the same run -----------------------------
+HARNESS = ("bench/dag_scale.py", "tests/e2e/conftest.py", "tests/e2e/celery_stack.py")
+WALL_LINE = re.compile(r"== 3 symbols: DAG wall ([0-9.]+) s")
+
+
+def baseline_tree(rev: str, base: Path) -> Path:
+    """A worktree of `rev` holding this harness and sharing this checkout's venv. The RSS
+    listener goes into the tree's own plugins folder too: older env.sh files set the
+    plugins folder themselves (the listener does nothing unless the bench's file is set)."""
+    tree = base / f"tree-{rev}"
+    done = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), rev],
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"bench/dag_scale.py: cannot check out {rev}: {done.stderr.strip()}")
+    (tree / ".venv").symlink_to(ROOT / ".venv")
+    for rel in HARNESS:
+        shutil.copy2(ROOT / rel, tree / rel)
+    shutil.copytree(RSS_PLUGIN, tree / "bench" / "rss_plugin", dirs_exist_ok=True)
+    shutil.copy2(RSS_PLUGIN / "blofin_bench_rss.py", tree / "plugins" / "blofin_bench_rss.py")
+    return tree
+
+
+def run_tree(tree: Path) -> float:
+    """3 symbols by the harness inside `tree`, in a shell that sourced only that tree's env.sh."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "BLOFIN")) and k != "PYTHONPATH"}
+    out = subprocess.run(["bash", "-c", '. scripts/env.sh && exec python bench/dag_scale.py --symbols 3'],
+                         cwd=tree, env=env, capture_output=True, text=True, timeout=1800)
+    table = out.stdout.split("== summary")[0]  # the child's own targets compare with fixed figures
+    print("\n".join(f"  | {line}" for line in table.splitlines() if line.strip()), flush=True)
+    found = WALL_LINE.search(out.stdout)
+    if out.returncode or not found:
+        raise SystemExit(f"bench/dag_scale.py: the run in {tree} failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+    return float(found.group(1))
+
+
+def baseline_report(rev: str, rounds: int) -> None:
+    with throwaway_dir("blofin-baseline-") as base:
+        tree = baseline_tree(rev, base)
+        try:
+            walls: dict[str, list[float]] = {"baseline": [], "this checkout": []}
+            for i in range(rounds):
+                print(f"\n== round {i + 1} of {rounds}: baseline {rev}", flush=True)
+                walls["baseline"].append(run_tree(tree))
+                print(f"== round {i + 1} of {rounds}: this checkout", flush=True)
+                res = run_local(3)
+                print_run(res)
+                walls["this checkout"].append(res.wall_s)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
+    old, new = (statistics.median(walls[k]) for k in ("baseline", "this checkout"))
+    print(f"\n== 3 symbols, {rounds} rounds in turn ({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f})")
+    for k, v in walls.items():
+        print(f"  {k:<14} DAG wall {', '.join(f'{x:.1f}' for x in v)} s (median {statistics.median(v):.1f} s)")
+    print(f"target: 3 symbols no slower than the code before issue 15 ({rev}), same run: median {new:.1f} s "
+          f"against {old:.1f} s, ratio {new / old:.2f}: {_verdict(new <= old)}")
 
 
 # -- Celery: one worker against two ------------------------------------------------------------
@@ -256,8 +327,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--symbols", type=int, nargs="+", default=None,
                         help=f"symbol counts to run (default {' '.join(map(str, SIZES))}; --celery: 10)")
     parser.add_argument("--celery", action="store_true", help="one Celery worker against two instead")
+    parser.add_argument("--baseline", nargs="?", const=BASELINE_REV, default=None, metavar="REV",
+                        help=f"3 symbols against the code of REV (default {BASELINE_REV}) in turn instead")
+    parser.add_argument("--rounds", type=int, default=2, help="--baseline: runs of each tree (default 2)")
     args = parser.parse_args(argv)
     require_airflow_or_exit()
+    if args.baseline:
+        baseline_report(args.baseline, args.rounds)
+        return 0
     if args.celery:
         for n in args.symbols or [10]:
             celery_report(n)

@@ -9,7 +9,7 @@ numpy and pandas.
 
 The windows and averages are pandas' own kernels; the arithmetic around them is done on
 numpy arrays and wrapped into one Series at the end. The values are those of the same
-formula in pandas operators, bit for bit (tests/strategies/test_indicators.py checks it),
+formula in pandas operators, bit for bit (tests/strategies/test_pandas_forms.py checks it),
 at a fraction of the cost: a pandas operator costs 20-450 us on a 2,000-bar Series, its
 numpy form 2-10 us, and the lookahead gate runs each strategy ~3,000 times per check.
 """

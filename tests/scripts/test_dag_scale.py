@@ -51,3 +51,36 @@ def test_symbols_beyond_the_named_ones_are_distinct_synthetic_names() -> None:
     names = dag_scale.symbols(50)
     assert names[:3] == ["BTC-USDT", "ETH-USDT", "SOL-USDT"]
     assert len(set(names)) == 50 and names[-1] == "SYN50-USDT"
+
+
+def test_the_wall_time_the_baseline_mode_reads_is_the_one_a_run_prints(capsys) -> None:
+    result = dag_scale.RunResult(n_symbols=3, wall_s=41.25, tis=[{"task_id": "a", "map_index": -1, "duration": 1.0,
+                                                                  "start_date": "2026-04-10T00:00:00Z"}],
+                                 rss_kb={("a", -1): 1024}, cpu_s={("a", -1): 1.0}, load=(0.5, 0.5))
+    dag_scale.print_run(result)
+    found = dag_scale.WALL_LINE.search(capsys.readouterr().out)
+    assert found and float(found.group(1)) == pytest.approx(41.2, abs=0.06)
+
+
+def test_the_baseline_tree_is_the_old_commit_with_this_harness_and_venv(tmp_path: Path) -> None:
+    import subprocess
+
+    known = subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", f"{dag_scale.BASELINE_REV}^{{commit}}"],
+                           capture_output=True)
+    if known.returncode:
+        pytest.skip(f"this clone does not hold {dag_scale.BASELINE_REV} (a shallow clone)")
+    tree = dag_scale.baseline_tree(dag_scale.BASELINE_REV, tmp_path)
+    try:
+        head = subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+        want = subprocess.run(["git", "-C", str(ROOT), "rev-parse", dag_scale.BASELINE_REV], capture_output=True,
+                              text=True, check=True)
+        assert head.stdout == want.stdout
+        assert (tree / ".venv").resolve() == (ROOT / ".venv").resolve()
+        for rel in dag_scale.HARNESS:
+            assert (tree / rel).read_bytes() == (ROOT / rel).read_bytes()
+        listener = (ROOT / "bench" / "rss_plugin" / "blofin_bench_rss.py").read_bytes()
+        assert (tree / "plugins" / "blofin_bench_rss.py").read_bytes() == listener
+        # the code under test is the old one: ML was one task, not mapped groups
+        assert "train_ml_group" not in (tree / "dags" / "blofin_daily.py").read_text()
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
