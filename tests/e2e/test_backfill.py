@@ -13,7 +13,7 @@ import pytest
 
 from tests.e2e.conftest import DAG_ID, E2E_CONF, AirflowServer, read_json, table_counts
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e_backfill")]
+pytestmark = pytest.mark.slow
 
 DATES = ["2026-11-01", "2026-11-02", "2026-11-03"]
 # ML training is the longest step and has nothing to do with dates: the UI and Celery

@@ -23,7 +23,7 @@ import pytest
 from tests.e2e.celery_stack import PG, CeleryStack, StackUnavailable, celery_stack, mapped_task_ids
 from tests.e2e.conftest import DAG_ID, E2E_CONF, AirflowServer, require_airflow
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.xdist_group("e2e_celery")]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 WORKERS = 2
 # Longer scoring windows than E2E_CONF: each mapped instance then runs for seconds, so the

@@ -16,7 +16,7 @@ import pytest
 
 from tests.e2e.conftest import DAG_ID, E2E_CONF, ROOT, AirflowServer, read_json, screenshots_dir
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e_server_ui")]
+pytestmark = pytest.mark.slow  # one worker runs the whole module (--dist loadfile): one server
 
 TOP_LEVEL_TASKS = ["ingest_candles", "plan_scoring", "score_strategies", "research", "backtest_candidates",
                    "rank_and_update", "generate_report", "ai_review", "check_run"]
