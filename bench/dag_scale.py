@@ -333,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     require_airflow_or_exit()
     if args.baseline:
+        if args.rounds < 1:
+            parser.error(f"--rounds must be at least 1, got {args.rounds}")
         baseline_report(args.baseline, args.rounds)
         return 0
     if args.celery:

@@ -193,13 +193,17 @@ def atr_expansion(candles: pd.DataFrame, length: int, mult: float, hold: int) ->
     return _followed(entries, hold, prior_atr, candles)
 
 
+def _pct_change(close: pd.Series) -> pd.Series:
+    """``Series.pct_change()`` of a close without gaps."""
+    values = values_of(close)
+    return series_like(divide(values, shifted(values, 1)) - 1.0, close, close.name)
+
+
 def volatility_targeted_trend(candles: pd.DataFrame, length: int, trend_span: int, scale: float) -> pd.Series:
     """EMA direction, sized down when realised volatility is above its own rolling median."""
     length = int(length)
     close = candles["close"]
-    close_v = values_of(close)
-    returns = divide(close_v, shifted(close_v, 1)) - 1.0      # Series.pct_change
-    vol_series = rolling_std(series_like(returns, close, close.name), length)
+    vol_series = rolling_std(_pct_change(close), length)
     reference = values_of(vol_series.rolling(10 * length, min_periods=length).median())
     vol = values_of(vol_series)
     trend = values_of(ema(close, int(trend_span), min_periods=0))
@@ -213,10 +217,8 @@ def roc_threshold(candles: pd.DataFrame, length: int, threshold: float) -> pd.Se
     """Long when the n-bar return exceeds `threshold` times its own volatility, short below minus that."""
     length = int(length)
     close = candles["close"]
-    close_v = values_of(close)
     change = values_of(roc(close, length))
-    returns = divide(close_v, shifted(close_v, 1)) - 1.0      # Series.pct_change
-    noise = values_of(rolling_std(series_like(returns, close, close.name), length)) * np.sqrt(length)
+    noise = values_of(rolling_std(_pct_change(close), length)) * np.sqrt(length)
     bar = float(threshold) * noise
     signal = np.where(change > bar, 1.0, np.where(change < -bar, -1.0, 0.0))
     return series_like(nan_unless(signal, ~np.isnan(noise)), close)

@@ -84,3 +84,11 @@ def test_the_baseline_tree_is_the_old_commit_with_this_harness_and_venv(tmp_path
         assert "train_ml_group" not in (tree / "dags" / "blofin_daily.py").read_text()
     finally:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
+
+
+def test_baseline_mode_refuses_zero_rounds_before_any_run(capsys) -> None:
+    if not dag_scale.AIRFLOW_BIN.exists():
+        pytest.skip("no Airflow in this checkout's venv")
+    with pytest.raises(SystemExit) as stop:
+        dag_scale.main(["--baseline", "--rounds", "0"])
+    assert stop.value.code == 2 and "--rounds must be at least 1" in capsys.readouterr().err
